@@ -1,0 +1,1 @@
+//! cardscreen: screen files of bank card numbers against the Juhe bank-card blacklist API.
