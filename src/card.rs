@@ -423,6 +423,7 @@ impl Iterator for DigitRuns<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const UNIONPAY_19: &str = "6228480402564890018";
 
@@ -895,5 +896,159 @@ mod tests {
         assert_eq!(mask_cell("6228 4804 A"), "6228 4804 A");
         assert_eq!(mask_cell("6.22848E+18"), "6.22848E+18");
         assert_eq!(mask_cell(""), "");
+    }
+
+    // ---- properties ----
+
+    /// A card number the way people and spreadsheets write it, with the digits it holds.
+    fn written_card() -> impl Strategy<Value = (String, String)> {
+        let digit = (0u8..10, any::<bool>());
+        let separator = prop::sample::select(vec![
+            "", "", "", " ", "-", "\u{A0}", "\u{3000}", "\u{2013}", "\u{FF0D}", "\u{200B}", "  ",
+        ]);
+        let wrapper = prop::sample::select(vec![
+            ("", ""),
+            ("'", ""),
+            ("'", "'"),
+            ("\u{2019}", ""),
+            ("\t", ""),
+            ("=\"", "\""),
+            ("\"", "\""),
+            ("\u{201C}", "\u{201D}"),
+            (" ", "\u{A0}"),
+        ]);
+        (
+            prop::collection::vec((digit, separator), MIN_DIGITS..=MAX_DIGITS),
+            wrapper,
+        )
+            .prop_map(|(parts, (open, close))| {
+                let mut written = String::from(open);
+                let mut digits = String::new();
+                for ((value, full_width), separator) in parts {
+                    let ascii = char::from(b'0' + value);
+                    digits.push(ascii);
+                    written.push(if full_width {
+                        char::from_u32(0xFF10 + u32::from(value)).unwrap()
+                    } else {
+                        ascii
+                    });
+                    written.push_str(separator);
+                }
+                written.push_str(close);
+                (written, digits)
+            })
+    }
+
+    /// Text rich in digits and separators, so long runs and near misses both occur.
+    fn digit_heavy_text() -> impl Strategy<Value = String> {
+        "[0-9０-９ \\-\u{A0}\u{3000}\u{200B}.,a*x卡]{0,80}"
+    }
+
+    /// The longest run of digits once separators are ignored: an oracle apart from `DigitRuns`.
+    fn longest_joined_run(text: &str) -> usize {
+        let mut longest = 0;
+        let mut current = 0;
+        for ch in text.chars().filter(|&ch| !is_separator(ch)) {
+            if digit_value(ch).is_some() {
+                current += 1;
+                longest = longest.max(current);
+            } else {
+                current = 0;
+            }
+        }
+        longest
+    }
+
+    fn longest_ascii_run(text: &str) -> usize {
+        text.split(|ch: char| !ch.is_ascii_digit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest! {
+        #[test]
+        fn clean_never_panics(cell in any::<String>()) {
+            let _ = clean(&cell);
+        }
+
+        #[test]
+        fn clean_never_panics_on_digit_heavy_text(cell in digit_heavy_text()) {
+            let _ = clean(&cell);
+        }
+
+        #[test]
+        fn clean_is_idempotent(cell in prop_oneof![any::<String>(), digit_heavy_text()]) {
+            if let Ok(card) = clean(&cell) {
+                prop_assert_eq!(clean(card.as_str()), Ok(card));
+            }
+        }
+
+        #[test]
+        fn clean_reads_written_cards((written, digits) in written_card()) {
+            let cleaned = clean(&written);
+            prop_assert_eq!(cleaned.as_ref().map(Card::as_str), Ok(digits.as_str()));
+            if let Ok(card) = cleaned {
+                prop_assert_eq!(clean(card.as_str()), Ok(card));
+            }
+        }
+
+        #[test]
+        fn rejection_messages_never_hold_a_card(cell in prop_oneof![any::<String>(), digit_heavy_text()]) {
+            if let Err(rejection) = clean(&cell) {
+                let message = rejection.to_string();
+                prop_assert!(longest_joined_run(&message) < MIN_DIGITS, "{}", message);
+                prop_assert!(!message.contains('\n'));
+            }
+        }
+
+        #[test]
+        fn code_round_trips(digits in "[0-9]{13,19}") {
+            let card = clean(&digits).unwrap();
+            prop_assert!(card.code() < CODE_END);
+            let back = Card::from_code(card.code());
+            prop_assert_eq!(back, Some(card));
+            prop_assert_eq!(back.map(|c| c.as_str().to_owned()), Some(digits));
+        }
+
+        #[test]
+        fn from_code_round_trips(code in 0..CODE_END) {
+            let card = Card::from_code(code);
+            prop_assert_eq!(card.map(|c| c.code()), Some(code));
+        }
+
+        #[test]
+        fn from_code_rejects_codes_past_the_end(code in CODE_END..=u64::MAX) {
+            prop_assert_eq!(Card::from_code(code), None);
+        }
+
+        #[test]
+        fn mask_text_leaves_no_long_digit_run(text in prop_oneof![any::<String>(), digit_heavy_text()]) {
+            let masked = mask_text(&text);
+            prop_assert!(longest_ascii_run(&masked) < MIN_DIGITS, "{}", masked);
+            prop_assert!(longest_joined_run(&masked) < MIN_DIGITS, "{}", masked);
+            // Only digits turn into stars; everything else keeps its place.
+            prop_assert_eq!(masked.chars().count(), text.chars().count());
+            for (before, after) in text.chars().zip(masked.chars()) {
+                prop_assert!(before == after || (after == '*' && digit_value(before).is_some()));
+            }
+        }
+
+        #[test]
+        fn mask_text_is_identity_without_long_runs(text in prop_oneof![any::<String>(), digit_heavy_text()]) {
+            let masked = mask_text(&text);
+            if longest_joined_run(&text) < MIN_DIGITS {
+                prop_assert!(matches!(masked, Cow::Borrowed(_)));
+                prop_assert_eq!(masked, text.as_str());
+            } else {
+                prop_assert_ne!(masked, text.as_str());
+            }
+        }
+
+        #[test]
+        fn mask_cell_never_shows_a_card(cell in prop_oneof![any::<String>(), digit_heavy_text(), written_card().prop_map(|(w, _)| w)]) {
+            let masked = mask_cell(&cell);
+            prop_assert!(longest_joined_run(&masked) < MIN_DIGITS, "{}", masked);
+        }
     }
 }
