@@ -1,3 +1,85 @@
 //! cardscreen: screen files of bank card numbers against the Juhe bank-card blacklist API.
+//!
+//! The pipeline, one module per stage: `reader` (with `decode` and `card`) → `dedup` →
+//! `pacer` → `pool` (with `client` and `retry`) → `writer` (with `journal`), steered by
+//! `screen` and reported by `report`. `simulator` is a stand-in for the vendor.
 
 pub mod card;
+pub mod client;
+pub mod control;
+pub mod decode;
+pub mod dedup;
+pub mod files;
+pub mod journal;
+pub mod logging;
+pub mod outcome;
+pub mod pacer;
+pub mod pool;
+pub mod reader;
+pub mod report;
+pub mod retry;
+pub mod screen;
+pub mod settings;
+pub mod simulator;
+pub mod writer;
+
+/// Runs a screening with its own runtime and returns the process exit code.
+pub fn run_screen(settings: settings::Settings) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cardscreen: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    let code = match runtime.block_on(screen::screen(settings)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cardscreen: {}", card::mask_text(&e.to_string()));
+            2
+        }
+    };
+    // Tasks still sleeping in a backoff must not hold the process open.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
+}
+
+/// Runs `cardscreen simulate` until interrupted.
+pub fn run_simulator(args: settings::SimulateArgs) -> i32 {
+    let config = simulator::SimulatorConfig {
+        listen: args.listen,
+        key: args.key,
+        latency: args.latency,
+        timeout_rate: args.timeout_rate,
+        qps_limit: args.qps_limit,
+        quota: args.quota,
+        seed: args.seed,
+        faults: simulator::Faults {
+            http_502_rate: args.http_502_rate,
+            truncated_rate: args.truncated_rate,
+            reset_rate: args.reset_rate,
+            slow_rate: args.slow_rate,
+            slow_delay: args.slow_delay,
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cardscreen: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    match runtime.block_on(simulator::serve_forever(config)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cardscreen: simulator: {e}");
+            2
+        }
+    }
+}

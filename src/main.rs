@@ -1,1 +1,27 @@
-fn main() {}
+//! The `cardscreen` binary: parse, set up logging, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use cardscreen::settings::{Cli, Command, LogFormat, Settings};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Simulate(args) => {
+            cardscreen::logging::init(LogFormat::Text);
+            cardscreen::run_simulator(args)
+        }
+        Command::Screen(args) => match Settings::resolve(&args, |name| std::env::var(name).ok()) {
+            Ok(settings) => {
+                cardscreen::logging::init(settings.log_format);
+                cardscreen::run_screen(settings)
+            }
+            Err(e) => {
+                eprintln!("cardscreen: {e}");
+                2
+            }
+        },
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,527 @@
+//! The vendor API client: one pooled HTTPS client, a form POST per card, tolerant parsing of
+//! the answer, and `classify`, the one place where the SPEC's error-code table lives.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::card::Card;
+use crate::outcome::Flags;
+
+/// What one HTTP call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The vendor answered with its JSON envelope.
+    Answer(Answer),
+    /// Anything else: non-200 status, a body that is not the vendor JSON, reset, timeout.
+    Transport(TransportFailure),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub error_code: i64,
+    pub reason: String,
+    /// Present when `error_code` is 0 and the result held all six flags.
+    pub flags: Option<Flags>,
+    pub orderid: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportFailure {
+    Status(u16),
+    BadBody(String),
+    Timeout,
+    Connection(String),
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportFailure::Status(code) => write!(f, "HTTP status {code}"),
+            TransportFailure::BadBody(why) => write!(f, "unreadable answer ({why})"),
+            TransportFailure::Timeout => write!(f, "no answer within the timeout"),
+            TransportFailure::Connection(why) => write!(f, "connection failed ({why})"),
+        }
+    }
+}
+
+/// What the pool does with a reply: SPEC §1 as one `match`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disposition {
+    Ok {
+        flags: Flags,
+        orderid: String,
+    },
+    /// The vendor says the card number is wrong (271902): invalid, never retried.
+    Invalid {
+        code: i64,
+        reason: String,
+    },
+    /// Worth calling again after a backoff.
+    Retry {
+        code: Option<i64>,
+        what: String,
+    },
+    /// The vendor says we are too fast (10011): back off and slow down.
+    Throttle,
+    /// Quota used up: stop the run, keep progress.
+    Stop {
+        code: i64,
+        reason: String,
+    },
+    /// Key, IP or interface refused: every further call would fail the same way.
+    Abort {
+        code: i64,
+        reason: String,
+    },
+    /// An unknown code: the row fails, no retry.
+    RowError {
+        code: i64,
+        reason: String,
+    },
+}
+
+pub fn classify(reply: &Reply) -> Disposition {
+    let answer = match reply {
+        Reply::Answer(answer) => answer,
+        Reply::Transport(failure) => {
+            return Disposition::Retry {
+                code: None,
+                what: failure.to_string(),
+            }
+        }
+    };
+    let code = answer.error_code;
+    let reason = answer.reason.clone();
+    match code {
+        0 => match (&answer.flags, &answer.orderid) {
+            (Some(flags), orderid) => Disposition::Ok {
+                flags: *flags,
+                orderid: orderid.clone().unwrap_or_default(),
+            },
+            (None, _) => Disposition::Retry {
+                code: None,
+                what: "unreadable answer (success without the six flags)".to_string(),
+            },
+        },
+        271902 => Disposition::Invalid { code, reason },
+        271901 => Disposition::Retry {
+            code: Some(code),
+            what: format!("data source timeout ({code})"),
+        },
+        271903 => Disposition::Retry {
+            code: Some(code),
+            what: format!("query exception ({code})"),
+        },
+        10014 => Disposition::Retry {
+            code: Some(code),
+            what: format!("vendor internal error ({code})"),
+        },
+        10020 => Disposition::Retry {
+            code: Some(code),
+            what: format!("interface under maintenance ({code})"),
+        },
+        10001 | 10002 | 10003 | 10004 | 10005 | 10007 | 10008 | 10009 | 10021 => {
+            Disposition::Abort { code, reason }
+        }
+        10011 => Disposition::Throttle,
+        10012 | 10013 => Disposition::Stop { code, reason },
+        _ => Disposition::RowError { code, reason },
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot set up the HTTP client: {0}")]
+    Build(String),
+}
+
+/// One pooled HTTP client for the whole run.
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+    /// `key=<urlencoded key>&bankcard=`, built once so each call only appends digits.
+    form_prefix: SecretString,
+}
+
+impl Client {
+    pub fn new(
+        endpoint: &str,
+        key: &SecretString,
+        timeout: Duration,
+        pool_size: usize,
+    ) -> Result<Client, ClientError> {
+        let endpoint =
+            reqwest::Url::parse(endpoint).map_err(|e| ClientError::Build(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(pool_size)
+            .tcp_nodelay(true)
+            .user_agent(concat!("cardscreen/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))?;
+        let mut prefix = String::from("key=");
+        percent_encode_into(key.expose_secret(), &mut prefix);
+        prefix.push_str("&bankcard=");
+        Ok(Client {
+            http,
+            endpoint,
+            form_prefix: SecretString::from(prefix),
+        })
+    }
+
+    /// One call for one card. Never fails: every failure is a `Reply::Transport`.
+    pub async fn query(&self, card: &Card) -> Reply {
+        let prefix = self.form_prefix.expose_secret();
+        let mut body = String::with_capacity(prefix.len() + card.len());
+        body.push_str(prefix);
+        body.push_str(card.as_str());
+        let sent = self
+            .http
+            .post(self.endpoint.clone())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return Reply::Transport(transport_failure(&e)),
+        };
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            return Reply::Transport(TransportFailure::Status(status.as_u16()));
+        }
+        match response.bytes().await {
+            Ok(bytes) => parse_answer(&bytes),
+            Err(e) => Reply::Transport(transport_failure(&e)),
+        }
+    }
+}
+
+/// reqwest's errors carry the URL; we report only the kind of failure, never the request.
+fn transport_failure(error: &reqwest::Error) -> TransportFailure {
+    if error.is_timeout() {
+        return TransportFailure::Timeout;
+    }
+    let kind = if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "answer cut off"
+    } else if error.is_request() {
+        "connection closed or reset"
+    } else {
+        "HTTP error"
+    };
+    TransportFailure::Connection(kind.to_string())
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error_code: serde_json::Value,
+    #[serde(default)]
+    reason: serde_json::Value,
+    #[serde(default)]
+    result: serde_json::Value,
+}
+
+/// Parses the vendor's JSON. Tolerant where the vendor is loose (flags as "0"/"1" or 0/1,
+/// `result` null, `{}` or a string on errors, an old `resultcode` field) and strict where a
+/// wrong guess would cost a true answer (no `error_code`, or a success without all six flags).
+pub fn parse_answer(body: &[u8]) -> Reply {
+    let envelope: Envelope = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            let what = if e.is_eof() {
+                "JSON cut off".to_string()
+            } else {
+                "not the vendor JSON".to_string()
+            };
+            return Reply::Transport(TransportFailure::BadBody(what));
+        }
+    };
+    let Some(error_code) = as_integer(&envelope.error_code) else {
+        return Reply::Transport(TransportFailure::BadBody("no error_code".to_string()));
+    };
+    let reason = match envelope.reason {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let (flags, orderid) = if error_code == 0 {
+        (
+            envelope.result.get("data").and_then(parse_flags),
+            envelope.result.get("orderid").and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }),
+        )
+    } else {
+        (None, None)
+    };
+    Reply::Answer(Answer {
+        error_code,
+        reason,
+        flags,
+        orderid,
+    })
+}
+
+fn as_integer(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn parse_flags(data: &serde_json::Value) -> Option<Flags> {
+    let mut bits = [false; 6];
+    for (bit, name) in bits.iter_mut().zip(crate::outcome::FLAG_NAMES) {
+        *bit = match data.get(name)? {
+            serde_json::Value::String(s) if s == "1" => true,
+            serde_json::Value::String(s) if s == "0" => false,
+            serde_json::Value::Number(n) if n.as_u64() == Some(1) => true,
+            serde_json::Value::Number(n) if n.as_u64() == Some(0) => false,
+            serde_json::Value::Bool(b) => *b,
+            _ => return None,
+        };
+    }
+    Some(Flags::from_bools(bits))
+}
+
+/// application/x-www-form-urlencoded escaping of one value.
+fn percent_encode_into(value: &str, out: &mut String) {
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(byte))
+            }
+            b' ' => out.push('+'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 15)]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(code: i64) -> Reply {
+        Reply::Answer(Answer {
+            error_code: code,
+            reason: "r".into(),
+            flags: None,
+            orderid: None,
+        })
+    }
+
+    #[test]
+    fn success_is_ok_with_flags_and_orderid() {
+        let reply = parse_answer(
+            r#"{"reason":"查询成功","result":{"data":{"onlineBlack":"0","offlineBlack":"1","badCardHolder":"0","fraudTrans":"0","otherBlack":"0","caseRelated":"1"},"orderid":"JH719"},"error_code":0}"#
+                .as_bytes(),
+        );
+        assert_eq!(
+            classify(&reply),
+            Disposition::Ok {
+                flags: Flags(0b10_0010),
+                orderid: "JH719".into()
+            }
+        );
+    }
+
+    #[test]
+    fn numeric_flags_are_accepted() {
+        let reply = parse_answer(
+            br#"{"reason":"ok","result":{"data":{"onlineBlack":1,"offlineBlack":0,"badCardHolder":0,"fraudTrans":0,"otherBlack":0,"caseRelated":0},"orderid":"X"},"error_code":0}"#,
+        );
+        assert!(matches!(
+            classify(&reply),
+            Disposition::Ok {
+                flags: Flags(1),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn success_missing_a_flag_is_retried_not_trusted() {
+        let reply = parse_answer(
+            br#"{"reason":"ok","result":{"data":{"onlineBlack":"0"},"orderid":"X"},"error_code":0}"#,
+        );
+        assert!(matches!(
+            classify(&reply),
+            Disposition::Retry { code: None, .. }
+        ));
+    }
+
+    #[test]
+    fn error_results_may_be_null_empty_or_text_with_resultcode() {
+        for body in [
+            r#"{"reason":"错误的请求KEY","result":null,"error_code":10001}"#,
+            r#"{"reason":"错误的请求KEY","result":{},"error_code":10001,"resultcode":"101"}"#,
+            r#"{"reason":"错误的请求KEY","result":"","error_code":"10001"}"#,
+        ] {
+            assert!(
+                matches!(
+                    classify(&parse_answer(body.as_bytes())),
+                    Disposition::Abort { code: 10001, .. }
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn branches_on_error_code_never_on_reason() {
+        let reply =
+            parse_answer(r#"{"reason":"查询成功","result":null,"error_code":10012}"#.as_bytes());
+        assert!(matches!(
+            classify(&reply),
+            Disposition::Stop { code: 10012, .. }
+        ));
+    }
+
+    #[test]
+    fn code_0_is_ok() {
+        let reply = Reply::Answer(Answer {
+            error_code: 0,
+            reason: String::new(),
+            flags: Some(Flags(0)),
+            orderid: Some("o".into()),
+        });
+        assert!(matches!(classify(&reply), Disposition::Ok { .. }));
+    }
+
+    #[test]
+    fn code_271901_data_source_timeout_is_retried() {
+        assert!(matches!(
+            classify(&answer(271901)),
+            Disposition::Retry {
+                code: Some(271901),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn code_271902_bad_card_is_invalid() {
+        assert!(matches!(
+            classify(&answer(271902)),
+            Disposition::Invalid { code: 271902, .. }
+        ));
+    }
+
+    #[test]
+    fn code_271903_query_exception_is_retried() {
+        assert!(matches!(
+            classify(&answer(271903)),
+            Disposition::Retry {
+                code: Some(271903),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn refused_key_ip_or_interface_aborts() {
+        for code in [
+            10001, 10002, 10003, 10004, 10005, 10007, 10008, 10009, 10021,
+        ] {
+            assert!(
+                matches!(classify(&answer(code)), Disposition::Abort { .. }),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn code_10011_throttles() {
+        assert_eq!(classify(&answer(10011)), Disposition::Throttle);
+    }
+
+    #[test]
+    fn quota_codes_stop() {
+        for code in [10012, 10013] {
+            assert!(
+                matches!(classify(&answer(code)), Disposition::Stop { .. }),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn code_10014_internal_error_is_retried() {
+        assert!(matches!(
+            classify(&answer(10014)),
+            Disposition::Retry {
+                code: Some(10014),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn code_10020_maintenance_is_retried() {
+        assert!(matches!(
+            classify(&answer(10020)),
+            Disposition::Retry {
+                code: Some(10020),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_codes_fail_the_row() {
+        assert!(matches!(
+            classify(&answer(12345)),
+            Disposition::RowError { code: 12345, .. }
+        ));
+    }
+
+    #[test]
+    fn transport_failures_are_retried() {
+        for failure in [
+            TransportFailure::Status(502),
+            TransportFailure::Timeout,
+            TransportFailure::Connection("reset".into()),
+        ] {
+            assert!(matches!(
+                classify(&Reply::Transport(failure)),
+                Disposition::Retry { code: None, .. }
+            ));
+        }
+        for body in [
+            "<html>502 Bad Gateway</html>",
+            r#"{"reason":"查询成功","result":{"da"#,
+            "{}",
+        ] {
+            assert!(
+                matches!(
+                    parse_answer(body.as_bytes()),
+                    Reply::Transport(TransportFailure::BadBody(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn form_values_are_escaped() {
+        let mut out = String::new();
+        percent_encode_into("a b&c=d/é", &mut out);
+        assert_eq!(out, "a+b%26c%3Dd%2F%C3%A9");
+    }
+}

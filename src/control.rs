@@ -1,0 +1,158 @@
+//! The run's shared state of mind: whether it may go on making calls, why it stopped, the call
+//! budget, and the live counters that progress reports read.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+/// Why a run stopped before its end. The first reason recorded wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// The API refused the key, IP or interface (exit 4).
+    Refused { code: i64, reason: String },
+    /// Too many rows in a row ended in error (exit 4).
+    Breaker { failures: u64 },
+    /// The vendor's request quota is used up (exit 5).
+    Quota { code: i64, reason: String },
+    /// `--max-calls` reached (exit 5).
+    Budget { calls: u64 },
+    /// SIGINT or SIGTERM (exit 130 / 143).
+    Signal { number: i32 },
+    /// The input could not be read to its end (exit 2).
+    Input { message: String },
+}
+
+impl StopReason {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StopReason::Refused { .. } | StopReason::Breaker { .. } => 4,
+            StopReason::Quota { .. } | StopReason::Budget { .. } => 5,
+            StopReason::Signal { number } => 128 + number,
+            StopReason::Input { .. } => 2,
+        }
+    }
+
+    /// One line for a person at 2 a.m.: what happened and what to do.
+    pub fn advice(&self) -> String {
+        match self {
+            StopReason::Refused { code, reason } => format!(
+                "the API refused the key, IP or interface ({code} {reason}); check the key in the environment and the account, then run again with --resume"
+            ),
+            StopReason::Breaker { failures } => format!(
+                "the last {failures} rows all failed, so the API or the network looks down; check the endpoint and run again with --resume"
+            ),
+            StopReason::Quota { code, reason } => format!(
+                "the API quota is used up ({code} {reason}); when the quota is renewed run again with --resume"
+            ),
+            StopReason::Budget { calls } => format!(
+                "the call budget --max-calls {calls} is spent; run again with --resume (and a new budget) to go on"
+            ),
+            StopReason::Signal { .. } => "interrupted; run again with --resume to go on".to_string(),
+            StopReason::Input { message } => format!("{message}; the results so far are kept for --resume"),
+        }
+    }
+}
+
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+
+/// Live counters for progress lines and the summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub rows_read: AtomicU64,
+    pub rows_done: AtomicU64,
+    /// Shared with the input decoder, which counts raw bytes as it reads them.
+    pub bytes_read: Arc<AtomicU64>,
+    pub calls: AtomicU64,
+    pub retries: AtomicU64,
+    pub hits: AtomicU64,
+    pub errors: AtomicU64,
+    pub invalid: AtomicU64,
+    pub throttled: AtomicU64,
+    pub in_flight: AtomicU64,
+}
+
+impl Counters {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+pub struct Control {
+    state: AtomicU8,
+    reason: Mutex<Option<StopReason>>,
+    stopped: Notify,
+    /// Calls this run may still make; `u64::MAX` when there is no budget.
+    budget_left: AtomicU64,
+    budget: Option<u64>,
+    pub counters: Counters,
+}
+
+impl Control {
+    pub fn new(max_calls: Option<u64>) -> Control {
+        Control {
+            state: AtomicU8::new(RUNNING),
+            reason: Mutex::new(None),
+            stopped: Notify::new(),
+            budget_left: AtomicU64::new(max_calls.unwrap_or(u64::MAX)),
+            budget: max_calls,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.state.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Records why the run stops (the first reason wins) and wakes everyone who waits.
+    pub fn stop(&self, reason: StopReason) {
+        {
+            let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                tracing::warn!(reason = %reason.advice(), "Stopping the run.");
+                *slot = Some(reason);
+            }
+        }
+        self.state.store(STOPPING, Ordering::Release);
+        self.stopped.notify_waiters();
+    }
+
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Resolves once the run is stopping; for racing against sleeps.
+    pub async fn until_stopping(&self) {
+        loop {
+            let notified = self.stopped.notified();
+            if self.is_stopping() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes one call from the budget. `false` means the budget is spent and the run stops.
+    pub fn take_call(&self) -> bool {
+        let taken = self
+            .budget_left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if !taken {
+            self.stop(StopReason::Budget {
+                calls: self.budget.unwrap_or(0),
+            });
+        }
+        taken
+    }
+}

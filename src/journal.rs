@@ -1,0 +1,456 @@
+//! The journal of received results: every paid answer is appended here the moment it arrives,
+//! so that a crashed, killed or stopped run can resume without paying again. It doubles as the
+//! store that duplicate rows read their first row's result from.
+//!
+//! Format: a first line `cardscreen-journal 1`, a second line with the JSON fingerprint of the
+//! input and of the settings that shape the output, then one tab-separated line per card.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{Flags, Outcome, Status};
+
+const MAGIC: &str = "cardscreen-journal 1";
+/// How much of the input's head and tail the fingerprint hashes.
+const FINGERPRINT_BLOCK: u64 = 64 * 1024;
+/// A power cut loses at most about this much.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Error texts are cut to this many bytes so that a record always fits one small read.
+const MAX_ERROR_LEN: usize = 400;
+
+/// What must not change between a run and its resumption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub input_size: u64,
+    pub input_modified_ns: u128,
+    pub input_head_hash: String,
+    pub input_tail_hash: String,
+    pub column: String,
+    pub card_index: usize,
+    pub no_header: bool,
+    pub delimiter: u8,
+    pub encoding: String,
+    pub prefix: String,
+    pub mask: bool,
+    pub luhn: String,
+}
+
+impl Fingerprint {
+    /// Size, modification time and hashes of the first and last blocks of `input`.
+    pub fn of_input(input: &Path) -> io::Result<(u64, u128, String, String)> {
+        let mut file = File::open(input)?;
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let modified = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mut block = Vec::with_capacity(FINGERPRINT_BLOCK as usize);
+        (&mut file)
+            .take(FINGERPRINT_BLOCK)
+            .read_to_end(&mut block)?;
+        let head = format!("{:016x}", fnv1a(&block));
+        block.clear();
+        file.seek(SeekFrom::Start(size.saturating_sub(FINGERPRINT_BLOCK)))?;
+        file.take(FINGERPRINT_BLOCK).read_to_end(&mut block)?;
+        let tail = format!("{:016x}", fnv1a(&block));
+        Ok((size, modified, head, tail))
+    }
+
+    /// Names what differs, for the refusal message.
+    pub fn differences(&self, other: &Fingerprint) -> Vec<&'static str> {
+        let mut differ = Vec::new();
+        if self.input_size != other.input_size
+            || self.input_modified_ns != other.input_modified_ns
+            || self.input_head_hash != other.input_head_hash
+            || self.input_tail_hash != other.input_tail_hash
+        {
+            differ.push("the input file");
+        }
+        if self.column != other.column || self.card_index != other.card_index {
+            differ.push("the card column");
+        }
+        if self.no_header != other.no_header {
+            differ.push("--no-header");
+        }
+        if self.delimiter != other.delimiter {
+            differ.push("the delimiter");
+        }
+        if self.encoding != other.encoding {
+            differ.push("the encoding");
+        }
+        if self.prefix != other.prefix {
+            differ.push("--prefix");
+        }
+        if self.mask != other.mask {
+            differ.push("--mask");
+        }
+        if self.luhn != other.luhn {
+            differ.push("--luhn");
+        }
+        differ
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot use the journal {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error(
+        "{path} is not a cardscreen journal this version can read; move it away or pass --fresh"
+    )]
+    Foreign { path: String },
+    #[error("cannot resume: {what} changed since the unfinished run; restore it, or pass --fresh to start over (results already paid for will be asked for again)")]
+    Changed { what: String },
+}
+
+pub struct Journal {
+    writer: BufWriter<File>,
+    reader: File,
+    /// `None` for a scratch journal that only serves deduplication and vanishes with the run.
+    path: Option<PathBuf>,
+    /// Offset where the next record goes.
+    end: u64,
+    last_sync: Instant,
+    dirty: bool,
+    line: Vec<u8>,
+}
+
+impl Journal {
+    /// The journal beside an output file.
+    pub fn path_for(output: &Path) -> PathBuf {
+        let mut name = output
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(".journal");
+        output.with_file_name(name)
+    }
+
+    /// Starts a new journal at `path`. The header is written to a temporary file, synced and
+    /// renamed, so a journal on disk always has a whole header.
+    pub fn create(path: &Path, fingerprint: &Fingerprint) -> Result<Journal, JournalError> {
+        let err = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut header = format!("{MAGIC}\n");
+        header.push_str(&serde_json::to_string(fingerprint).map_err(|e| err(io::Error::other(e)))?);
+        header.push('\n');
+        let temporary = crate::files::sibling(path, ".tmp");
+        {
+            let mut file = crate::files::create_private(&temporary).map_err(err)?;
+            file.write_all(header.as_bytes()).map_err(err)?;
+            file.sync_all().map_err(err)?;
+        }
+        std::fs::rename(&temporary, path).map_err(err)?;
+        crate::files::sync_parent(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        Journal::from_file(file, Some(path.to_path_buf()), header.len() as u64).map_err(err)
+    }
+
+    /// A journal in an unnamed temporary file, for runs that cannot be resumed (standard output).
+    pub fn scratch() -> io::Result<Journal> {
+        let file = tempfile::tempfile()?;
+        Journal::from_file(file, None, 0)
+    }
+
+    /// Reopens the journal of an unfinished run, checks it belongs to the same job, and hands
+    /// every kept result to `found(card code, offset)`. A record cut short by a crash is dropped.
+    pub fn resume(
+        path: &Path,
+        expected: &Fingerprint,
+        mut found: impl FnMut(u64, u64),
+    ) -> Result<(Journal, u64), JournalError> {
+        let err = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        let mut lines = BufReader::with_capacity(64 * 1024, file.try_clone().map_err(err)?);
+        let foreign = || JournalError::Foreign {
+            path: path.display().to_string(),
+        };
+        let mut line = Vec::new();
+        lines.read_until(b'\n', &mut line).map_err(err)?;
+        if line.strip_suffix(b"\n") != Some(MAGIC.as_bytes()) {
+            return Err(foreign());
+        }
+        let mut offset = line.len() as u64;
+        line.clear();
+        lines.read_until(b'\n', &mut line).map_err(err)?;
+        let recorded: Fingerprint = serde_json::from_slice(&line).map_err(|_| foreign())?;
+        let changed = recorded.differences(expected);
+        if !changed.is_empty() {
+            return Err(JournalError::Changed {
+                what: changed.join(" and "),
+            });
+        }
+        offset += line.len() as u64;
+        let mut kept = 0;
+        loop {
+            line.clear();
+            let n = lines.read_until(b'\n', &mut line).map_err(err)?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            if let Some(code) = parse_code(&line) {
+                found(code, offset);
+                kept += 1;
+            }
+            offset += n as u64;
+        }
+        // Drop a torn last record so that new records start on a line of their own.
+        file.set_len(offset).map_err(err)?;
+        Ok((
+            Journal::from_file(file, Some(path.to_path_buf()), offset).map_err(err)?,
+            kept,
+        ))
+    }
+
+    fn from_file(file: File, path: Option<PathBuf>, end: u64) -> io::Result<Journal> {
+        let reader = file.try_clone()?;
+        Ok(Journal {
+            writer: BufWriter::with_capacity(64 * 1024, file),
+            reader,
+            path,
+            end,
+            last_sync: Instant::now(),
+            dirty: false,
+            line: Vec::with_capacity(512),
+        })
+    }
+
+    /// Appends the result for a card and returns where it is kept. Call `flush` before the
+    /// result counts as received.
+    pub fn append(&mut self, code: u64, outcome: &Outcome) -> io::Result<u64> {
+        let offset = self.end;
+        let line = &mut self.line;
+        line.clear();
+        write!(
+            line,
+            "{code}\t{}\t{}\t{}\t",
+            outcome.status.as_str(),
+            outcome.flags.0,
+            outcome.attempts
+        )?;
+        if let Some(error_code) = outcome.error_code {
+            write!(line, "{error_code}")?;
+        }
+        line.push(b'\t');
+        line.extend_from_slice(outcome.reason.as_bytes());
+        line.push(b'\t');
+        push_clean(line, &outcome.orderid, 100);
+        line.push(b'\t');
+        push_clean(line, &outcome.error, MAX_ERROR_LEN);
+        line.push(b'\n');
+        self.writer.write_all(line)?;
+        self.end += line.len() as u64;
+        self.dirty = true;
+        Ok(offset)
+    }
+
+    /// Hands buffered records to the operating system, where a killed process cannot lose them,
+    /// and syncs them to disk at most once a second.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()?;
+        if self.dirty && self.path.is_some() && self.last_sync.elapsed() >= SYNC_INTERVAL {
+            self.writer.get_ref().sync_data()?;
+            self.last_sync = Instant::now();
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Flushes and syncs now.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.writer.flush()?;
+        if self.path.is_some() {
+            self.writer.get_ref().sync_data()?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Reads back the result kept at `offset`.
+    pub fn read(&mut self, offset: u64) -> io::Result<Outcome> {
+        if offset >= self.end {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no journal record at this offset",
+            ));
+        }
+        self.writer.flush()?;
+        let mut buf = [0u8; MAX_ERROR_LEN + 256];
+        let mut filled = 0;
+        loop {
+            let n = self
+                .reader
+                .read_at(&mut buf[filled..], offset + filled as u64)?;
+            filled += n;
+            if let Some(end) = buf[..filled].iter().position(|&b| b == b'\n') {
+                return parse_record(&buf[..end]).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "damaged journal record")
+                });
+            }
+            if n == 0 || filled == buf.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "damaged journal record",
+                ));
+            }
+        }
+    }
+
+    /// The run completed: the journal has served its purpose.
+    pub fn remove(self) -> io::Result<()> {
+        let path = self.path.clone();
+        drop(self);
+        if let Some(path) = path {
+            std::fs::remove_file(&path)?;
+        }
+        Ok(())
+    }
+}
+
+fn push_clean(line: &mut Vec<u8>, text: &str, limit: usize) {
+    let mut taken = 0;
+    for ch in text.chars() {
+        if taken + ch.len_utf8() > limit {
+            break;
+        }
+        let ch = if ch.is_control() { ' ' } else { ch };
+        let mut utf8 = [0u8; 4];
+        line.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
+        taken += ch.len_utf8();
+    }
+}
+
+fn parse_code(line: &[u8]) -> Option<u64> {
+    let end = line.iter().position(|&b| b == b'\t')?;
+    std::str::from_utf8(&line[..end]).ok()?.parse().ok()
+}
+
+fn parse_record(line: &[u8]) -> Option<Outcome> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut fields = text.splitn(8, '\t');
+    let _code = fields.next()?;
+    let status = Status::parse(fields.next()?)?;
+    let flags = Flags(fields.next()?.parse().ok()?);
+    let attempts = fields.next()?.parse().ok()?;
+    let error_code = match fields.next()? {
+        "" => None,
+        code => Some(code.parse().ok()?),
+    };
+    let reason = crate::outcome::intern_reason(fields.next()?);
+    let orderid = fields.next()?.to_string();
+    let error = fields.next()?.to_string();
+    Some(Outcome {
+        status,
+        flags,
+        orderid,
+        error_code,
+        error,
+        attempts,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint() -> Fingerprint {
+        Fingerprint {
+            input_size: 10,
+            input_modified_ns: 5,
+            input_head_hash: "a".into(),
+            input_tail_hash: "b".into(),
+            column: "card".into(),
+            card_index: 0,
+            no_header: false,
+            delimiter: b',',
+            encoding: "UTF-8".into(),
+            prefix: String::new(),
+            mask: false,
+            luhn: "warn".into(),
+        }
+    }
+
+    #[test]
+    fn records_read_back_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv.journal");
+        let ok = Outcome::ok(Flags(0b100), "JH1".into(), 2);
+        let mut failed = Outcome {
+            status: Status::Error,
+            flags: Flags(0),
+            orderid: String::new(),
+            error_code: Some(271901),
+            error: "data source timeout (271901)\tafter 5 attempts".into(),
+            attempts: 5,
+            reason: "",
+        };
+        let (a, b) = {
+            let mut journal = Journal::create(&path, &fingerprint()).unwrap();
+            let a = journal.append(11, &ok).unwrap();
+            let b = journal.append(12, &failed).unwrap();
+            journal.flush().unwrap();
+            assert_eq!(journal.read(a).unwrap(), ok);
+            (a, b)
+        };
+        // A torn record at the end, as a kill in mid-write leaves it.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"13\tok\t0").unwrap();
+        drop(file);
+        let mut seen = Vec::new();
+        let (mut journal, kept) = Journal::resume(&path, &fingerprint(), |code, offset| {
+            seen.push((code, offset))
+        })
+        .unwrap();
+        assert_eq!(kept, 2);
+        assert_eq!(seen, vec![(11, a), (12, b)]);
+        failed.error = failed.error.replace('\t', " ");
+        assert_eq!(journal.read(b).unwrap(), failed);
+        let c = journal.append(13, &ok).unwrap();
+        journal.sync().unwrap();
+        assert_eq!(journal.read(c).unwrap(), ok);
+        journal.remove().unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_changed_input_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        Journal::create(&path, &fingerprint()).unwrap();
+        let mut other = fingerprint();
+        other.input_size = 11;
+        other.mask = true;
+        let err = Journal::resume(&path, &other, |_, _| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("the input file and --mask"), "{err}");
+    }
+}

@@ -1,0 +1,318 @@
+//! The input side: opens the CSV (file or stdin), settles its encoding, reads the header,
+//! finds the card column, then streams the data rows one `ByteRecord` at a time.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use csv::ByteRecord;
+use encoding_rs::Encoding;
+
+use crate::decode::{self, DecodeError, DecodeReader};
+use crate::settings::{ColumnSpec, InputSource, Settings};
+
+/// Header names that mark the card column, compared case-insensitively.
+pub const CARD_HEADERS: [&str; 7] = [
+    "bankcard",
+    "card",
+    "card_no",
+    "cardno",
+    "card_number",
+    "卡号",
+    "银行卡号",
+];
+
+/// A problem with the input file as a whole: exit 2, nothing called.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("input file {0} does not exist")]
+    NotFound(PathBuf),
+    #[error("cannot read input {path}: {source}")]
+    Unreadable { path: String, source: io::Error },
+    #[error("input {0} is empty: there is not even a header row")]
+    Empty(String),
+    #[error("input {path}: {source}")]
+    Decode { path: String, source: DecodeError },
+    #[error("input {path}, line {line}: {message}")]
+    Csv {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("column {wanted:?} not found; headers are: {headers} — pass --column with one of them or a 1-based number")]
+    ColumnNotFound { wanted: String, headers: String },
+    #[error("no card column found (looked for {looked_for}); headers are: {headers} — pass --column NAME or --column N")]
+    NoCardColumn { looked_for: String, headers: String },
+    #[error("--column {index} is out of range: the file has {count} columns")]
+    ColumnOutOfRange { index: usize, count: usize },
+    #[error("--column {0:?} names a header, but --no-header says there is none; pass --column N (1-based)")]
+    NameWithoutHeader(String),
+    #[error("with --no-header the card column cannot be guessed from {count} columns; pass --column N (1-based)")]
+    NeedsColumn { count: usize },
+}
+
+/// The input's header as the output will show it, and where the card is.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub names: Vec<Vec<u8>>,
+    pub card_index: usize,
+}
+
+impl Header {
+    pub fn display_names(&self) -> String {
+        self.names
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub struct InputReader {
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    pub header: Header,
+    /// With `--no-header`, the first data row was read to size the header.
+    pending: Option<ByteRecord>,
+    pub encoding: &'static Encoding,
+    /// Input size in bytes when known (a file), for progress by bytes.
+    pub total_bytes: Option<u64>,
+    name: String,
+}
+
+impl InputReader {
+    /// Opens the input and reads its header. Every whole-file problem surfaces here, before
+    /// any call: for a file the whole file is checked to decode in its encoding first.
+    pub fn open(
+        settings: &Settings,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Result<InputReader, InputError> {
+        let name = settings.describe_input();
+        let (source, encoding, total_bytes): (Box<dyn Read + Send>, _, _) = match &settings.input {
+            InputSource::Path(path) => {
+                let (file, size) = open_file(path)?;
+                let encoding = file_encoding(path, settings)?;
+                (Box::new(file), encoding, Some(size))
+            }
+            InputSource::Stdin => {
+                let mut stdin = io::stdin();
+                let mut prefix = Vec::with_capacity(64 * 1024);
+                (&mut stdin)
+                    .take(64 * 1024)
+                    .read_to_end(&mut prefix)
+                    .map_err(|source| InputError::Unreadable {
+                        path: name.clone(),
+                        source,
+                    })?;
+                let encoding = decode::encoding_for(settings.encoding)
+                    .unwrap_or_else(|| decode::detect_prefix(&prefix));
+                (
+                    Box::new(io::Cursor::new(prefix).chain(stdin)),
+                    encoding,
+                    None,
+                )
+            }
+        };
+        let decoded: Box<dyn Read + Send> =
+            Box::new(DecodeReader::new(source, encoding, Some(bytes_read)));
+        let csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(settings.delimiter)
+            .buffer_capacity(64 * 1024)
+            .from_reader(decoded);
+        let mut reader = InputReader {
+            csv,
+            header: Header {
+                names: Vec::new(),
+                card_index: 0,
+            },
+            pending: None,
+            encoding,
+            total_bytes,
+            name,
+        };
+        let mut first = ByteRecord::new();
+        if !reader.read_record(&mut first)? {
+            return Err(InputError::Empty(reader.name.clone()));
+        }
+        reader.header = if settings.no_header {
+            let header = headerless(&first, settings.column.as_ref())?;
+            reader.pending = Some(first);
+            header
+        } else {
+            with_header(&first, settings.column.as_ref())?
+        };
+        Ok(reader)
+    }
+
+    /// Reads the next data row into `record`; `false` at the end of the input.
+    pub fn next_row(&mut self, record: &mut ByteRecord) -> Result<bool, InputError> {
+        if let Some(first) = self.pending.take() {
+            *record = first;
+            return Ok(true);
+        }
+        self.read_record(record)
+    }
+
+    fn read_record(&mut self, record: &mut ByteRecord) -> Result<bool, InputError> {
+        match self.csv.read_byte_record(record) {
+            Ok(more) => Ok(more),
+            Err(e) => Err(self.csv_error(e)),
+        }
+    }
+
+    fn csv_error(&self, error: csv::Error) -> InputError {
+        let line = error.position().map(|p| p.line()).unwrap_or(0);
+        match error.into_kind() {
+            csv::ErrorKind::Io(io_error) => match decode::decode_error(&io_error) {
+                Some(source) => InputError::Decode {
+                    path: self.name.clone(),
+                    source,
+                },
+                None => InputError::Unreadable {
+                    path: self.name.clone(),
+                    source: io_error,
+                },
+            },
+            other => InputError::Csv {
+                path: self.name.clone(),
+                line,
+                message: format!("{other:?}"),
+            },
+        }
+    }
+}
+
+fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
+    let file = std::fs::File::open(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            InputError::NotFound(path.to_path_buf())
+        } else {
+            InputError::Unreadable {
+                path: path.display().to_string(),
+                source,
+            }
+        }
+    })?;
+    let meta = file.metadata().map_err(|source| InputError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return Err(InputError::Unreadable {
+            path: path.display().to_string(),
+            source: io::Error::other("it is a directory"),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Settles the encoding of a file by decoding it once, so that a bad byte anywhere is found
+/// before any call is paid for.
+fn file_encoding(path: &Path, settings: &Settings) -> Result<&'static Encoding, InputError> {
+    let unreadable = |source| InputError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    };
+    let checked = match decode::encoding_for(settings.encoding) {
+        Some(encoding) => {
+            decode::validate(std::fs::File::open(path).map_err(unreadable)?, encoding)
+                .map_err(unreadable)?
+                .map(|()| encoding)
+        }
+        None => decode::detect_file(path).map_err(unreadable)?,
+    };
+    checked.map_err(|source| InputError::Decode {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn with_header(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header, InputError> {
+    let names: Vec<Vec<u8>> = first.iter().map(|f| f.to_vec()).collect();
+    let header = Header {
+        names,
+        card_index: 0,
+    };
+    let card_index = match column {
+        Some(ColumnSpec::Index(index)) => {
+            if *index > header.names.len() {
+                return Err(InputError::ColumnOutOfRange {
+                    index: *index,
+                    count: header.names.len(),
+                });
+            }
+            index - 1
+        }
+        Some(ColumnSpec::Name(wanted)) => find_header(&header.names, |name| name == wanted)
+            .or_else(|| {
+                find_header(&header.names, |name| {
+                    name.eq_ignore_ascii_case(wanted)
+                        || name.to_lowercase() == wanted.to_lowercase()
+                })
+            })
+            .ok_or_else(|| InputError::ColumnNotFound {
+                wanted: wanted.clone(),
+                headers: header.display_names(),
+            })?,
+        None => find_header(&header.names, |name| {
+            CARD_HEADERS
+                .iter()
+                .any(|known| name.eq_ignore_ascii_case(known))
+        })
+        .ok_or_else(|| InputError::NoCardColumn {
+            looked_for: CARD_HEADERS.join(", "),
+            headers: header.display_names(),
+        })?,
+    };
+    Ok(Header {
+        card_index,
+        ..header
+    })
+}
+
+fn find_header(names: &[Vec<u8>], matches: impl Fn(&str) -> bool) -> Option<usize> {
+    names.iter().position(|raw| {
+        let name = String::from_utf8_lossy(raw);
+        matches(name.trim())
+    })
+}
+
+fn headerless(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header, InputError> {
+    let count = first.len();
+    let card_index = match column {
+        Some(ColumnSpec::Index(index)) => {
+            if *index > count {
+                return Err(InputError::ColumnOutOfRange {
+                    index: *index,
+                    count,
+                });
+            }
+            index - 1
+        }
+        Some(ColumnSpec::Name(name)) => return Err(InputError::NameWithoutHeader(name.clone())),
+        None if count == 1 => 0,
+        None => {
+            // The one column of the first row that holds a card number, if there is exactly one.
+            let cards: Vec<usize> = first
+                .iter()
+                .enumerate()
+                .filter(|(_, cell)| {
+                    std::str::from_utf8(cell).is_ok_and(|text| crate::card::clean(text).is_ok())
+                })
+                .map(|(i, _)| i)
+                .collect();
+            match cards.as_slice() {
+                [only] => *only,
+                _ => return Err(InputError::NeedsColumn { count }),
+            }
+        }
+    };
+    Ok(Header {
+        names: (1..=count)
+            .map(|i| format!("column_{i}").into_bytes())
+            .collect(),
+        card_index,
+    })
+}
