@@ -1,0 +1,200 @@
+//! Shared test harness: the real `cardscreen` binary, a real simulator process on a loopback
+//! port, and helpers to read outputs and simulator counters back.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cardscreen");
+pub const KEY: &str = "test-key-5f2e9c";
+
+/// A `cardscreen simulate` process, killed when dropped.
+pub struct Simulator {
+    child: Child,
+    pub addr: String,
+}
+
+impl Simulator {
+    pub fn start(args: &[&str]) -> Simulator {
+        let mut child = Command::new(BIN)
+            .args(["simulate", "--listen", "127.0.0.1:0", "--key", KEY])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start simulator");
+        let stdout = child.stdout.take().expect("simulator stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Simulator { child, addr }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/bankcardblack/query", self.addr)
+    }
+
+    /// `GET /stats` as JSON.
+    pub fn stats(&self) -> serde_json::Value {
+        let body = self.request("GET", "/stats");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /stats body {body:?}: {e}"))
+    }
+
+    /// `POST /reset`: a new day for the quota.
+    pub fn reset(&self) {
+        self.request("POST", "/reset");
+    }
+
+    fn request(&self, method: &str, path: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect simulator");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .expect("send request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+        body.to_string()
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.stats()["calls"].as_u64().expect("calls")
+    }
+
+    /// Calls the simulator received for one card.
+    pub fn calls_for(&self, card: &str) -> u64 {
+        self.stats()["per_card"][card].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `screen` command against `sim`, with the key in the environment and quick settings.
+pub fn screen(sim: &Simulator, input: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("screen")
+        .arg(input)
+        .args(["--endpoint", &sim.endpoint(), "--rate", "0", "--concurrency", "8"])
+        .args(["--backoff-base", "1ms", "--backoff-max", "5ms", "--progress", "never"])
+        .args(extra)
+        .env("JUHE_KEY", KEY)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run cardscreen")
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Reads a CSV file back: header and rows.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    read_csv_with(path, b',')
+}
+
+pub fn read_csv_with(path: &Path, delimiter: u8) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_path(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut records = reader.records().map(|r| r.expect("csv row").iter().map(str::to_string).collect::<Vec<_>>());
+    let header = records.next().unwrap_or_default();
+    (header, records.collect())
+}
+
+/// Column `name` of every row.
+pub fn column(header: &[String], rows: &[Vec<String>], name: &str) -> Vec<String> {
+    let index = header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    rows.iter().map(|r| r[index].clone()).collect()
+}
+
+/// A temporary directory with a CSV written into it.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write fixture");
+        path
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Copies a file from `fixtures/`.
+    pub fn fixture(&self, name: &str) -> PathBuf {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+        let target = self.path(name);
+        std::fs::copy(&source, &target).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+        target
+    }
+}
+
+/// `count` distinct Luhn-valid 16-digit UnionPay-like card numbers, deterministic.
+pub fn cards(count: usize, seed: u64) -> Vec<String> {
+    (0..count as u64)
+        .map(|i| {
+            let body = format!("622848{:09}", (seed * 1_000_003 + i * 7919) % 1_000_000_000);
+            let check = luhn_digit(&body);
+            format!("{body}{check}")
+        })
+        .collect()
+}
+
+fn luhn_digit(body: &str) -> u32 {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+/// A CSV with an id column and a `card` column.
+pub fn card_csv(cards: &[String]) -> String {
+    let mut text = String::from("id,card\n");
+    for (i, card) in cards.iter().enumerate() {
+        text.push_str(&format!("{},{card}\n", i + 1));
+    }
+    text
+}
