@@ -130,7 +130,7 @@ impl Card {
         let len = digits.len();
         let mut masked = String::with_capacity(len);
         masked.push_str(&digits[..6]);
-        masked.extend(std::iter::repeat('*').take(len - 10));
+        masked.extend(std::iter::repeat_n('*', len - 10));
         masked.push_str(&digits[len - 4..]);
         masked
     }

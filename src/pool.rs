@@ -1,5 +1,5 @@
-//! The worker pool: one task per card to call, at most `--concurrency` HTTP calls in flight,
-//! paced by the `Pacer`, retried with backoff. Each card's result goes to the collector over
+//! The worker pool: one task per card to call, at most `--concurrency` of them working (and so
+//! at most that many HTTP calls in flight), paced by the `Pacer`, retried with backoff. Each card's result goes to the collector over
 //! a bounded channel.
 
 use std::sync::atomic::Ordering;
@@ -53,7 +53,8 @@ struct Shared {
     client: Client,
     pacer: Pacer,
     control: Arc<Control>,
-    in_flight: Semaphore,
+    /// One permit per row being worked on, `--concurrency` in all.
+    slots: Semaphore,
     settings: PoolSettings,
     results: mpsc::Sender<Finished>,
 }
@@ -72,7 +73,7 @@ impl Pool {
                 client,
                 pacer,
                 control,
-                in_flight: Semaphore::new(settings.concurrency),
+                slots: Semaphore::new(settings.concurrency),
                 settings,
                 results,
             }),
@@ -81,7 +82,7 @@ impl Pool {
     }
 
     /// Starts screening one card. Callable from any thread; the number of jobs alive at once
-    /// is bounded by the caller (the reorder window), the calls in flight by the semaphore.
+    /// is bounded by the caller (the reorder window), the jobs working by the slots.
     pub fn submit(&self, job: Job) {
         let shared = Arc::clone(&self.shared);
         self.runtime.spawn(async move {
@@ -109,33 +110,33 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
     let mut attempts: u32 = 0;
     let mut failures: u32 = 0;
     let mut throttled: u32 = 0;
+    // A row holds its slot through its retries: the rows being worked on stay as few as the
+    // calls allowed in flight, so a dead source trips the breaker after a handful of rows
+    // instead of after a first attempt at every row in the reorder window.
+    let _slot = tokio::select! {
+        permit = shared.slots.acquire() => permit.ok()?,
+        () = control.until_stopping() => return None,
+    };
     loop {
         if control.is_stopping() {
             return None;
         }
-        let reply = {
-            let _permit = tokio::select! {
-                permit = shared.in_flight.acquire() => permit.ok()?,
-                () = control.until_stopping() => return None,
-            };
-            tokio::select! {
-                () = shared.pacer.ready() => {}
-                () = control.until_stopping() => return None,
-            }
-            // The stop may have come while we waited for our turn.
-            if control.is_stopping() || !control.take_call() {
-                return None;
-            }
-            attempts += 1;
-            Counters::add(&counters.calls, 1);
-            if attempts > 1 {
-                Counters::add(&counters.retries, 1);
-            }
-            counters.in_flight.fetch_add(1, Ordering::Relaxed);
-            let reply = shared.client.query(card).await;
-            counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-            reply
-        };
+        tokio::select! {
+            () = shared.pacer.ready() => {}
+            () = control.until_stopping() => return None,
+        }
+        // The stop may have come while we waited for our turn.
+        if control.is_stopping() || !control.take_call() {
+            return None;
+        }
+        attempts += 1;
+        Counters::add(&counters.calls, 1);
+        if attempts > 1 {
+            Counters::add(&counters.retries, 1);
+        }
+        counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        let reply = shared.client.query(card).await;
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         let disposition = classify(&reply);
         if !matches!(disposition, Disposition::Throttle) {
             shared.pacer.on_accepted();

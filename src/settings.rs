@@ -27,7 +27,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Screen a CSV of card numbers and write it back with the blacklist flags added.
-    Screen(ScreenArgs),
+    #[command(args_override_self = true)]
+    Screen(Box<ScreenArgs>),
     /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
     Simulate(SimulateArgs),
 }

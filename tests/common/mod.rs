@@ -27,7 +27,9 @@ impl Simulator {
             .expect("start simulator");
         let stdout = child.stdout.take().expect("simulator stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
@@ -87,16 +89,33 @@ pub fn screen(sim: &Simulator, input: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("screen")
         .arg(input)
-        .args(["--endpoint", &sim.endpoint(), "--rate", "0", "--concurrency", "8"])
-        .args(["--backoff-base", "1ms", "--backoff-max", "5ms", "--progress", "never"])
+        .args([
+            "--endpoint",
+            &sim.endpoint(),
+            "--rate",
+            "0",
+            "--concurrency",
+            "8",
+        ])
+        .args([
+            "--backoff-base",
+            "1ms",
+            "--backoff-max",
+            "5ms",
+            "--progress",
+            "never",
+        ])
         .args(extra)
         .env("JUHE_KEY", KEY)
         .env_remove("RUST_LOG");
     cmd
 }
 
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().expect("run cardscreen")
+pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    cmd.borrow_mut()
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cardscreen")
 }
 
 pub fn code(output: &Output) -> i32 {
@@ -119,14 +138,22 @@ pub fn read_csv_with(path: &Path, delimiter: u8) -> (Vec<String>, Vec<Vec<String
         .delimiter(delimiter)
         .from_path(path)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut records = reader.records().map(|r| r.expect("csv row").iter().map(str::to_string).collect::<Vec<_>>());
+    let mut records = reader.records().map(|r| {
+        r.expect("csv row")
+            .iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    });
     let header = records.next().unwrap_or_default();
     (header, records.collect())
 }
 
 /// Column `name` of every row.
 pub fn column(header: &[String], rows: &[Vec<String>], name: &str) -> Vec<String> {
-    let index = header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    let index = header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
     rows.iter().map(|r| r[index].clone()).collect()
 }
 
@@ -154,9 +181,12 @@ impl Workdir {
 
     /// Copies a file from `fixtures/`.
     pub fn fixture(&self, name: &str) -> PathBuf {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
         let target = self.path(name);
-        std::fs::copy(&source, &target).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+        std::fs::copy(&source, &target)
+            .unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
         target
     }
 }
@@ -181,7 +211,11 @@ fn luhn_digit(body: &str) -> u32 {
             let d = u32::from(b - b'0');
             if i % 2 == 0 {
                 let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
             } else {
                 d
             }
