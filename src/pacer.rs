@@ -1,6 +1,7 @@
 //! The send rate: a governor limiter at `--rate`/`--burst`, made adaptive. When the vendor
-//! answers 10011 the rate is cut multiplicatively; while calls succeed it climbs back slowly
-//! (AIMD, like the adaptive retry mode of the AWS SDKs), never above what the user set.
+//! answers 10011 the rate is cut to what the vendor actually let through and sending pauses
+//! briefly; while calls succeed the rate climbs back slowly (AIMD, like the adaptive retry mode
+//! of the AWS SDKs), never above what the user set.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -9,16 +10,20 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-/// After a cut, how much of the rate to keep.
-const DECREASE_FACTOR: f64 = 0.7;
+/// After a cut, the rate is at most this share of what the vendor accepted in the last second.
+const ACCEPTED_SHARE: f64 = 0.9;
+/// A cut leaves at most this share of the rate in force.
+const DECREASE_FACTOR: f64 = 0.9;
 /// Cuts closer together than this count as one: the calls already in flight when the vendor
-/// first said "too fast" answer 10011 too, and must not each halve the rate again.
-const CUT_COOLDOWN: Duration = Duration::from_secs(1);
-/// How long to wait after a cut before climbing again, and between steps up.
-const RECOVERY_STEP: Duration = Duration::from_secs(2);
-/// Each step up adds this share of the rate the user asked for.
-const RECOVERY_SHARE: f64 = 0.05;
-const MIN_RATE: f64 = 0.1;
+/// first said "too fast" answer 10011 too, and must not each cut the rate again.
+const CUT_COOLDOWN: Duration = Duration::from_millis(500);
+/// Vendors count requests per second; after a heavy overshoot the current second is spent.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+/// How long the rate must go without 10011 before each step up.
+const RECOVERY_STEP: Duration = Duration::from_secs(3);
+/// Each step up multiplies the rate by this much.
+const RECOVERY_FACTOR: f64 = 1.05;
+const MIN_RATE: f64 = 0.2;
 
 pub struct Pacer {
     /// The rate the user set; `None` = unlimited until the vendor says otherwise.
@@ -26,18 +31,70 @@ pub struct Pacer {
     burst: NonZeroU32,
     state: Mutex<PacerState>,
     clock: DefaultClock,
+    /// Callers wait for the limiter one at a time, in arrival order. Left to race, the tasks
+    /// sleeping on the same instant wake in the order they went to sleep, and a row coming back
+    /// from a backoff loses every race and starves while the rows behind it get through.
+    turnstile: tokio::sync::Semaphore,
 }
 
 struct PacerState {
     /// `None` while running unlimited.
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     rate: Option<f64>,
+    /// No call goes out before this instant.
+    paused_until: Option<Instant>,
     last_cut: Option<Instant>,
     last_step: Instant,
-    /// Calls sent in the current second while unlimited, to know where to cut from.
-    window_start: Instant,
-    window_calls: u64,
-    last_window_rate: f64,
+    /// Calls the vendor accepted, counted per second, to know what it lets through.
+    accepted: AcceptedRate,
+}
+
+/// Calls accepted in the current and the previous one-second bucket.
+struct AcceptedRate {
+    started: Instant,
+    bucket_start: Instant,
+    this_bucket: u64,
+    last_bucket: u64,
+}
+
+impl AcceptedRate {
+    fn new(now: Instant) -> AcceptedRate {
+        AcceptedRate {
+            started: now,
+            bucket_start: now,
+            this_bucket: 0,
+            last_bucket: 0,
+        }
+    }
+
+    fn roll(&mut self, now: Instant) {
+        let elapsed = now.duration_since(self.bucket_start);
+        if elapsed >= Duration::from_secs(2) {
+            self.last_bucket = 0;
+            self.this_bucket = 0;
+            self.bucket_start = now;
+        } else if elapsed >= Duration::from_secs(1) {
+            self.last_bucket = self.this_bucket;
+            self.this_bucket = 0;
+            self.bucket_start += Duration::from_secs(1);
+        }
+    }
+
+    fn count(&mut self, now: Instant) {
+        self.roll(now);
+        self.this_bucket += 1;
+    }
+
+    /// Accepted calls over the last second, sliding.
+    fn per_second(&mut self, now: Instant) -> f64 {
+        self.roll(now);
+        if now.duration_since(self.started) < Duration::from_secs(1) {
+            // Younger than a second: all that was accepted so far counts as this second's.
+            return self.this_bucket as f64;
+        }
+        let into_bucket = now.duration_since(self.bucket_start).as_secs_f64().min(1.0);
+        self.this_bucket as f64 + self.last_bucket as f64 * (1.0 - into_bucket)
+    }
 }
 
 impl Pacer {
@@ -50,26 +107,34 @@ impl Pacer {
             state: Mutex::new(PacerState {
                 limiter: rate.map(|r| Arc::new(limiter(r, burst))),
                 rate,
+                paused_until: None,
                 last_cut: None,
                 last_step: now,
-                window_start: now,
-                window_calls: 0,
-                last_window_rate: 0.0,
+                accepted: AcceptedRate::new(now),
             }),
             clock: DefaultClock::default(),
+            turnstile: tokio::sync::Semaphore::new(1),
         }
     }
 
     /// Waits until one more call may be sent.
     pub async fn ready(&self) {
+        if self.ceiling.is_none() && self.lock().limiter.is_none() {
+            return;
+        }
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _turn = self.turnstile.acquire().await;
         loop {
-            let limiter = {
-                let mut state = self.lock();
-                if state.limiter.is_none() {
-                    state.count_unlimited_call();
-                }
-                state.limiter.clone()
+            let (limiter, paused_until) = {
+                let state = self.lock();
+                (state.limiter.clone(), state.paused_until)
             };
+            if let Some(until) = paused_until {
+                if until > Instant::now() {
+                    tokio::time::sleep_until(until.into()).await;
+                    continue;
+                }
+            }
             let Some(limiter) = limiter else { return };
             match limiter.check() {
                 Ok(()) => return,
@@ -81,7 +146,8 @@ impl Pacer {
         }
     }
 
-    /// The vendor answered 10011.
+    /// The vendor answered 10011: cut the rate to a little under what it accepted in the last
+    /// second, and pause for as much of a second as the overshoot was large.
     pub fn on_throttled(&self) {
         let now = Instant::now();
         let mut state = self.lock();
@@ -91,16 +157,26 @@ impl Pacer {
         {
             return;
         }
-        let current = state
-            .rate
-            .unwrap_or_else(|| state.observed_rate(now).max(1.0));
-        let cut = (current * DECREASE_FACTOR).max(MIN_RATE);
+        let accepted = state.accepted.per_second(now);
+        let current = state.rate.unwrap_or(f64::INFINITY);
+        let cut = if accepted >= 1.0 {
+            (accepted * ACCEPTED_SHARE).min(current * DECREASE_FACTOR)
+        } else {
+            current.min(2.0) * 0.5
+        }
+        .max(MIN_RATE);
+        let overshoot = if current.is_finite() && current > 0.0 {
+            (1.0 - cut / current).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
         tracing::warn!(
-            from = format!("{current:.1}"),
-            to = format!("{cut:.1}"),
+            from = %state.rate.map_or("unlimited".to_string(), |r| format!("{r:.1}")),
+            to = %format!("{cut:.1}"),
             "The API says calls come too fast (10011); slowing down."
         );
         state.set_rate(cut, self.burst);
+        state.paused_until = Some(now + MAX_PAUSE.mul_f64(overshoot));
         state.last_cut = Some(now);
         state.last_step = now;
     }
@@ -109,18 +185,18 @@ impl Pacer {
     pub fn on_accepted(&self) {
         let now = Instant::now();
         let mut state = self.lock();
+        state.accepted.count(now);
         let Some(rate) = state.rate else { return };
         if state.last_cut.is_none() || now.duration_since(state.last_step) < RECOVERY_STEP {
             return;
         }
         state.last_step = now;
-        let step = self.ceiling.unwrap_or(rate) * RECOVERY_SHARE;
-        let raised = rate + step.max(MIN_RATE);
+        let raised = rate * RECOVERY_FACTOR + 0.1;
         match self.ceiling {
             Some(ceiling) if raised >= ceiling => {
                 state.set_rate(ceiling, self.burst);
                 state.last_cut = None;
-                tracing::info!(rate = ceiling, "Back to the configured rate.");
+                tracing::info!(rate = %format!("{ceiling:.1}"), "Back to the configured rate.");
             }
             _ => state.set_rate(raised, self.burst),
         }
@@ -144,28 +220,6 @@ impl PacerState {
         self.rate = Some(rate);
         self.limiter = Some(Arc::new(limiter(rate, burst)));
     }
-
-    fn count_unlimited_call(&mut self) {
-        self.window_calls += 1;
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.window_start);
-        if elapsed >= Duration::from_secs(1) {
-            self.last_window_rate = self.window_calls as f64 / elapsed.as_secs_f64();
-            self.window_calls = 0;
-            self.window_start = now;
-        }
-    }
-
-    fn observed_rate(&self, now: Instant) -> f64 {
-        let elapsed = now.duration_since(self.window_start).as_secs_f64();
-        if self.last_window_rate > 0.0 {
-            self.last_window_rate
-        } else if elapsed > 0.0 {
-            self.window_calls as f64 / elapsed
-        } else {
-            1.0
-        }
-    }
 }
 
 fn limiter(rate: f64, burst: NonZeroU32) -> DefaultDirectRateLimiter {
@@ -181,12 +235,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttling_cuts_the_rate_once_per_cooldown() {
+    fn throttling_cuts_to_under_what_was_accepted_once_per_cooldown() {
         let pacer = Pacer::new(Some(40.0), 1);
+        for _ in 0..10 {
+            pacer.on_accepted();
+        }
         pacer.on_throttled();
         pacer.on_throttled();
         let rate = pacer.current_rate().unwrap();
-        assert!((rate - 28.0).abs() < 1e-9, "{rate}");
+        assert!((rate - 9.0).abs() < 1e-9, "{rate}");
+        assert!(pacer.lock().paused_until.is_some());
+    }
+
+    #[test]
+    fn a_cut_takes_off_at_least_a_share_of_the_rate() {
+        let pacer = Pacer::new(Some(10.0), 1);
+        for _ in 0..100 {
+            pacer.on_accepted();
+        }
+        pacer.on_throttled();
+        assert_eq!(pacer.current_rate(), Some(9.0));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rand::SeedableRng;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::card::Card;
 use crate::client::{classify, Client, Disposition};
@@ -33,6 +33,9 @@ pub enum Finished {
         row: u64,
         card: Card,
         outcome: Outcome,
+        /// The job's working slot, freed only once the collector has journaled the result: so
+        /// at any instant at most `--concurrency` answers are paid for but not yet on disk.
+        slot: OwnedSemaphorePermit,
     },
     /// The run stopped before this card got an answer.
     Unfinished { row: u64 },
@@ -54,7 +57,7 @@ struct Shared {
     pacer: Pacer,
     control: Arc<Control>,
     /// One permit per row being worked on, `--concurrency` in all.
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     settings: PoolSettings,
     results: mpsc::Sender<Finished>,
 }
@@ -73,7 +76,7 @@ impl Pool {
                 client,
                 pacer,
                 control,
-                slots: Semaphore::new(settings.concurrency),
+                slots: Arc::new(Semaphore::new(settings.concurrency)),
                 settings,
                 results,
             }),
@@ -87,11 +90,23 @@ impl Pool {
         let shared = Arc::clone(&self.shared);
         self.runtime.spawn(async move {
             let row = job.row;
-            let finished = match screen_card(&shared, &job.card).await {
-                Some(outcome) => Finished::Done {
-                    row,
-                    card: job.card,
-                    outcome,
+            let control = &shared.control;
+            // A job holds its slot through its retries: the jobs working stay as few as the
+            // calls allowed in flight, so a dead source trips the breaker after a handful of
+            // rows instead of after a first attempt at every row in the reorder window.
+            let slot = tokio::select! {
+                slot = Arc::clone(&shared.slots).acquire_owned() => slot.ok(),
+                () = control.until_stopping() => None,
+            };
+            let finished = match slot {
+                Some(slot) => match screen_card(&shared, &job.card).await {
+                    Some(outcome) => Finished::Done {
+                        row,
+                        card: job.card,
+                        outcome,
+                        slot,
+                    },
+                    None => Finished::Unfinished { row },
                 },
                 None => Finished::Unfinished { row },
             };
@@ -110,13 +125,6 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
     let mut attempts: u32 = 0;
     let mut failures: u32 = 0;
     let mut throttled: u32 = 0;
-    // A row holds its slot through its retries: the rows being worked on stay as few as the
-    // calls allowed in flight, so a dead source trips the breaker after a handful of rows
-    // instead of after a first attempt at every row in the reorder window.
-    let _slot = tokio::select! {
-        permit = shared.slots.acquire() => permit.ok()?,
-        () = control.until_stopping() => return None,
-    };
     loop {
         if control.is_stopping() {
             return None;

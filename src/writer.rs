@@ -288,10 +288,12 @@ impl Collector {
                 finished = results.recv(), if results_open => match finished {
                     Some(first) => {
                         let mut next = Some(first);
+                        let mut slots = Vec::new();
                         // Take everything already waiting, then flush once: one write for many results.
                         while let Some(finished) = next {
                             match finished {
-                                Finished::Done { row, card, outcome } => {
+                                Finished::Done { row, card, outcome, slot } => {
+                                    slots.push(slot);
                                     let offset = self.journal.append(card.code(), &outcome).map_err(CollectError::Journal)?;
                                     self.index.record(card.code(), offset);
                                     self.watch_failures(&outcome, &mut consecutive_failures);
@@ -302,6 +304,8 @@ impl Collector {
                             next = results.try_recv().ok();
                         }
                         self.journal.flush().map_err(CollectError::Journal)?;
+                        // Only now may new calls take these slots.
+                        drop(slots);
                     }
                     None => results_open = false,
                 },

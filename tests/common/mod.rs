@@ -232,3 +232,82 @@ pub fn card_csv(cards: &[String]) -> String {
     }
     text
 }
+
+/// Spawns a command with piped stderr, for runs that are interrupted.
+pub fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cardscreen")
+}
+
+/// Waits until the simulator has seen at least `calls` calls (bounded: 30 s).
+pub fn wait_for_calls(sim: &Simulator, calls: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sim.calls() < calls {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached {calls} calls"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Sends a signal to a child process.
+pub fn signal(child: &Child, number: i32) {
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(pid, number) };
+    assert_eq!(rc, 0, "kill failed");
+}
+
+/// Waits for a child with a bound, returning its exit code and stderr.
+pub fn finish(mut child: Child, within: std::time::Duration) -> (i32, String) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = stderr.read_to_string(&mut err);
+            }
+            return (status.code().unwrap_or(-1), err);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cardscreen did not exit within {within:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Every column but `orderid`, row by row, for comparing runs.
+pub fn without_orderid(path: &Path) -> Vec<Vec<String>> {
+    let (header, rows) = read_csv(path);
+    let skip = header
+        .iter()
+        .position(|h| h == "orderid")
+        .expect("orderid column");
+    std::iter::once(header)
+        .chain(rows)
+        .map(|row| {
+            row.into_iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, f)| f)
+                .collect()
+        })
+        .collect()
+}
+
+/// Cards the simulator answered successfully more than once.
+pub fn paid_twice(sim: &Simulator) -> Vec<String> {
+    let stats = sim.stats();
+    stats["per_card_ok"]
+        .as_object()
+        .expect("per_card_ok")
+        .iter()
+        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 1)
+        .map(|(card, _)| card.clone())
+        .collect()
+}
