@@ -62,6 +62,8 @@ const STOPPING: u8 = 1;
 pub struct Counters {
     pub rows_read: AtomicU64,
     pub rows_done: AtomicU64,
+    /// Data rows in the input, once the reader has reached its end (0 until then).
+    pub rows_total: AtomicU64,
     /// Shared with the input decoder, which counts raw bytes as it reads them.
     pub bytes_read: Arc<AtomicU64>,
     pub calls: AtomicU64,

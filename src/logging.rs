@@ -1,6 +1,8 @@
 //! Logging to stderr through `tracing`, filtered by `RUST_LOG` (default `info`), as text or
 //! JSON lines. Card numbers are masked where they are logged; the key is never handed to a log.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
@@ -10,7 +12,9 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        // Colour codes only for people: cron mail and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal());
     // A second initialisation (tests calling in-process) is harmless; ignore it.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

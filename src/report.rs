@@ -233,8 +233,16 @@ impl Progress {
                 loop {
                     ticker.tick().await;
                     let c = &control.counters;
-                    shown.set_position(c.bytes_read.load(std::sync::atomic::Ordering::Relaxed));
                     let rows = Counters::get(&c.rows_done);
+                    // Bytes read until the reader has counted the rows, then rows written.
+                    match Counters::get(&c.rows_total) {
+                        0 => shown
+                            .set_position(c.bytes_read.load(std::sync::atomic::Ordering::Relaxed)),
+                        total => {
+                            shown.set_length(total);
+                            shown.set_position(rows);
+                        }
+                    }
                     let rate = rows as f64 / started.elapsed().as_secs_f64().max(0.001);
                     shown.set_message(format!(
                         "{rows} rows ({rate:.0}/s), {} hits, {} errors, {} retries",
@@ -275,10 +283,16 @@ fn log_progress(control: &Control, total_bytes: Option<u64>, started: Instant) {
     let rows_done = Counters::get(&c.rows_done);
     let calls = Counters::get(&c.calls);
     let calls_per_second = format!("{:.1}", calls as f64 / elapsed);
+    let rows_total = Counters::get(&c.rows_total);
     let bytes = c.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
-    let (percent, eta) = match total_bytes {
-        Some(total) if total > 0 && bytes > 0 => {
-            let fraction = (bytes as f64 / total as f64).min(1.0);
+    // Rows once the reader has counted them all; until then the share of bytes read.
+    let fraction = match (rows_total, total_bytes) {
+        (total, _) if total > 0 => Some(rows_done as f64 / total as f64),
+        (_, Some(total)) if total > 0 && bytes > 0 => Some(bytes as f64 / total as f64),
+        _ => None,
+    };
+    let (percent, eta) = match fraction.map(|f| f.min(1.0)) {
+        Some(fraction) if fraction > 0.0 => {
             let remaining = elapsed * (1.0 - fraction) / fraction;
             (
                 format!("{:.1}%", fraction * 100.0),
@@ -288,9 +302,14 @@ fn log_progress(control: &Control, total_bytes: Option<u64>, started: Instant) {
         }
         _ => ("unknown".to_string(), "unknown".to_string()),
     };
+    let rows_total = if rows_total > 0 {
+        rows_total.to_string()
+    } else {
+        "unknown".to_string()
+    };
     tracing::info!(
         rows_done,
-        rows_read = Counters::get(&c.rows_read),
+        rows_total = %rows_total,
         done = %percent,
         hits = Counters::get(&c.hits),
         errors = Counters::get(&c.errors),

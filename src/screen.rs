@@ -562,6 +562,12 @@ fn read_rows(
         }
         sent += 1;
     };
+    if eof {
+        control
+            .counters
+            .rows_total
+            .store(sent, std::sync::atomic::Ordering::Relaxed);
+    }
     let eof = eof && planner.prior.as_mut().is_none_or(|p| p.at_end());
     ReaderEnd {
         eof,
