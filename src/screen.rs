@@ -300,6 +300,28 @@ fn prepare_output(
         }
         OutputTarget::Path(path) => path.clone(),
     };
+    let input_path = match &settings.input {
+        InputSource::Path(path) => path.clone(),
+        // Standard input cannot be read again, so there is nothing to resume: the journal only
+        // serves deduplication.
+        InputSource::Stdin => {
+            return Ok(Prepared {
+                writer: Box::new(BufWriter::with_capacity(
+                    64 * 1024,
+                    private_partial(&output)?,
+                )),
+                journal: Journal::scratch().map_err(|source| ScreenError::Output {
+                    path: "(temporary journal)".into(),
+                    source,
+                })?,
+                paths: Some(OutputPaths {
+                    partial: crate::files::sibling(&output, ".partial"),
+                    output,
+                }),
+                prior: None,
+            })
+        }
+    };
     let journal_path = Journal::path_for(&output);
     let unfinished = journal_path.exists();
     let mut prior = None;
@@ -328,7 +350,7 @@ fn prepare_output(
             })?
         }
         RunMode::Resume if unfinished => {
-            let fingerprint = fingerprint(settings, input)?;
+            let fingerprint = fingerprint(settings, input, &input_path)?;
             let (journal, kept) = Journal::resume(&journal_path, &fingerprint, |code, offset| {
                 index.preload(code, offset)
             })?;
@@ -345,26 +367,37 @@ fn prepare_output(
             if unfinished {
                 tracing::warn!(journal = %journal_path.display(), "Discarding the unfinished run (--fresh).");
             }
-            Journal::create(&journal_path, &fingerprint(settings, input)?)?
+            Journal::create(&journal_path, &fingerprint(settings, input, &input_path)?)?
         }
     };
-    let partial = crate::files::sibling(&output, ".partial");
-    let file = crate::files::create_private(&partial).map_err(|source| ScreenError::Output {
-        path: partial.display().to_string(),
-        source,
-    })?;
     Ok(Prepared {
-        writer: Box::new(BufWriter::with_capacity(64 * 1024, file)),
+        writer: Box::new(BufWriter::with_capacity(
+            64 * 1024,
+            private_partial(&output)?,
+        )),
         journal,
-        paths: Some(OutputPaths { partial, output }),
+        paths: Some(OutputPaths {
+            partial: crate::files::sibling(&output, ".partial"),
+            output,
+        }),
         prior,
     })
 }
 
-fn fingerprint(settings: &Settings, input: &InputReader) -> Result<Fingerprint, ScreenError> {
-    let InputSource::Path(path) = &settings.input else {
-        unreachable!("settings refuse a journal for standard input")
-    };
+/// The file the output is written to until the run completes.
+fn private_partial(output: &Path) -> Result<std::fs::File, ScreenError> {
+    let partial = crate::files::sibling(output, ".partial");
+    crate::files::create_private(&partial).map_err(|source| ScreenError::Output {
+        path: partial.display().to_string(),
+        source,
+    })
+}
+
+fn fingerprint(
+    settings: &Settings,
+    input: &InputReader,
+    path: &Path,
+) -> Result<Fingerprint, ScreenError> {
     let (input_size, input_modified_ns, input_head_hash, input_tail_hash) =
         Fingerprint::of_input(path).map_err(|source| InputError::Unreadable {
             path: path.display().to_string(),

@@ -240,6 +240,9 @@ impl Collector {
         let mut results_open = true;
         let mut rows_received: u64 = 0;
         let mut dropped_rows = false;
+        // Results can go quiet for long (backoffs, a slow API): sync what came last anyway.
+        let mut sync_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Write every row at the head whose result is known.
             if !unfinished {
@@ -320,6 +323,7 @@ impl Collector {
                     }
                     None => rows_open = false,
                 },
+                _ = sync_tick.tick() => self.journal.flush().map_err(CollectError::Journal)?,
             }
         }
         self.journal.sync().map_err(CollectError::Journal)?;
