@@ -334,3 +334,35 @@ fn too_fast_for_the_key_slows_down_and_finishes() {
         "10011 answers should be a small share: {throttled} of {calls}"
     );
 }
+
+#[test]
+fn after_the_breaker_trips_resume_asks_again_for_the_failed_rows() {
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(100, 38)));
+    let out = work.path("out.csv");
+    let dead = Simulator::start(&["--timeout-rate", "1"]);
+    let first = run(screen(
+        &dead,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--max-attempts",
+            "2",
+            "--max-consecutive-failures",
+            "5",
+        ],
+    ));
+    assert_eq!(code(&first), 4, "{}", stderr(&first));
+    drop(dead);
+    let healthy = Simulator::start(&[]);
+    let second = run(screen(
+        &healthy,
+        &input,
+        &["-o", out.to_str().unwrap(), "--resume"],
+    ));
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let (header, rows) = read_csv(&out);
+    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
+    assert_eq!(healthy.calls(), 100);
+}
