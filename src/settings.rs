@@ -184,7 +184,7 @@ fn parse_probability(text: &str) -> Result<f64, String> {
 /// A problem with the command line or the config file: always exit 2, before any call.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("{key} = {value:?} is not valid: {expected}")]
+    #[error("{key} = {value:?} is not valid; expected {expected}")]
     BadValue {
         key: &'static str,
         value: String,
