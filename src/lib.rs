@@ -25,6 +25,9 @@ pub mod writer;
 
 /// Runs a screening with its own runtime and returns the process exit code.
 pub fn run_screen(settings: settings::Settings) -> i32 {
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

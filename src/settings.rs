@@ -321,6 +321,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub simulate: bool,
     pub price_per_call: Option<f64>,
+    /// Things to warn about once logging is set up.
+    pub warnings: Vec<String>,
 }
 
 const CONFIG_KEYS: &[&str] = &[
@@ -357,6 +359,8 @@ const CONFIG_KEYS: &[&str] = &[
 #[derive(Debug, Default)]
 struct ConfigValues {
     values: std::collections::HashMap<&'static str, ConfigValue>,
+    /// Said once logging is set up, which needs settings first.
+    warnings: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -402,10 +406,13 @@ impl ConfigValues {
             };
             values.insert(known, value);
         }
-        if values.contains_key("key") {
-            warn_if_readable_by_others(path);
+        let mut warnings = Vec::new();
+        if values.contains_key("key") && readable_by_others(path) {
+            warnings.push(format!(
+                "The config file {display} holds the API key and is readable by group or others; run chmod 600 on it."
+            ));
         }
-        Ok(ConfigValues { values })
+        Ok(ConfigValues { values, warnings })
     }
 
     fn text(&self, key: &'static str) -> Result<Option<String>, SettingsError> {
@@ -434,20 +441,15 @@ impl ConfigValues {
 }
 
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
+fn readable_by_others(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                file = %path.display(),
-                "The config file holds the API key and is readable by group or others; run chmod 600 on it."
-            );
-        }
-    }
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0)
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
+fn readable_by_others(_path: &Path) -> bool {
+    false
+}
 
 impl Settings {
     /// Merges flags, the config file and defaults. `env` looks up environment variables so
@@ -711,6 +713,7 @@ impl Settings {
             log_format,
             simulate,
             price_per_call,
+            warnings: config.warnings,
         })
     }
 

@@ -1,0 +1,152 @@
+//! Output-shaping and logging options: --mask, --prefix, --log-format json, the config file.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn mask_hides_the_card_in_the_output_only() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let all = cards(5, 60);
+    let input = work.write("cards.csv", card_csv(&all));
+    let out = work.path("out.csv");
+    let result = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--mask"],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    let shown = column(&header, &rows, "card");
+    for (card, masked) in all.iter().zip(&shown) {
+        assert_eq!(masked, &format!("{}******{}", &card[..6], &card[12..]));
+    }
+    // The API still got the real numbers.
+    assert_eq!(sim.calls_for(&all[0]), 1);
+}
+
+#[test]
+fn prefix_renames_the_added_columns_and_avoids_clashes() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let card = &cards(1, 61)[0];
+    let input = work.write("cards.csv", format!("card,status\n{card},active\n"));
+    let out = work.path("out.csv");
+    let clash = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&clash), 2);
+    assert!(stderr(&clash).contains("--prefix"), "{}", stderr(&clash));
+    assert_eq!(sim.calls(), 0);
+    let result = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--prefix", "juhe_"],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header[..4], ["card", "status", "juhe_status", "juhe_hit"]);
+    assert_eq!(header.last().unwrap(), "juhe_attempts");
+    assert_eq!(rows[0][1], "active");
+    assert_eq!(rows[0][2], "ok");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let sim = Simulator::start(&["--timeout-rate", "0.3"]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(20, 62)));
+    let out = work.path("out.csv");
+    let mut cmd = screen(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "--max-attempts",
+            "20",
+        ],
+    );
+    cmd.env("RUST_LOG", "debug");
+    let result = run(&mut cmd);
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let log = stderr(&result);
+    let json_lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    assert!(
+        json_lines.iter().any(|v| v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("retry"))),
+        "{log}"
+    );
+}
+
+#[test]
+fn config_file_settings_apply_and_flags_win() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write(
+        "cards.tsv",
+        format!("卡号\tname\n{}\t张三\n", cards(1, 63)[0]),
+    );
+    let out = work.path("out.tsv");
+    let config = work.write(
+        "c.toml",
+        format!(
+            "endpoint = \"{}\"\ndelimiter = \"\\\\t\"\nprefix = \"cfg_\"\nrate = 0\n",
+            sim.endpoint()
+        ),
+    );
+    let result = run(screen(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--prefix",
+            "flag_",
+        ],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv_with(&out, b'\t');
+    assert_eq!(header[2], "flag_status");
+    assert_eq!(rows[0][1], "张三");
+
+    let bad = work.write("bad.toml", "ratee = 5\n");
+    let result = run(screen(&sim, &input, &["--config", bad.to_str().unwrap()]));
+    assert_eq!(code(&result), 2);
+    assert!(stderr(&result).contains("ratee"), "{}", stderr(&result));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_in_a_readable_config_file_is_warned_about_but_never_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(3, 64)));
+    let config = work.write("c.toml", format!("key = \"{KEY}\"\n"));
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = screen(
+        &sim,
+        &input,
+        &[
+            "-o",
+            work.path("o.csv").to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    cmd.env_remove("JUHE_KEY").env("RUST_LOG", "trace");
+    let result = run(&mut cmd);
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let log = stderr(&result);
+    assert!(log.contains("chmod 600"), "{log}");
+    assert!(!log.contains(KEY));
+}
