@@ -30,6 +30,8 @@ pub enum InputError {
     NotFound(PathBuf),
     #[error("cannot read input {path}: {source}")]
     Unreadable { path: String, source: io::Error },
+    #[error("input {0} is not a regular file but a pipe or device, which cannot be read twice (once to check its encoding, once to screen it); pass - and send it on standard input")]
+    NotAFile(PathBuf),
     #[error("input {0} is empty: there is not even a header row")]
     Empty(String),
     #[error("input {path}: {source}")]
@@ -185,7 +187,7 @@ impl InputReader {
 }
 
 fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
-    let file = std::fs::File::open(path).map_err(|source| {
+    let unreadable = |source: io::Error| {
         if source.kind() == io::ErrorKind::NotFound {
             InputError::NotFound(path.to_path_buf())
         } else {
@@ -194,18 +196,18 @@ fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
                 source,
             }
         }
-    })?;
-    let meta = file.metadata().map_err(|source| InputError::Unreadable {
-        path: path.display().to_string(),
-        source,
-    })?;
+    };
+    // Looked at before opening: opening a named pipe blocks until someone writes to it.
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.is_dir() {
-        return Err(InputError::Unreadable {
-            path: path.display().to_string(),
-            source: io::Error::other("it is a directory"),
-        });
+        return Err(unreadable(io::Error::other("it is a directory")));
     }
-    Ok((file, meta.len()))
+    if !meta.is_file() {
+        return Err(InputError::NotAFile(path.to_path_buf()));
+    }
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
+    Ok((file, size))
 }
 
 /// Settles the encoding of a file by decoding it once, so that a bad byte anywhere is found

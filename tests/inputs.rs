@@ -7,7 +7,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -679,6 +680,47 @@ fn a_directory_is_refused() {
         "{}",
         stderr(&result)
     );
+    assert_eq!(sim.calls(), 0);
+}
+
+#[test]
+fn a_pipe_given_as_a_path_is_refused_with_advice() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let fifo = work.path("cards.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    // A writer like `<(zcat cards.csv.gz)`. It stays blocked if nobody opens the pipe, which is
+    // what should happen; the thread ends with the test process.
+    let writer_path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = std::fs::write(writer_path, card_csv(&cards(3, 40)));
+    });
+    let out = work.path("out.csv");
+    let mut child = screen(&sim, &fifo, &["-o", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cardscreen");
+    // Reading the pipe twice hangs: the second open waits for a writer that has gone. Not a
+    // timing check: the limit only turns that hang into a failure.
+    let guard = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > guard {
+            let _ = child.kill();
+            panic!("cardscreen hung on a named pipe");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let result = child.wait_with_output().expect("wait");
+    assert_eq!(code(&result), 2, "{}", stderr(&result));
+    let message = stderr(&result);
+    assert!(message.contains("not a regular file"), "{message}");
+    assert!(message.contains("standard input"), "{message}");
     assert_eq!(sim.calls(), 0);
 }
 
