@@ -345,7 +345,25 @@ fn prepare_output(
             if unfinished {
                 tracing::warn!(journal = %journal_path.display(), "Discarding the unfinished run (--fresh).");
             }
-            Journal::create(&journal_path, &fingerprint(settings, input)?)?
+            match &settings.input {
+                InputSource::Path(_) => {
+                    Journal::create(&journal_path, &fingerprint(settings, input)?)?
+                }
+                // Standard input cannot be read again, so its run cannot be resumed: the journal
+                // only serves duplicates and lives in an unnamed file.
+                InputSource::Stdin => {
+                    if unfinished {
+                        std::fs::remove_file(&journal_path).map_err(|source| JournalError::Io {
+                            path: journal_path.display().to_string(),
+                            source,
+                        })?;
+                    }
+                    Journal::scratch().map_err(|source| ScreenError::Output {
+                        path: "(temporary journal)".into(),
+                        source,
+                    })?
+                }
+            }
         }
     };
     let partial = crate::files::sibling(&output, ".partial");
@@ -363,7 +381,11 @@ fn prepare_output(
 
 fn fingerprint(settings: &Settings, input: &InputReader) -> Result<Fingerprint, ScreenError> {
     let InputSource::Path(path) = &settings.input else {
-        unreachable!("settings refuse a journal for standard input")
+        // Settings refuse --resume for standard input, and a new run from it gets no named journal.
+        return Err(ScreenError::Output {
+            path: "(journal)".into(),
+            source: io::Error::other("a run that reads standard input cannot be resumed"),
+        });
     };
     let (input_size, input_modified_ns, input_head_hash, input_tail_hash) =
         Fingerprint::of_input(path).map_err(|source| InputError::Unreadable {

@@ -849,6 +849,32 @@ fn stdin_is_screened_to_stdout_by_default() {
 }
 
 #[test]
+fn stdin_can_be_screened_to_a_file() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let out = work.path("out.csv");
+    let result = run_with_stdin(
+        screen(&sim, Path::new("-"), &["-o", out.to_str().unwrap()]),
+        &fixture_bytes("spaces_and_dashes.csv"),
+    );
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    assert!(result.stdout.is_empty());
+    let (header, rows) = read_csv(&out);
+    assert_eq!(rows.len(), 8);
+    assert_eq!(column(&header, &rows, "status"), ["ok"; 8]);
+    assert_eq!(sim.per_card().len(), 5);
+    let left: Vec<_> = std::fs::read_dir(work.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        ["out.csv"],
+        "no journal or partial file is left behind"
+    );
+}
+
+#[test]
 fn dash_output_writes_a_file_input_to_stdout() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
