@@ -224,6 +224,24 @@ fn invalid_utf8_is_refused_naming_the_line() {
     }
 }
 
+#[test]
+fn a_utf8_bom_settles_the_encoding_even_when_a_byte_is_bad() {
+    // Without the BOM rule, auto would fall back to GB18030, which happens to decode these
+    // bytes: every Chinese name would silently turn into other characters.
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write(
+        "cards.csv",
+        b"\xEF\xBB\xBFid,card,name\n1,6228480965550772,\xE5\xBC\xA0\xE4\xBC\x9F\n2,6217003999698830,Ren\xE9e\n",
+    );
+    let out = work.path("out.csv");
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 2, "{}", stderr(&result));
+    assert!(stderr(&result).contains("line 3"), "{}", stderr(&result));
+    assert!(stderr(&result).contains("UTF-8"), "{}", stderr(&result));
+    assert_eq!(sim.calls(), 0);
+}
+
 // ---- card cleaning ----
 
 #[test]
