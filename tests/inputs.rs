@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -943,4 +944,42 @@ fn resume_is_refused_when_the_output_is_stdout() {
         );
     }
     assert_eq!(sim.calls(), 0);
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    // Far more output than the pipe and the writer's buffers hold, but only three calls.
+    let three = cards(3, 41);
+    let mut text = String::from("id,card,note\n");
+    for i in 0..30_000 {
+        text.push_str(&format!(
+            "{i},{},a note long enough to fill pipes quickly\n",
+            three[i % 3]
+        ));
+    }
+    let input = work.write("big.csv", text);
+    let mut child = screen(&sim, &input, &["-o", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cardscreen");
+    let mut first = String::new();
+    {
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        stdout.read_line(&mut first).expect("first line");
+        // Dropping the reader closes the pipe, like `| head -1`.
+    }
+    let result = child.wait_with_output().expect("wait");
+    assert!(first.starts_with("id,card,note,status,hit,"), "{first}");
+    let message = stderr(&result);
+    assert_eq!(code(&result), 0, "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(
+        message.trim().is_empty(),
+        "a closed pipe should end quietly: {message}"
+    );
+    assert!(sim.calls() <= 3);
 }
