@@ -42,10 +42,18 @@ pub enum InputError {
         line: u64,
         message: String,
     },
-    #[error("column {wanted:?} not found; headers are: {headers} — pass --column with one of them or a 1-based number")]
-    ColumnNotFound { wanted: String, headers: String },
-    #[error("no card column found (looked for {looked_for}); headers are: {headers} — pass --column NAME or --column N")]
-    NoCardColumn { looked_for: String, headers: String },
+    #[error("column {wanted:?} not found; headers are: {headers} — {advice}")]
+    ColumnNotFound {
+        wanted: String,
+        headers: String,
+        advice: String,
+    },
+    #[error("no card column found (looked for {looked_for}); headers are: {headers} — {advice}")]
+    NoCardColumn {
+        looked_for: String,
+        headers: String,
+        advice: String,
+    },
     #[error("--column {index} is out of range: the file has {count} columns")]
     ColumnOutOfRange { index: usize, count: usize },
     #[error("--column {0:?} names a header, but --no-header says there is none; pass --column N (1-based)")]
@@ -143,7 +151,7 @@ impl InputReader {
             reader.pending = Some(first);
             header
         } else {
-            with_header(&first, settings.column.as_ref())?
+            with_header(&first, settings.column.as_ref(), settings.delimiter)?
         };
         Ok(reader)
     }
@@ -231,7 +239,11 @@ fn file_encoding(path: &Path, settings: &Settings) -> Result<&'static Encoding, 
     })
 }
 
-fn with_header(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header, InputError> {
+fn with_header(
+    first: &ByteRecord,
+    column: Option<&ColumnSpec>,
+    delimiter: u8,
+) -> Result<Header, InputError> {
     let names: Vec<Vec<u8>> = first.iter().map(|f| f.to_vec()).collect();
     let header = Header {
         names,
@@ -257,6 +269,8 @@ fn with_header(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header
             .ok_or_else(|| InputError::ColumnNotFound {
                 wanted: wanted.clone(),
                 headers: header.display_names(),
+                advice: header_advice(&header.names, delimiter)
+                    .unwrap_or_else(|| "pass --column with one of them or a 1-based number".into()),
             })?,
         None => find_header(&header.names, |name| {
             CARD_HEADERS
@@ -266,11 +280,39 @@ fn with_header(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header
         .ok_or_else(|| InputError::NoCardColumn {
             looked_for: CARD_HEADERS.join(", "),
             headers: header.display_names(),
+            advice: header_advice(&header.names, delimiter)
+                .unwrap_or_else(|| "pass --column NAME or --column N".into()),
         })?,
     };
     Ok(Header {
         card_index,
         ..header
+    })
+}
+
+/// Advice for the two usual reasons a card column is not found, which `--column` cannot fix:
+/// the wrong delimiter (the whole header is one name), or no header row at all.
+fn header_advice(names: &[Vec<u8>], delimiter: u8) -> Option<String> {
+    if let [only] = names {
+        let other = [b'\t', b';', b'|', b',']
+            .into_iter()
+            .find(|&candidate| candidate != delimiter && only.contains(&candidate));
+        if let Some(other) = other {
+            let shown = if other == b'\t' {
+                "\\t".to_string()
+            } else {
+                char::from(other).to_string()
+            };
+            return Some(format!(
+                "the whole header is one column holding '{shown}'; if that separates the fields, pass --delimiter '{shown}'"
+            ));
+        }
+    }
+    let holds_card = names
+        .iter()
+        .any(|name| std::str::from_utf8(name).is_ok_and(|text| crate::card::clean(text).is_ok()));
+    holds_card.then(|| {
+        "the first row holds a card number, so it looks like data; if the file has no header row, pass --no-header".to_string()
     })
 }
 

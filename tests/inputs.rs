@@ -594,6 +594,14 @@ fn semicolon_delimited_input_is_written_semicolon_delimited() {
 }
 
 #[test]
+fn a_wrong_delimiter_is_refused_with_a_hint() {
+    let run = screen_fixture("tab_delimited.tsv", &[]);
+    run.assert_refused(&["no card column", "--delimiter '\\t'"]);
+    let run = screen_fixture("semicolon_delimited.csv", &[]);
+    run.assert_refused(&["no card column", "--delimiter ';'"]);
+}
+
+#[test]
 fn crlf_line_ends_leave_no_carriage_return_in_fields() {
     let run = screen_fixture("crlf_line_endings.csv", &[]);
     run.assert_exit(0);
@@ -821,6 +829,23 @@ fn no_header_finds_the_one_column_holding_a_card() {
 fn no_header_refuses_a_column_name() {
     let run = screen_fixture("no_header.csv", &["--no-header", "--column", "card"]);
     run.assert_refused(&["--no-header", "--column N"]);
+}
+
+#[test]
+fn a_headerless_file_read_with_a_header_suggests_no_header() {
+    let run = screen_fixture("no_header.csv", &[]);
+    run.assert_refused(&["no card column", "--no-header"]);
+    // The card number in the first row is masked in the message.
+    assert!(
+        !run.stderr().contains("6228484125920030567"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("622848*********0567"),
+        "{}",
+        run.stderr()
+    );
 }
 
 // ---- streams ----
