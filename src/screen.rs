@@ -481,8 +481,9 @@ impl Planner {
             return Planned::Settled(Outcome::invalid(
                 "missing_column",
                 format!(
-                    "row has {} fields; the card number should be in field {}",
+                    "row has {} {}; the card number should be in field {}",
                     record.len(),
+                    if record.len() == 1 { "field" } else { "fields" },
                     self.card_index + 1
                 ),
             ));
