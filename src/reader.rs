@@ -23,6 +23,9 @@ pub const CARD_HEADERS: [&str; 7] = [
     "银行卡号",
 ];
 
+/// How much of a stream `auto` looks at to choose its encoding.
+const STREAM_SAMPLE: u64 = 64 * 1024;
+
 /// A problem with the input file as a whole: exit 2, nothing called.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -97,32 +100,46 @@ impl InputReader {
         settings: &Settings,
         bytes_read: Arc<AtomicU64>,
     ) -> Result<InputReader, InputError> {
-        let name = settings.describe_input();
-        let (source, encoding, total_bytes): (Box<dyn Read + Send>, _, _) = match &settings.input {
+        match &settings.input {
             InputSource::Path(path) => {
                 let (file, size) = open_file(path)?;
                 let encoding = file_encoding(path, settings)?;
-                (Box::new(file), encoding, Some(size))
+                InputReader::start(Box::new(file), encoding, Some(size), settings, bytes_read)
             }
-            InputSource::Stdin => {
-                let mut stdin = io::stdin();
-                let mut prefix = Vec::with_capacity(64 * 1024);
-                (&mut stdin)
-                    .take(64 * 1024)
-                    .read_to_end(&mut prefix)
-                    .map_err(|source| InputError::Unreadable {
-                        path: name.clone(),
-                        source,
-                    })?;
-                let encoding = decode::encoding_for(settings.encoding)
-                    .unwrap_or_else(|| decode::detect_prefix(&prefix));
-                (
-                    Box::new(io::Cursor::new(prefix).chain(stdin)),
-                    encoding,
-                    None,
-                )
-            }
-        };
+            InputSource::Stdin => InputReader::from_stream(io::stdin(), settings, bytes_read),
+        }
+    }
+
+    /// Reads a stream that cannot be read twice, as standard input is read: `auto` judges the
+    /// encoding by the first 64 KiB. Public so that fuzzing and tests can feed any bytes.
+    pub fn from_stream(
+        mut source: impl Read + Send + 'static,
+        settings: &Settings,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Result<InputReader, InputError> {
+        let mut prefix = Vec::with_capacity(STREAM_SAMPLE as usize);
+        (&mut source)
+            .take(STREAM_SAMPLE)
+            .read_to_end(&mut prefix)
+            .map_err(|source| InputError::Unreadable {
+                path: settings.describe_input(),
+                source,
+            })?;
+        let encoding = decode::encoding_for(settings.encoding)
+            .unwrap_or_else(|| decode::detect_prefix(&prefix));
+        let source = Box::new(io::Cursor::new(prefix).chain(source));
+        InputReader::start(source, encoding, None, settings, bytes_read)
+    }
+
+    /// Sets up decoding and CSV reading, and reads the header.
+    fn start(
+        source: Box<dyn Read + Send>,
+        encoding: &'static Encoding,
+        total_bytes: Option<u64>,
+        settings: &Settings,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Result<InputReader, InputError> {
+        let name = settings.describe_input();
         let decoded: Box<dyn Read + Send> =
             Box::new(DecodeReader::new(source, encoding, Some(bytes_read)));
         let csv = csv::ReaderBuilder::new()
