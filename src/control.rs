@@ -124,6 +124,13 @@ impl Control {
         self.stopped.notify_waiters();
     }
 
+    /// Stops without a reason to report, for when nobody is left to read the results (the
+    /// reader of standard output went away): nothing to warn about, nothing to resume.
+    pub fn halt(&self) {
+        self.state.store(STOPPING, Ordering::Release);
+        self.stopped.notify_waiters();
+    }
+
     pub fn stop_reason(&self) -> Option<StopReason> {
         self.reason
             .lock()

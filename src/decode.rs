@@ -52,12 +52,17 @@ pub fn validate(
     }
 }
 
-/// `auto` on a file: UTF-8 if the whole file is valid UTF-8, else GB18030 if that decodes it,
-/// else the UTF-8 error (the most likely intent).
+/// The UTF-8 byte order mark. A file that starts with it declares itself UTF-8: read as GB18030
+/// instead, the mark and every Chinese character would decode, without an error, to other
+/// characters.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `auto` on a file: UTF-8 if the whole file is valid UTF-8 or starts with a UTF-8 BOM, else
+/// GB18030 if that decodes it, else the UTF-8 error (the most likely intent).
 pub fn detect_file(path: &std::path::Path) -> io::Result<Result<&'static Encoding, DecodeError>> {
     let utf8 = validate(std::fs::File::open(path)?, UTF_8)?;
-    if utf8.is_ok() {
-        return Ok(Ok(UTF_8));
+    if utf8.is_ok() || starts_with_bom(std::fs::File::open(path)?)? {
+        return Ok(utf8.map(|()| UTF_8));
     }
     match validate(std::fs::File::open(path)?, GB18030)? {
         Ok(()) => Ok(Ok(GB18030)),
@@ -65,8 +70,17 @@ pub fn detect_file(path: &std::path::Path) -> io::Result<Result<&'static Encodin
     }
 }
 
+fn starts_with_bom(source: impl Read) -> io::Result<bool> {
+    let mut head = Vec::with_capacity(UTF8_BOM.len());
+    source.take(UTF8_BOM.len() as u64).read_to_end(&mut head)?;
+    Ok(head == UTF8_BOM)
+}
+
 /// `auto` on a stream that cannot be read twice: judge by the first bytes.
 pub fn detect_prefix(prefix: &[u8]) -> &'static Encoding {
+    if prefix.starts_with(UTF8_BOM) {
+        return UTF_8;
+    }
     match std::str::from_utf8(prefix) {
         Ok(_) => UTF_8,
         // A character cut at the end of the sample is not a sign of another encoding.
@@ -226,6 +240,24 @@ mod tests {
         let (gbk, _, _) = GBK.encode(&text);
         assert_eq!(decode_all(&gbk, GBK).unwrap(), text);
         assert_eq!(decode_all(text.as_bytes(), UTF_8).unwrap(), text);
+    }
+
+    #[test]
+    fn a_bom_means_utf8_even_when_gb18030_would_decode_the_bytes() {
+        // "张伟" in UTF-8, then a Latin-1 "é" that GB18030 reads as part of a character.
+        let bytes = b"\xEF\xBB\xBFname\n\xE5\xBC\xA0\xE4\xBC\x9F\nRen\xE9e\n";
+        assert!(GB18030
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .is_some());
+        assert_eq!(detect_prefix(bytes), UTF_8);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let detected = detect_file(&path).unwrap();
+        assert_eq!(detected.map_err(|e| e.line), Err(3));
+        // Without the mark the same bytes are taken for GB18030, as `auto` promises.
+        std::fs::write(&path, &bytes[3..]).unwrap();
+        assert_eq!(detect_file(&path).unwrap(), Ok(GB18030));
     }
 
     #[test]

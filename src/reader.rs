@@ -23,6 +23,9 @@ pub const CARD_HEADERS: [&str; 7] = [
     "银行卡号",
 ];
 
+/// How much of a stream `auto` looks at to choose its encoding.
+const STREAM_SAMPLE: u64 = 64 * 1024;
+
 /// A problem with the input file as a whole: exit 2, nothing called.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -30,6 +33,8 @@ pub enum InputError {
     NotFound(PathBuf),
     #[error("cannot read input {path}: {source}")]
     Unreadable { path: String, source: io::Error },
+    #[error("input {0} is not a regular file but a pipe or device, which cannot be read twice (once to check its encoding, once to screen it); pass - and send it on standard input")]
+    NotAFile(PathBuf),
     #[error("input {0} is empty: there is not even a header row")]
     Empty(String),
     #[error("input {path}: {source}")]
@@ -40,10 +45,18 @@ pub enum InputError {
         line: u64,
         message: String,
     },
-    #[error("column {wanted:?} not found; headers are: {headers} — pass --column with one of them or a 1-based number")]
-    ColumnNotFound { wanted: String, headers: String },
-    #[error("no card column found (looked for {looked_for}); headers are: {headers} — pass --column NAME or --column N")]
-    NoCardColumn { looked_for: String, headers: String },
+    #[error("column {wanted:?} not found; headers are: {headers} — {advice}")]
+    ColumnNotFound {
+        wanted: String,
+        headers: String,
+        advice: String,
+    },
+    #[error("no card column found (looked for {looked_for}); headers are: {headers} — {advice}")]
+    NoCardColumn {
+        looked_for: String,
+        headers: String,
+        advice: String,
+    },
     #[error("--column {index} is out of range: the file has {count} columns")]
     ColumnOutOfRange { index: usize, count: usize },
     #[error("--column {0:?} names a header, but --no-header says there is none; pass --column N (1-based)")]
@@ -87,32 +100,46 @@ impl InputReader {
         settings: &Settings,
         bytes_read: Arc<AtomicU64>,
     ) -> Result<InputReader, InputError> {
-        let name = settings.describe_input();
-        let (source, encoding, total_bytes): (Box<dyn Read + Send>, _, _) = match &settings.input {
+        match &settings.input {
             InputSource::Path(path) => {
                 let (file, size) = open_file(path)?;
                 let encoding = file_encoding(path, settings)?;
-                (Box::new(file), encoding, Some(size))
+                InputReader::start(Box::new(file), encoding, Some(size), settings, bytes_read)
             }
-            InputSource::Stdin => {
-                let mut stdin = io::stdin();
-                let mut prefix = Vec::with_capacity(64 * 1024);
-                (&mut stdin)
-                    .take(64 * 1024)
-                    .read_to_end(&mut prefix)
-                    .map_err(|source| InputError::Unreadable {
-                        path: name.clone(),
-                        source,
-                    })?;
-                let encoding = decode::encoding_for(settings.encoding)
-                    .unwrap_or_else(|| decode::detect_prefix(&prefix));
-                (
-                    Box::new(io::Cursor::new(prefix).chain(stdin)),
-                    encoding,
-                    None,
-                )
-            }
-        };
+            InputSource::Stdin => InputReader::from_stream(io::stdin(), settings, bytes_read),
+        }
+    }
+
+    /// Reads a stream that cannot be read twice, as standard input is read: `auto` judges the
+    /// encoding by the first 64 KiB. Public so that fuzzing and tests can feed any bytes.
+    pub fn from_stream(
+        mut source: impl Read + Send + 'static,
+        settings: &Settings,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Result<InputReader, InputError> {
+        let mut prefix = Vec::with_capacity(STREAM_SAMPLE as usize);
+        (&mut source)
+            .take(STREAM_SAMPLE)
+            .read_to_end(&mut prefix)
+            .map_err(|source| InputError::Unreadable {
+                path: settings.describe_input(),
+                source,
+            })?;
+        let encoding = decode::encoding_for(settings.encoding)
+            .unwrap_or_else(|| decode::detect_prefix(&prefix));
+        let source = Box::new(io::Cursor::new(prefix).chain(source));
+        InputReader::start(source, encoding, None, settings, bytes_read)
+    }
+
+    /// Sets up decoding and CSV reading, and reads the header.
+    fn start(
+        source: Box<dyn Read + Send>,
+        encoding: &'static Encoding,
+        total_bytes: Option<u64>,
+        settings: &Settings,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Result<InputReader, InputError> {
+        let name = settings.describe_input();
         let decoded: Box<dyn Read + Send> =
             Box::new(DecodeReader::new(source, encoding, Some(bytes_read)));
         let csv = csv::ReaderBuilder::new()
@@ -141,7 +168,7 @@ impl InputReader {
             reader.pending = Some(first);
             header
         } else {
-            with_header(&first, settings.column.as_ref())?
+            with_header(&first, settings.column.as_ref(), settings.delimiter)?
         };
         Ok(reader)
     }
@@ -185,7 +212,7 @@ impl InputReader {
 }
 
 fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
-    let file = std::fs::File::open(path).map_err(|source| {
+    let unreadable = |source: io::Error| {
         if source.kind() == io::ErrorKind::NotFound {
             InputError::NotFound(path.to_path_buf())
         } else {
@@ -194,18 +221,18 @@ fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
                 source,
             }
         }
-    })?;
-    let meta = file.metadata().map_err(|source| InputError::Unreadable {
-        path: path.display().to_string(),
-        source,
-    })?;
+    };
+    // Looked at before opening: opening a named pipe blocks until someone writes to it.
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.is_dir() {
-        return Err(InputError::Unreadable {
-            path: path.display().to_string(),
-            source: io::Error::other("it is a directory"),
-        });
+        return Err(unreadable(io::Error::other("it is a directory")));
     }
-    Ok((file, meta.len()))
+    if !meta.is_file() {
+        return Err(InputError::NotAFile(path.to_path_buf()));
+    }
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
+    Ok((file, size))
 }
 
 /// Settles the encoding of a file by decoding it once, so that a bad byte anywhere is found
@@ -229,7 +256,11 @@ fn file_encoding(path: &Path, settings: &Settings) -> Result<&'static Encoding, 
     })
 }
 
-fn with_header(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header, InputError> {
+fn with_header(
+    first: &ByteRecord,
+    column: Option<&ColumnSpec>,
+    delimiter: u8,
+) -> Result<Header, InputError> {
     let names: Vec<Vec<u8>> = first.iter().map(|f| f.to_vec()).collect();
     let header = Header {
         names,
@@ -255,6 +286,8 @@ fn with_header(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header
             .ok_or_else(|| InputError::ColumnNotFound {
                 wanted: wanted.clone(),
                 headers: header.display_names(),
+                advice: header_advice(&header.names, delimiter)
+                    .unwrap_or_else(|| "pass --column with one of them or a 1-based number".into()),
             })?,
         None => find_header(&header.names, |name| {
             CARD_HEADERS
@@ -264,11 +297,39 @@ fn with_header(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header
         .ok_or_else(|| InputError::NoCardColumn {
             looked_for: CARD_HEADERS.join(", "),
             headers: header.display_names(),
+            advice: header_advice(&header.names, delimiter)
+                .unwrap_or_else(|| "pass --column NAME or --column N".into()),
         })?,
     };
     Ok(Header {
         card_index,
         ..header
+    })
+}
+
+/// Advice for the two usual reasons a card column is not found, which `--column` cannot fix:
+/// the wrong delimiter (the whole header is one name), or no header row at all.
+fn header_advice(names: &[Vec<u8>], delimiter: u8) -> Option<String> {
+    if let [only] = names {
+        let other = [b'\t', b';', b'|', b',']
+            .into_iter()
+            .find(|&candidate| candidate != delimiter && only.contains(&candidate));
+        if let Some(other) = other {
+            let shown = if other == b'\t' {
+                "\\t".to_string()
+            } else {
+                char::from(other).to_string()
+            };
+            return Some(format!(
+                "the whole header is one column holding '{shown}'; if that separates the fields, pass --delimiter '{shown}'"
+            ));
+        }
+    }
+    let holds_card = names
+        .iter()
+        .any(|name| std::str::from_utf8(name).is_ok_and(|text| crate::card::clean(text).is_ok()));
+    holds_card.then(|| {
+        "the first row holds a card number, so it looks like data; if the file has no header row, pass --no-header".to_string()
     })
 }
 

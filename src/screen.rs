@@ -174,11 +174,13 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
         max_consecutive_failures: settings.max_consecutive_failures,
     };
     let collected = collector.run(rows_rx, results_rx).await;
-    if collected.is_err() {
-        // Stop the reader and the pool; their channels are gone.
-        control.stop(StopReason::Input {
+    // Stop the reader and the pool; their channels are gone.
+    match &collected {
+        Ok(_) => {}
+        Err(crate::writer::CollectError::OutputClosed) => control.halt(),
+        Err(_) => control.stop(StopReason::Input {
             message: "the output could not be written".into(),
-        });
+        }),
     }
     let reader_end = tokio::task::spawn_blocking(move || reader.join())
         .await
@@ -490,8 +492,9 @@ impl Planner {
             return Planned::Settled(Outcome::invalid(
                 "missing_column",
                 format!(
-                    "row has {} fields; the card number should be in field {}",
+                    "row has {} {}; the card number should be in field {}",
                     record.len(),
+                    if record.len() == 1 { "field" } else { "fields" },
                     self.card_index + 1
                 ),
             ));

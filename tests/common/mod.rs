@@ -2,6 +2,7 @@
 //! port, and helpers to read outputs and simulator counters back.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,24 @@ impl Simulator {
     pub fn calls_for(&self, card: &str) -> u64 {
         self.stats()["per_card"][card].as_u64().unwrap_or(0)
     }
+
+    /// Calls per card number exactly as the simulator received it.
+    pub fn per_card(&self) -> BTreeMap<String, u64> {
+        let stats = self.stats();
+        stats["per_card"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no per_card in {stats}"))
+            .iter()
+            .map(|(card, calls)| (card.clone(), calls.as_u64().expect("a call count")))
+            .collect()
+    }
+}
+
+/// The `per_card` a run should leave when each of `cards` was called exactly once.
+pub fn called_once(cards: &[&str]) -> BTreeMap<String, u64> {
+    let expected: BTreeMap<String, u64> = cards.iter().map(|c| (c.to_string(), 1)).collect();
+    assert_eq!(expected.len(), cards.len(), "duplicate in {cards:?}");
+    expected
 }
 
 impl Drop for Simulator {
@@ -118,6 +137,26 @@ pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
         .expect("run cardscreen")
 }
 
+/// Runs `cmd` with `input` on its standard input.
+pub fn run_with_stdin(mut cmd: impl std::borrow::BorrowMut<Command>, input: &[u8]) -> Output {
+    let mut child = cmd
+        .borrow_mut()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cardscreen");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    // A writer thread, so that a large input cannot deadlock against a full stdout pipe.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait for cardscreen");
+    writer.join().expect("stdin writer");
+    output
+}
+
 pub fn code(output: &Output) -> i32 {
     output.status.code().unwrap_or(-1)
 }
@@ -138,6 +177,23 @@ pub fn read_csv_with(path: &Path, delimiter: u8) -> (Vec<String>, Vec<Vec<String
         .delimiter(delimiter)
         .from_path(path)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut records = reader.records().map(|r| {
+        r.expect("csv row")
+            .iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    });
+    let header = records.next().unwrap_or_default();
+    (header, records.collect())
+}
+
+/// Parses CSV bytes (an output written to stdout): header and rows.
+pub fn parse_csv(bytes: &[u8], delimiter: u8) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes);
     let mut records = reader.records().map(|r| {
         r.expect("csv row")
             .iter()

@@ -1,0 +1,235 @@
+//! Properties over whole input files. Any bytes either screen (one output row per data record,
+//! only card-shaped numbers sent) or are refused with exit 2, and never panic. The reader is
+//! checked in-process on many inputs; the binary against a simulator on fewer, since every case
+//! starts a process.
+
+mod common;
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use cardscreen::reader::{InputError, InputReader};
+use cardscreen::settings::{ScreenArgs, Settings};
+use common::*;
+use csv::ByteRecord;
+use encoding_rs::{Encoding, GB18030, UTF_8};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The pieces real card files are made of, so that random files often get past the header and
+/// into the rows.
+fn piece() -> impl Strategy<Value = String> {
+    let fixed: Vec<String> = [
+        ",",
+        ",",
+        "\n",
+        "\n",
+        "\r\n",
+        "\r",
+        "\"",
+        "\"\"",
+        ";",
+        "\t",
+        " ",
+        "'",
+        "=\"",
+        "-",
+        "E+18",
+        ".0",
+        "\u{feff}",
+        "\u{3000}",
+        "\u{a0}",
+        "６２２８４８",
+        "张伟",
+        "王芳,李娜",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    prop_oneof![
+        4 => prop::sample::select(fixed),
+        3 => prop::sample::select(cards(6, 77)),
+        2 => "[0-9]{1,21}",
+        1 => "\\PC{0,4}",
+    ]
+}
+
+fn header() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["id,card,name\n", "card\n", "卡号,姓名\r\n", ""])
+}
+
+/// A whole input file: now and then any bytes at all; mostly a header and messy rows, written
+/// as UTF-8, UTF-8 with a BOM or GB18030, sometimes with a stray byte that may not decode.
+fn input_file() -> impl Strategy<Value = Vec<u8>> {
+    let written = (
+        header(),
+        prop::collection::vec(piece(), 0..60),
+        0..3u8,
+        prop::option::weighted(0.2, (any::<usize>(), any::<u8>())),
+    )
+        .prop_map(|(header, pieces, encoding, damage)| {
+            let text = format!("{header}{}", pieces.concat());
+            let mut bytes = match encoding {
+                0 => text.into_bytes(),
+                1 => [UTF8_BOM, text.as_bytes()].concat(),
+                _ => GB18030.encode(&text).0.into_owned(),
+            };
+            if let Some((at, byte)) = damage {
+                bytes.insert(at % (bytes.len() + 1), byte);
+            }
+            bytes
+        });
+    prop_oneof![
+        1 => prop::collection::vec(any::<u8>(), 0..200),
+        4 => written,
+    ]
+}
+
+/// The text of `bytes` as `--encoding auto` must read a file: UTF-8 when it starts with a BOM or
+/// is valid UTF-8, else GB18030; `None` when that encoding cannot decode it.
+fn auto_decoded(bytes: &[u8]) -> Option<String> {
+    if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
+        return decoded(rest, UTF_8);
+    }
+    decoded(bytes, UTF_8).or_else(|| decoded(bytes, GB18030))
+}
+
+fn decoded(bytes: &[u8], encoding: &'static Encoding) -> Option<String> {
+    let bytes = match encoding == UTF_8 {
+        true => bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes),
+        false => bytes,
+    };
+    encoding
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|text| text.into_owned())
+}
+
+/// Records in the text, header included, as a flexible CSV reader sees them.
+fn records(text: &str) -> usize {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut record = ByteRecord::new();
+    let mut count = 0;
+    while reader
+        .read_byte_record(&mut record)
+        .expect("decoded text reads")
+    {
+        count += 1;
+    }
+    count
+}
+
+fn settings(input: &str) -> Settings {
+    let args = ScreenArgs {
+        input: input.into(),
+        dry_run: true,
+        ..ScreenArgs::default()
+    };
+    Settings::resolve(&args, |_| None).expect("valid settings")
+}
+
+/// Reads every data row; the error, if any, ends the reading as it ends a run.
+fn read_rows(input: Result<InputReader, InputError>) -> Result<(InputReader, usize), InputError> {
+    let mut input = input?;
+    let mut record = ByteRecord::new();
+    let mut rows = 0;
+    while input.next_row(&mut record)? {
+        check_card_cell(&input, &record);
+        rows += 1;
+    }
+    Ok((input, rows))
+}
+
+fn check_card_cell(input: &InputReader, record: &ByteRecord) {
+    if let Some(cell) = record.get(input.header.card_index) {
+        // Everything is decoded before it is split, so every cell is UTF-8.
+        let text = std::str::from_utf8(cell).expect("cells are UTF-8");
+        if let Ok(card) = cardscreen::card::clean(text) {
+            assert_eq!(cardscreen::card::clean(card.as_str()), Ok(card));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 256, ..Config::default() })]
+
+    /// A file: the encoding is settled by reading it whole, so a read that succeeds has every
+    /// record of the text that `auto` promises.
+    #[test]
+    fn a_file_reads_to_every_record_or_to_an_input_error(bytes in input_file()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cards.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let read = read_rows(InputReader::open(&settings(path.to_str().unwrap()), Arc::default()));
+        if let Ok((_, rows)) = read {
+            let text = auto_decoded(&bytes);
+            prop_assert!(text.is_some(), "read an input that auto cannot decode");
+            prop_assert_eq!(rows + 1, records(&text.unwrap_or_default()));
+        }
+    }
+
+    /// A stream: whatever encoding the reader chose, a read that succeeds has every record of
+    /// the text in that encoding.
+    #[test]
+    fn a_stream_reads_to_every_record_or_to_an_input_error(bytes in input_file()) {
+        let read = read_rows(InputReader::from_stream(
+            Cursor::new(bytes.clone()),
+            &settings("-"),
+            Arc::default(),
+        ));
+        if let Ok((input, rows)) = read {
+            let text = decoded(&bytes, input.encoding);
+            prop_assert!(text.is_some(), "read an input {} cannot decode", input.encoding.name());
+            prop_assert_eq!(rows + 1, records(&text.unwrap_or_default()));
+        }
+    }
+}
+
+/// The binary on any file: exit 0 (or 3) with one output row per data record, or exit 2; never a
+/// panic, and never a call for a number that cannot be a card.
+#[test]
+fn any_file_screens_or_is_refused_and_never_panics() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        ..Config::default()
+    });
+    let result = runner.run(&input_file(), |bytes| {
+        let input = work.write("cards.csv", &bytes);
+        let out = work.path("cards.out.csv");
+        let _ = std::fs::remove_file(&out);
+        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+        let message = stderr(&result);
+        prop_assert!(!message.contains("panicked"), "{}", message);
+        match code(&result) {
+            0 | 3 => {
+                let text = auto_decoded(&bytes);
+                prop_assert!(text.is_some(), "screened an input auto cannot decode");
+                let (header, rows) = read_csv(&out);
+                prop_assert!(header.len() >= 13, "{:?}", header);
+                prop_assert_eq!(rows.len() + 1, records(&text.unwrap_or_default()));
+            }
+            2 => {
+                prop_assert!(message.contains("cardscreen: "), "{}", message);
+                prop_assert!(!out.exists());
+            }
+            other => return Err(TestCaseError::fail(format!("exit {other}: {message}"))),
+        }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    let sent = sim.per_card();
+    for card in sent.keys() {
+        assert!(
+            (13..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()),
+            "sent {card:?}, which cannot be a card"
+        );
+    }
+}
