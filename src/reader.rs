@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use csv::ByteRecord;
@@ -87,6 +87,11 @@ pub struct InputReader {
     pub header: Header,
     /// With `--no-header`, the first data row was read to size the header.
     pending: Option<ByteRecord>,
+    /// What `TailWatch` saw last, to tell whether the final record had a line terminator.
+    tail: Arc<AtomicU32>,
+    /// Empty one-cell rows still to hand out for blank lines of a one-column file.
+    empty_rows_due: u64,
+    blank_lines: u64,
     pub encoding: &'static Encoding,
     /// Input size in bytes when known (a file), for progress by bytes.
     pub total_bytes: Option<u64>,
@@ -140,8 +145,11 @@ impl InputReader {
         bytes_read: Arc<AtomicU64>,
     ) -> Result<InputReader, InputError> {
         let name = settings.describe_input();
-        let decoded: Box<dyn Read + Send> =
-            Box::new(DecodeReader::new(source, encoding, Some(bytes_read)));
+        let tail = Arc::new(AtomicU32::new(0));
+        let decoded: Box<dyn Read + Send> = Box::new(TailWatch {
+            inner: DecodeReader::new(source, encoding, Some(bytes_read)),
+            tail: Arc::clone(&tail),
+        });
         let csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -155,6 +163,9 @@ impl InputReader {
                 card_index: 0,
             },
             pending: None,
+            tail,
+            empty_rows_due: 0,
+            blank_lines: 0,
             encoding,
             total_bytes,
             name,
@@ -175,11 +186,53 @@ impl InputReader {
 
     /// Reads the next data row into `record`; `false` at the end of the input.
     pub fn next_row(&mut self, record: &mut ByteRecord) -> Result<bool, InputError> {
-        if let Some(first) = self.pending.take() {
-            *record = first;
+        if self.empty_rows_due > 0 {
+            self.empty_rows_due -= 1;
+            record.clear();
+            record.push_field(b"");
             return Ok(true);
         }
-        self.read_record(record)
+        if let Some(held) = self.pending.take() {
+            *record = held;
+            return Ok(true);
+        }
+        let line_before = self.csv.position().line();
+        if !self.read_record(record)? {
+            return Ok(false);
+        }
+        // The CSV reader passes over blank lines before a record; find them from the lines it
+        // consumed, less the record's own terminator and the newlines inside its fields.
+        let consumed = self.csv.position().line().saturating_sub(line_before);
+        let own: u64 = u64::from(self.record_terminated())
+            + record
+                .iter()
+                .map(|field| field.iter().filter(|&&b| b == b'\n').count() as u64)
+                .sum::<u64>();
+        let blank = consumed.saturating_sub(own);
+        if blank > 0 {
+            if self.header.names.len() == 1 {
+                // In a one-column file a blank line is an empty cell (Excel writes it so): it
+                // is a row, and gets its `invalid` answer like any other.
+                self.empty_rows_due = blank - 1;
+                self.pending = Some(std::mem::take(record));
+                record.push_field(b"");
+            } else {
+                self.blank_lines += blank;
+            }
+        }
+        Ok(true)
+    }
+
+    /// False only for a last record that ends at the end of the input without a newline: the
+    /// CSV reader had to read to the end to finish it, and the last byte is no line terminator.
+    fn record_terminated(&self) -> bool {
+        let tail = self.tail.load(Ordering::Relaxed);
+        tail & INPUT_ENDED == 0 || matches!((tail & 0xff) as u8, b'\n' | b'\r')
+    }
+
+    /// Blank lines passed over so far (in files of more than one column, where they hold no row).
+    pub fn blank_lines(&self) -> u64 {
+        self.blank_lines
     }
 
     fn read_record(&mut self, record: &mut ByteRecord) -> Result<bool, InputError> {
@@ -376,4 +429,26 @@ fn headerless(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header,
             .collect(),
         card_index,
     })
+}
+
+/// Set in `TailWatch`'s state once the input has ended.
+const INPUT_ENDED: u32 = 1 << 8;
+
+/// Remembers the last byte handed to the CSV reader (low 8 bits) and whether the input ended.
+struct TailWatch<R> {
+    inner: R,
+    tail: Arc<AtomicU32>,
+}
+
+impl<R: Read> Read for TailWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match buf[..n].last() {
+            Some(&last) => self.tail.store(u32::from(last), Ordering::Relaxed),
+            None => {
+                self.tail.fetch_or(INPUT_ENDED, Ordering::Relaxed);
+            }
+        }
+        Ok(n)
+    }
 }

@@ -62,6 +62,15 @@ impl Tally {
     }
 }
 
+/// What the reader counted on its way through the input.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReaderCounts {
+    /// Rows sent although their card fails the Luhn check.
+    pub luhn_warnings: u64,
+    /// Blank lines passed over (in files of more than one column).
+    pub blank_lines: u64,
+}
+
 /// The run summary; field names are stable and documented in the README.
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -75,6 +84,7 @@ pub struct Summary {
     pub errors_by_code: BTreeMap<String, u64>,
     pub duplicates: u64,
     pub luhn_warnings: u64,
+    pub blank_lines_skipped: u64,
     pub calls: u64,
     pub retries: u64,
     pub throttled: u64,
@@ -94,7 +104,7 @@ impl Summary {
     pub fn new(
         tally: &Tally,
         control: &Control,
-        luhn_warnings: u64,
+        reader: ReaderCounts,
         started: (Instant, std::time::SystemTime),
         exit_code: i32,
         complete: bool,
@@ -113,7 +123,8 @@ impl Summary {
             errors: tally.errors,
             errors_by_code: tally.errors_by_code.clone(),
             duplicates: tally.duplicates,
-            luhn_warnings,
+            luhn_warnings: reader.luhn_warnings,
+            blank_lines_skipped: reader.blank_lines,
             calls,
             retries: Counters::get(&control.counters.retries),
             throttled: Counters::get(&control.counters.throttled),
@@ -175,6 +186,12 @@ impl Summary {
             out.push_str(&format!(
                 "  Luhn check failed (sent anyway): {}\n",
                 self.luhn_warnings
+            ));
+        }
+        if self.blank_lines_skipped > 0 {
+            out.push_str(&format!(
+                "  blank lines skipped (no row): {}\n",
+                self.blank_lines_skipped
             ));
         }
         if !self.errors_by_code.is_empty() {

@@ -21,7 +21,7 @@ use crate::outcome::{Flags, Outcome, Status};
 use crate::pacer::Pacer;
 use crate::pool::{Job, Pool, PoolSettings};
 use crate::reader::{Header, InputError, InputReader};
-use crate::report::{Progress, Summary};
+use crate::report::{Progress, ReaderCounts, Summary};
 use crate::retry::Backoff;
 use crate::settings::{InputSource, LuhnMode, OutputTarget, RunMode, Settings};
 use crate::writer::{Collector, OutputSink, Plan, Row, ADDED_COLUMNS};
@@ -189,7 +189,7 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
         .unwrap_or(ReaderEnd {
             eof: false,
             rows: 0,
-            luhn_warnings: 0,
+            counts: ReaderCounts::default(),
         });
     progress.finish();
     signals.abort();
@@ -239,7 +239,7 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
     let summary = Summary::new(
         &tally,
         &control,
-        reader_end.luhn_warnings,
+        reader_end.counts,
         started,
         exit_code,
         complete,
@@ -555,7 +555,7 @@ struct ReaderEnd {
     /// The input was read to its end.
     eof: bool,
     rows: u64,
-    luhn_warnings: u64,
+    counts: ReaderCounts,
 }
 
 /// The reader thread: reads, checks and plans every row, hands calls to the pool and rows to
@@ -608,7 +608,10 @@ fn read_rows(
     ReaderEnd {
         eof,
         rows: sent,
-        luhn_warnings: planner.luhn_warnings,
+        counts: ReaderCounts {
+            luhn_warnings: planner.luhn_warnings,
+            blank_lines: input.blank_lines(),
+        },
     }
 }
 

@@ -1011,3 +1011,33 @@ fn a_closed_stdout_pipe_ends_quietly() {
     );
     assert!(sim.calls() <= 3);
 }
+
+// ---- blank lines ----
+
+#[test]
+fn blank_lines_of_a_one_column_file_are_empty_cells() {
+    // Excel saves an empty cell of a one-column sheet as a blank line: it is a row.
+    let run = screen_fixture("blank_lines_one_column.csv", &[]);
+    run.assert_exit(0);
+    assert_eq!(
+        run.column("status"),
+        ["ok", "invalid", "ok", "invalid", "invalid", "ok"]
+    );
+    assert_each_error(&run.column("error"), &[1, 3, 4], "card number is empty");
+    assert_eq!(
+        run.sent,
+        called_once(&["6228489742963992", "6258888194985432", "4367423164752555"])
+    );
+}
+
+#[test]
+fn blank_lines_between_rows_of_several_columns_are_counted() {
+    let run = screen_fixture("blank_lines_many_columns.csv", &[]);
+    run.assert_exit(0);
+    assert_eq!(run.column("status"), ["ok", "ok"]);
+    assert!(
+        run.stderr().contains("blank lines skipped (no row): 1"),
+        "{}",
+        run.stderr()
+    );
+}
