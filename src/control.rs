@@ -34,24 +34,44 @@ impl StopReason {
     }
 
     /// One line for a person at 2 a.m.: what happened and what to do.
-    pub fn advice(&self) -> String {
+    pub fn advice(&self, next: NextRun) -> String {
+        let resumable = next == NextRun::Resume;
+        let again = match next {
+            NextRun::Resume => "run again with --resume",
+            NextRun::RetryErrors => "run --retry-errors again",
+            NextRun::StartOver => "run again (a run on standard input or output starts over)",
+        };
         match self {
             StopReason::Refused { code, reason } => format!(
-                "the API refused the key, IP or interface ({code} {reason}); check the key in the environment and the account, then run again with --resume"
+                "the API refused the key, IP or interface ({code} {reason}); check the key in the environment and the account, then {again}"
             ),
             StopReason::Breaker { failures } => format!(
-                "the last {failures} rows all failed, so the API or the network looks down; check the endpoint and run again with --resume"
+                "the last {failures} rows all failed, so the API or the network looks down; check the endpoint, then {again}"
             ),
             StopReason::Quota { code, reason } => format!(
-                "the API quota is used up ({code} {reason}); when the quota is renewed run again with --resume"
+                "the API quota is used up ({code} {reason}); when the quota is renewed, {again}"
             ),
             StopReason::Budget { calls } => format!(
-                "the call budget --max-calls {calls} is spent; run again with --resume (and a new budget) to go on"
+                "the call budget --max-calls {calls} is spent; {again} (with a new budget) to go on"
             ),
-            StopReason::Signal { .. } => "interrupted; run again with --resume to go on".to_string(),
-            StopReason::Input { message } => format!("{message}; the results so far are kept for --resume"),
+            StopReason::Signal { .. } => format!("interrupted; {again} to go on"),
+            StopReason::Input { message } if resumable => {
+                format!("{message}; the results so far are kept for --resume")
+            }
+            StopReason::Input { message } => message.clone(),
         }
     }
+}
+
+/// How a stopped run is continued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextRun {
+    /// `--resume` goes on from the journal.
+    Resume,
+    /// The earlier output is still in place; `--retry-errors` again.
+    RetryErrors,
+    /// Standard input or output: nothing to go on from.
+    StartOver,
 }
 
 const RUNNING: u8 = 0;
@@ -93,11 +113,14 @@ pub struct Control {
     budget_left: AtomicU64,
     budget: Option<u64>,
     pub counters: Counters,
+    /// How to go on after a stop, for the advice.
+    next: NextRun,
 }
 
 impl Control {
-    pub fn new(max_calls: Option<u64>) -> Control {
+    pub fn new(max_calls: Option<u64>, next: NextRun) -> Control {
         Control {
+            next,
             state: AtomicU8::new(RUNNING),
             reason: Mutex::new(None),
             stopped: Notify::new(),
@@ -116,7 +139,7 @@ impl Control {
         {
             let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
             if slot.is_none() {
-                tracing::warn!(reason = %reason.advice(), "Stopping the run.");
+                tracing::warn!(reason = %reason.advice(self.next), "Stopping the run.");
                 *slot = Some(reason);
             }
         }
@@ -129,6 +152,11 @@ impl Control {
     pub fn halt(&self) {
         self.state.store(STOPPING, Ordering::Release);
         self.stopped.notify_waiters();
+    }
+
+    /// Why the run stopped and what to do, if it stopped.
+    pub fn stop_advice(&self) -> Option<String> {
+        self.stop_reason().map(|r| r.advice(self.next))
     }
 
     pub fn stop_reason(&self) -> Option<StopReason> {

@@ -136,7 +136,7 @@ impl Summary {
             },
             exit_code,
             complete,
-            stopped_because: control.stop_reason().map(|r| r.advice()),
+            stopped_because: control.stop_advice(),
             input,
             output,
             started_at: humantime::format_rfc3339_seconds(started.1).to_string(),

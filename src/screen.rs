@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::card::{self, Card};
 use crate::client::Client;
-use crate::control::{Control, Counters, StopReason};
+use crate::control::{Control, Counters, NextRun, StopReason};
 use crate::dedup::{CardIndex, Claim};
 use crate::journal::{Fingerprint, Journal, JournalError};
 use crate::outcome::{Flags, Outcome, Status};
@@ -62,7 +62,12 @@ pub enum ScreenError {
 /// Screens the input as the settings say and returns the exit code.
 pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
     let started = (Instant::now(), SystemTime::now());
-    let control = Arc::new(Control::new(settings.max_calls));
+    let next = match (&settings.input, &settings.output, settings.mode) {
+        (InputSource::Stdin, _, _) | (_, OutputTarget::Stdout, _) => NextRun::StartOver,
+        (_, _, RunMode::RetryErrors) => NextRun::RetryErrors,
+        _ => NextRun::Resume,
+    };
+    let control = Arc::new(Control::new(settings.max_calls, next));
     let mut input = InputReader::open(&settings, Arc::clone(&control.counters.bytes_read))?;
     check_added_columns(&input.header, &settings.prefix)?;
     if settings.dry_run {
