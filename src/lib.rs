@@ -28,16 +28,7 @@ pub fn run_screen(settings: settings::Settings) -> i32 {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cardscreen: cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
+    let Some(runtime) = runtime() else { return 2 };
     let code = match runtime.block_on(screen::screen(settings)) {
         Ok(code) => code,
         Err(e) => {
@@ -68,21 +59,25 @@ pub fn run_simulator(args: settings::SimulateArgs) -> i32 {
             slow_delay: args.slow_delay,
         },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cardscreen: cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
+    let Some(runtime) = runtime() else { return 2 };
     match runtime.block_on(simulator::serve_forever(config)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("cardscreen: simulator: {e}");
             2
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            eprintln!("cardscreen: cannot start the async runtime: {e}");
+            None
         }
     }
 }
