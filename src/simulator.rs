@@ -155,6 +155,11 @@ pub struct Stats {
     pub peak_in_flight: u64,
     /// The most query calls received in any sliding 1 s window.
     pub max_calls_in_1s: u64,
+    /// When the first query call arrived, in milliseconds since the Unix epoch; `None` before
+    /// any call. With `last_call_unix_ms` it gives a run's achieved rate and its start-up time.
+    pub first_call_unix_ms: Option<u64>,
+    /// When the latest query call arrived, in milliseconds since the Unix epoch.
+    pub last_call_unix_ms: Option<u64>,
     /// Successful calls since the start or the last `POST /reset`.
     pub quota_used: u64,
     /// `POST /reset` requests seen.
@@ -865,6 +870,9 @@ struct Shared {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     resets: AtomicU64,
+    /// Arrival of the first and latest query call, ms since the Unix epoch; 0 = none yet.
+    first_call_unix_ms: AtomicU64,
+    last_call_unix_ms: AtomicU64,
     windows: Mutex<Windows>,
     tallies: Mutex<Tallies>,
 }
@@ -884,6 +892,8 @@ impl Shared {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            first_call_unix_ms: AtomicU64::new(0),
+            last_call_unix_ms: AtomicU64::new(0),
             windows: Mutex::new(Windows::default()),
             tallies: Mutex::new(Tallies::default()),
         }
@@ -892,6 +902,16 @@ impl Shared {
     /// Counts the call in the busiest-second statistic and, when `rate_limited` applies,
     /// returns whether the rate limit lets it through.
     fn note_arrival(&self, now: Instant, rate_limited: bool) -> bool {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let _ = self.first_call_unix_ms.compare_exchange(
+            0,
+            unix_ms,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.last_call_unix_ms.fetch_max(unix_ms, Ordering::Relaxed);
         let mut windows = lock(&self.windows);
         let in_window = windows.arrivals.record(now);
         windows.max_arrivals = windows.max_arrivals.max(in_window);
@@ -1017,10 +1037,16 @@ impl Shared {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             max_calls_in_1s,
+            first_call_unix_ms: nonzero(self.first_call_unix_ms.load(Ordering::Relaxed)),
+            last_call_unix_ms: nonzero(self.last_call_unix_ms.load(Ordering::Relaxed)),
             quota_used: self.quota_used.load(Ordering::Relaxed),
             resets: self.resets.load(Ordering::Relaxed),
         }
     }
+}
+
+fn nonzero(value: u64) -> Option<u64> {
+    (value != 0).then_some(value)
 }
 
 /// A panic while a lock was held leaves plain counters behind, still good to use.
