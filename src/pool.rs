@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rand::SeedableRng;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::card::Card;
@@ -106,7 +105,6 @@ impl Pool {
 async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
     let control = &*shared.control;
     let counters = &control.counters;
-    let mut rng = rand::rngs::SmallRng::from_os_rng();
     let mut attempts: u32 = 0;
     let mut failures: u32 = 0;
     let mut throttled: u32 = 0;
@@ -197,7 +195,12 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
                 failures
             }
         };
-        let wait = shared.settings.backoff.wait(wait_failures, &mut rng);
+        // The thread's generator, seeded once per thread: seeding one per card from the OS
+        // cost a getrandom system call for every row, retried or not.
+        let wait = shared
+            .settings
+            .backoff
+            .wait(wait_failures, &mut rand::rng());
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = control.until_stopping() => return None,
