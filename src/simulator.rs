@@ -39,6 +39,9 @@ pub const FLAG_NAMES: [&str; 6] = [
     "caseRelated",
 ];
 
+/// A wake-up later than this says the machine stalled, not how the timer behaves.
+const LATENESS_CAP_NS: u64 = 10_000_000;
+
 /// A form body bigger than this is not a card query; reading it whole would only cost memory.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -870,6 +873,8 @@ struct Shared {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     resets: AtomicU64,
+    /// How late the timer wakes a sleeping call, on average, in nanoseconds.
+    timer_lateness_ns: AtomicU64,
     /// Arrival of the first and latest query call, ms since the Unix epoch; 0 = none yet.
     first_call_unix_ms: AtomicU64,
     last_call_unix_ms: AtomicU64,
@@ -892,6 +897,7 @@ impl Shared {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            timer_lateness_ns: AtomicU64::new(0),
             first_call_unix_ms: AtomicU64::new(0),
             last_call_unix_ms: AtomicU64::new(0),
             windows: Mutex::new(Windows::default()),
@@ -975,7 +981,20 @@ impl Shared {
             return;
         }
         let jitter = 0.5 + draw(self.config.seed, call, Draw::Latency);
-        tokio::time::sleep(mean.mul_f64(jitter)).await;
+        let wanted = mean.mul_f64(jitter);
+        // The timer wakes a sleeper after its deadline, about a millisecond on average (it
+        // ticks in milliseconds, and waking takes time). Asking for that much less keeps the
+        // mean service time at `--latency`, so that Little's law holds against the simulator.
+        let lateness = Duration::from_nanos(self.timer_lateness_ns.load(Ordering::Relaxed));
+        let asked = wanted.saturating_sub(lateness);
+        let started = Instant::now();
+        tokio::time::sleep(asked).await;
+        let late = started.elapsed().saturating_sub(asked).as_nanos();
+        let late = u64::try_from(late).unwrap_or(u64::MAX).min(LATENESS_CAP_NS);
+        // A moving average over about 32 sleeps; concurrent updates only blur it a little.
+        let average = self.timer_lateness_ns.load(Ordering::Relaxed);
+        self.timer_lateness_ns
+            .store(average - average / 32 + late / 32, Ordering::Relaxed);
     }
 
     fn tally_answer(&self, verdict: Verdict, card: Option<&str>) {
