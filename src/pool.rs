@@ -1,9 +1,10 @@
-//! The worker pool: one task per card to call, at most `--concurrency` of them working (and so
-//! at most that many HTTP calls in flight), paced by the `Pacer`, retried with backoff. Each card's result goes to the collector over
-//! a bounded channel.
+//! The worker pool: `--concurrency` long-lived tasks, and so at most that many HTTP calls in
+//! flight, each taking one card at a time from a queue, paced by the `Pacer`, retried with
+//! backoff. Each card's result goes to the collector over a bounded channel.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, Semaphore};
 
@@ -25,7 +26,7 @@ pub struct Job {
     pub card: Card,
 }
 
-/// What the pool hands back for a job.
+/// What the pool hands back.
 #[derive(Debug)]
 pub enum Finished {
     Done {
@@ -33,8 +34,9 @@ pub enum Finished {
         card: Card,
         outcome: Outcome,
     },
-    /// The run stopped before this card got an answer.
-    Unfinished { row: u64 },
+    /// A worker left because the run is stopping; the cards it had not finished, and those
+    /// still queued, get no answer.
+    Stopped,
 }
 
 pub struct PoolSettings {
@@ -43,22 +45,32 @@ pub struct PoolSettings {
     pub backoff: Backoff,
 }
 
+/// The handle the reader submits jobs through; dropping it says no more jobs will come.
 pub struct Pool {
     shared: Arc<Shared>,
-    runtime: tokio::runtime::Handle,
 }
 
 struct Shared {
     client: Client,
     pacer: Pacer,
     control: Arc<Control>,
-    /// One permit per row being worked on, `--concurrency` in all.
-    slots: Semaphore,
     settings: PoolSettings,
     results: mpsc::Sender<Finished>,
+    /// Jobs no worker has taken yet. Its length is bounded by the caller (the reorder window).
+    queue: Mutex<VecDeque<Job>>,
+    /// One permit per queued job, and one per worker once no more jobs will come.
+    queued: Semaphore,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Job>> {
+        // Pushing and popping cannot leave the queue half-changed, so a poisoned lock is fine.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Pool {
+    /// Starts the workers on `runtime`.
     pub fn new(
         client: Client,
         pacer: Pacer,
@@ -67,36 +79,76 @@ impl Pool {
         results: mpsc::Sender<Finished>,
         runtime: tokio::runtime::Handle,
     ) -> Pool {
-        Pool {
-            shared: Arc::new(Shared {
-                client,
-                pacer,
-                control,
-                slots: Semaphore::new(settings.concurrency),
-                settings,
-                results,
-            }),
-            runtime,
+        let workers = settings.concurrency.max(1);
+        let shared = Arc::new(Shared {
+            client,
+            pacer,
+            control,
+            settings,
+            results,
+            queue: Mutex::new(VecDeque::new()),
+            queued: Semaphore::new(0),
+        });
+        // A task per worker rather than per card: a million-row file costs no million task
+        // spawns from the reader thread, and the tasks alive stay `--concurrency` however far
+        // the reader is ahead.
+        for _ in 0..workers {
+            runtime.spawn(work(Arc::clone(&shared)));
         }
+        Pool { shared }
     }
 
-    /// Starts screening one card. Callable from any thread; the number of jobs alive at once
-    /// is bounded by the caller (the reorder window), the jobs working by the slots.
+    /// Queues one card. Callable from any thread.
     pub fn submit(&self, job: Job) {
-        let shared = Arc::clone(&self.shared);
-        self.runtime.spawn(async move {
-            let row = job.row;
-            let finished = match screen_card(&shared, &job.card).await {
-                Some(outcome) => Finished::Done {
-                    row,
-                    card: job.card,
-                    outcome,
-                },
-                None => Finished::Unfinished { row },
-            };
-            // The collector only goes away when the run is over; nothing is left to tell then.
-            let _ = shared.results.send(finished).await;
-        });
+        self.shared.queue().push_back(job);
+        self.shared.queued.add_permits(1);
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // No more jobs: once the queue is empty each worker takes one of these and ends.
+        self.shared
+            .queued
+            .add_permits(self.shared.settings.concurrency.max(1));
+    }
+}
+
+/// One worker: takes a card, works on it through its retries, hands the result over, and
+/// takes the next. A card keeps its worker through its retries, so the cards being worked on
+/// stay as few as the calls allowed in flight, and a dead source trips the breaker after a
+/// handful of rows instead of after a first attempt at every row in the reorder window.
+async fn work(shared: Arc<Shared>) {
+    let control = &*shared.control;
+    loop {
+        let job = tokio::select! {
+            permit = shared.queued.acquire() => {
+                // The semaphore is never closed.
+                let Ok(permit) = permit else { break };
+                permit.forget();
+                match shared.queue().pop_front() {
+                    Some(job) => job,
+                    None => break,
+                }
+            }
+            () = control.until_stopping() => {
+                let _ = shared.results.send(Finished::Stopped).await;
+                break;
+            }
+        };
+        let Some(outcome) = screen_card(&shared, &job.card).await else {
+            let _ = shared.results.send(Finished::Stopped).await;
+            break;
+        };
+        let finished = Finished::Done {
+            row: job.row,
+            card: job.card,
+            outcome,
+        };
+        // The collector only goes away when the run is over; nothing is left to tell then.
+        if shared.results.send(finished).await.is_err() {
+            break;
+        }
     }
 }
 
@@ -108,13 +160,6 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
     let mut attempts: u32 = 0;
     let mut failures: u32 = 0;
     let mut throttled: u32 = 0;
-    // A row holds its slot through its retries: the rows being worked on stay as few as the
-    // calls allowed in flight, so a dead source trips the breaker after a handful of rows
-    // instead of after a first attempt at every row in the reorder window.
-    let _slot = tokio::select! {
-        permit = shared.slots.acquire() => permit.ok()?,
-        () = control.until_stopping() => return None,
-    };
     loop {
         if control.is_stopping() {
             return None;

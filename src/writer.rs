@@ -297,7 +297,7 @@ impl Collector {
                                     self.watch_failures(&outcome, &mut consecutive_failures);
                                     ready.insert(row, outcome);
                                 }
-                                Finished::Unfinished { .. } => unfinished = true,
+                                Finished::Stopped => unfinished = true,
                             }
                             next = results.try_recv().ok();
                         }
