@@ -173,7 +173,12 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
     };
-    let collected = collector.run(rows_rx, results_rx).await;
+    // On the runtime's workers, beside the calls whose results it takes, rather than on this
+    // thread: waking this thread for every result cost a futex call and a context switch.
+    let collected = match tokio::spawn(collector.run(rows_rx, results_rx)).await {
+        Ok(collected) => collected,
+        Err(joined) => std::panic::resume_unwind(joined.into_panic()),
+    };
     if collected.is_err() {
         // Stop the reader and the pool; their channels are gone.
         control.stop(StopReason::Input {
