@@ -180,7 +180,7 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
         counters.in_flight.fetch_add(1, Ordering::Relaxed);
         let reply = shared.client.query(card).await;
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let disposition = classify(&reply);
+        let disposition = classify(reply);
         if !matches!(disposition, Disposition::Throttle) {
             shared.pacer.on_accepted();
         }
