@@ -228,7 +228,7 @@ pub struct Collector {
 impl Collector {
     pub async fn run(
         mut self,
-        mut rows: mpsc::Receiver<Row>,
+        mut rows: mpsc::Receiver<Vec<Row>>,
         mut results: mpsc::Receiver<Finished>,
     ) -> Result<Collected, CollectError> {
         let mut queue: VecDeque<Row> = VecDeque::with_capacity(self.window);
@@ -305,13 +305,13 @@ impl Collector {
                     }
                     None => results_open = false,
                 },
-                row = rows.recv(), if rows_open && room => match row {
-                    Some(row) => {
-                        rows_received += 1;
+                batch = rows.recv(), if rows_open && room => match batch {
+                    Some(batch) => {
+                        rows_received += batch.len() as u64;
                         if unfinished {
                             dropped_rows = true;
                         } else {
-                            queue.push_back(row);
+                            queue.extend(batch);
                         }
                     }
                     None => rows_open = false,
