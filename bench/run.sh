@@ -67,6 +67,8 @@ now_ms() { date +%s%3N; }
 
 # start_sim [simulator flags...]: sets sim_pid and sim_addr.
 start_sim() {
+    # A fresh file each time: reading the last simulator's line would aim at a dead port.
+    rm -f "$work/sim.out"
     "$bin" simulate --listen 127.0.0.1:0 --key "$key" "$@" >"$work/sim.out" 2>"$work/sim.err" &
     sim_pid=$!
     local line=""
@@ -99,14 +101,18 @@ measure_cardscreen() {
     rm -f "$out" "$out.journal" "$work/summary.json"
     local spawned
     spawned=$(now_ms)
-    JUHE_KEY=$key timeout 900 /usr/bin/time -v -o "$work/time.txt" \
+    # Debug logs name the cause of each failed call, and cost nothing while calls succeed.
+    JUHE_KEY=$key RUST_LOG=cardscreen=debug timeout 900 /usr/bin/time -v -o "$work/time.txt" \
         "$bin" screen "$work/cards_$rows.csv" -o "$out" \
         --endpoint "http://$sim_addr/bankcardblack/query" \
         --concurrency "$concurrency" --progress never --summary "$work/summary.json" \
         "$@" 2>"$work/screen.err" || status=$?
     local ended
     ended=$(now_ms)
-    ((status == 0)) || die "cardscreen exited with $status in $scenario: $(tail -n 5 "$work/screen.err")"
+    if ((status != 0)); then
+        cp "$work/screen.err" "$results_dir/failed-run.log"
+        die "cardscreen exited with $status in $scenario (log kept in $results_dir/failed-run.log): $(tail -n 5 "$work/screen.err")"
+    fi
     fetch_stats "$work/stats.json"
     stop_sim
     python3 "$lib" record "$results" scenario="$scenario" subject="$subject" rows="$rows" \
