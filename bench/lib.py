@@ -101,6 +101,16 @@ def record(out_path: str, pairs: list) -> None:
     print("   ", json.dumps(row), flush=True)
 
 
+def dedup_table_bytes(cards: int, shards: int = 64) -> int:
+    """What src/dedup.rs's map holds for `cards` distinct cards: hashbrown keeps at most 7/8 of
+    a power-of-two number of buckets full, each bucket a u64 key, a u64 value and a control byte."""
+    per_shard = -(-cards // shards)
+    buckets = 1
+    while buckets * 7 // 8 < per_shard:
+        buckets *= 2
+    return shards * buckets * (8 + 8 + 1)
+
+
 def spread(values: list, fmt: str) -> str:
     return "{} ({} – {})".format(
         format(statistics.median(values), fmt),
@@ -182,16 +192,27 @@ def table(results_path: str) -> int:
     # Memory.
     # /usr/bin/time reports KiB; figures are in MB (10^6 bytes).
     small = [kb * 1024 / 1e6 for kb in pick("memory", "cardscreen_2k", "max_rss_kb")]
+    middle = [kb * 1024 / 1e6 for kb in pick("memory", "cardscreen_100k", "max_rss_kb")]
     large = [kb * 1024 / 1e6 for kb in pick("memory", "cardscreen_1m", "max_rss_kb")]
     if small:
         add("Memory: peak RSS, 2,000 rows (MB)", spread(small, ".1f"), "—",
             f"{statistics.median(small) / 40:.3f} of target", "≤ 40 MB", max(small) <= 40)
+    if middle:
+        add("Memory: peak RSS, 100,000 rows (MB)", spread(middle, ".1f"), "—", "—", "reported", None)
     if small and large:
         add("Memory: peak RSS, 1,000,000 rows (MB)", spread(large, ".1f"), "—", "—", "reported", None)
         growth = [(l - statistics.median(small)) * 1e6 / 1_000_000 for l in large]
         ratio = statistics.median(growth) / 48
         add("Memory: growth over the 2k-row median, bytes per distinct card", spread(growth, ".1f"),
             "2k-row run", f"{ratio:.3f} of budget", "≤ 48 B", max(growth) <= 48)
+    if middle and large:
+        # Past the reorder window (8,192 rows) only the dedup map should grow: the growth from
+        # 100k to 1M rows against what the map itself adds over those cards.
+        growth = [(l - statistics.median(middle)) * 1e6 / 900_000 for l in large]
+        table = (dedup_table_bytes(1_000_000) - dedup_table_bytes(100_000)) / 900_000
+        ratio = statistics.median(growth) / table
+        add("Memory: growth 100k → 1M rows, bytes per added card", spread(growth, ".1f"),
+            f"dedup map alone {table:.1f} B", f"{ratio:.3f}", "≈ 1: nothing else grows", None)
 
     # Start-up: process spawn to the first call at the simulator.
     ours = pick("overhead", "cardscreen", "first_call_ms")

@@ -177,7 +177,7 @@ sizes=()
 wants overhead && sizes+=(40000)
 wants latency && sizes+=(16000)
 wants rate && sizes+=(2000)
-wants memory && sizes+=(2000 1000000)
+wants memory && sizes+=(2000 100000 1000000)
 for rows in $(printf '%s\n' "${sizes[@]}" | sort -un); do
     python3 "$lib" cards "$rows" "$work/cards_$rows.csv" "$work/cards_$rows.txt"
     echo "   $rows rows: $(du -h "$work/cards_$rows.csv" | cut -f1)"
@@ -204,8 +204,9 @@ for run in $(seq "$runs"); do
     fi
     if wants memory; then
         extra_fields=()
-        echo "-- memory: cardscreen, 2,000 and 1,000,000 rows (--rate 0)"
+        echo "-- memory: cardscreen, 2,000, 100,000 and 1,000,000 rows (--rate 0)"
         measure_cardscreen memory cardscreen_2k 2000 "" --rate 0
+        measure_cardscreen memory cardscreen_100k 100000 "" --rate 0
         measure_cardscreen memory cardscreen_1m 1000000 "" --rate 0
     fi
 done
