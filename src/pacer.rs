@@ -128,6 +128,12 @@ impl Pacer {
         }
     }
 
+    /// Takes a slot without waiting when that needs no queueing: while running unlimited.
+    /// `false` means call `ready`.
+    pub fn try_ready(&self) -> bool {
+        self.take_unlimited()
+    }
+
     /// Counts the call and says yes while running unlimited.
     fn take_unlimited(&self) -> bool {
         let mut state = self.lock();

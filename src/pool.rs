@@ -121,20 +121,26 @@ impl Drop for Pool {
 async fn work(shared: Arc<Shared>) {
     let control = &*shared.control;
     loop {
-        let job = tokio::select! {
-            permit = shared.queued.acquire() => {
-                // The semaphore is never closed.
-                let Ok(permit) = permit else { break };
-                permit.forget();
-                match shared.queue().pop_front() {
-                    Some(job) => job,
-                    None => break,
+        // Racing the stop signal registers a waiter with it, under a lock all workers share;
+        // so only a worker that has to wait for a job races it. One that finds a job at once
+        // sees a stop in `screen_card`.
+        let permit = match shared.queued.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => tokio::select! {
+                permit = shared.queued.acquire() => match permit {
+                    Ok(permit) => permit,
+                    // The semaphore is never closed.
+                    Err(_) => break,
+                },
+                () = control.until_stopping() => {
+                    let _ = shared.results.send(Finished::Stopped).await;
+                    break;
                 }
-            }
-            () = control.until_stopping() => {
-                let _ = shared.results.send(Finished::Stopped).await;
-                break;
-            }
+            },
+        };
+        permit.forget();
+        let Some(job) = shared.queue().pop_front() else {
+            break;
         };
         let Some(outcome) = screen_card(&shared, &job.card).await else {
             let _ = shared.results.send(Finished::Stopped).await;
@@ -164,9 +170,11 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
         if control.is_stopping() {
             return None;
         }
-        tokio::select! {
-            () = shared.pacer.ready() => {}
-            () = control.until_stopping() => return None,
+        if !shared.pacer.try_ready() {
+            tokio::select! {
+                () = shared.pacer.ready() => {}
+                () = control.until_stopping() => return None,
+            }
         }
         // The stop may have come while we waited for our turn.
         if control.is_stopping() || !control.take_call() {
