@@ -3,6 +3,7 @@
 //! back in input order through a bounded reorder window.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use csv::ByteRecord;
 use tokio::sync::mpsc;
 
 use crate::control::{Control, Counters, StopReason};
-use crate::dedup::CardIndex;
+use crate::dedup::{CardHasher, CardIndex};
 use crate::journal::Journal;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::pool::Finished;
@@ -232,7 +233,8 @@ impl Collector {
         mut results: mpsc::Receiver<Finished>,
     ) -> Result<Collected, CollectError> {
         let mut queue: VecDeque<Row> = VecDeque::with_capacity(self.window);
-        let mut ready: HashMap<u64, Outcome> = HashMap::new();
+        // Row numbers need no SipHash; the card hasher's single multiply is enough.
+        let mut ready: HashMap<u64, Outcome, BuildHasherDefault<CardHasher>> = HashMap::default();
         let mut unfinished = false;
         let mut tally = Tally::default();
         let mut consecutive_failures: u64 = 0;
