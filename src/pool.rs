@@ -3,7 +3,6 @@
 //! backoff. Each card's result goes to the collector over a bounded channel.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, Semaphore};
@@ -185,9 +184,7 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
         if attempts > 1 {
             Counters::add(&counters.retries, 1);
         }
-        counters.in_flight.fetch_add(1, Ordering::Relaxed);
         let reply = shared.client.query(card).await;
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         let disposition = classify(reply);
         if !matches!(disposition, Disposition::Throttle) {
             shared.pacer.on_accepted();
