@@ -2,22 +2,22 @@
 # Benchmarks for cardscreen: builds in release, generates card files, runs `cardscreen simulate`
 # on loopback as a separate process (a fresh one for every measured run, so its counters cover
 # exactly that run) and prints a table in which every figure is the median of RUNS runs with
-# min and max, next to a reference measured in the same iterations.
+# min and max, next to a reference measured in the same iterations (RUNS=5 by default).
 #
-#   bench/run.sh                      # all scenarios, RUNS=3
-#   RUNS=5 bench/run.sh               # more runs per figure
+#   bench/run.sh                      # all scenarios, 5 runs per figure
+#   RUNS=3 bench/run.sh               # fewer runs per figure (at least 3)
 #   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset: overhead latency rate memory
 #
 # Needs the Rust toolchain, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
 # Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
-# Takes about 5-8 minutes on a 2-core machine.
+# Takes about 6 minutes on a 2-core machine.
 
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 target=${CARGO_TARGET_DIR:-$repo/target}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 scenarios=${BENCH_SCENARIOS:-overhead latency rate memory}
 concurrency=64
 key=bench-key-7d1c
