@@ -10,7 +10,7 @@
 #
 # Needs the Rust toolchain, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
 # Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
-# Takes about 6 minutes on a 2-core machine.
+# Takes about 7 minutes on a 2-core machine.
 
 set -euo pipefail
 

@@ -1,5 +1,5 @@
-//! The send rate: calls spaced evenly at `--rate`, `--burst` of them allowed at once, made
-//! adaptive. When the vendor answers 10011 the rate is cut multiplicatively; while calls succeed
+//! The send rate: calls spaced evenly at `--rate`, `--burst` of them allowed at once, never more
+//! than that in any second as the vendor counts, made adaptive. When the vendor answers 10011 the rate is cut multiplicatively; while calls succeed
 //! it climbs back slowly (AIMD, like the adaptive retry mode of the AWS SDKs), never above what
 //! the user set.
 
