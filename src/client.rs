@@ -21,6 +21,7 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub error_code: i64,
+    /// The vendor's words, kept for answers other than success: nothing reads a success's.
     pub reason: String,
     /// Present when `error_code` is 0 and the result held all six flags.
     pub flags: Option<Flags>,
@@ -82,7 +83,7 @@ pub enum Disposition {
     },
 }
 
-pub fn classify(reply: &Reply) -> Disposition {
+pub fn classify(reply: Reply) -> Disposition {
     let answer = match reply {
         Reply::Answer(answer) => answer,
         Reply::Transport(failure) => {
@@ -93,12 +94,12 @@ pub fn classify(reply: &Reply) -> Disposition {
         }
     };
     let code = answer.error_code;
-    let reason = answer.reason.clone();
+    let reason = answer.reason;
     match code {
-        0 => match (&answer.flags, &answer.orderid) {
+        0 => match (answer.flags, answer.orderid) {
             (Some(flags), orderid) => Disposition::Ok {
-                flags: *flags,
-                orderid: orderid.clone().unwrap_or_default(),
+                flags,
+                orderid: orderid.unwrap_or_default(),
             },
             (None, _) => Disposition::Retry {
                 code: None,
@@ -220,6 +221,96 @@ fn transport_failure(error: &reqwest::Error) -> TransportFailure {
     TransportFailure::Connection(kind.to_string())
 }
 
+/// The one shape almost every answer has: a success with its six flags and a string orderid.
+/// Read straight into these types, borrowing from the body, a success costs one allocation
+/// (its orderid) instead of a JSON tree of a dozen; anything else goes the tolerant way.
+#[derive(Deserialize)]
+struct Success<'a> {
+    error_code: i64,
+    #[serde(borrow)]
+    result: SuccessResult<'a>,
+}
+
+#[derive(Deserialize)]
+struct SuccessResult<'a> {
+    data: SuccessFlags,
+    #[serde(borrow)]
+    orderid: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SuccessFlags {
+    online_black: Flag,
+    offline_black: Flag,
+    bad_card_holder: Flag,
+    fraud_trans: Flag,
+    other_black: Flag,
+    case_related: Flag,
+}
+
+/// A flag as the vendor writes it: "0"/"1", 0/1 or a JSON boolean. Anything else fails the
+/// quick read, and the tolerant one decides.
+struct Flag(bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Flag, D::Error> {
+        struct FlagVisitor;
+        impl serde::de::Visitor<'_> for FlagVisitor {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"0\", \"1\", 0, 1 or a boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Flag, E> {
+                match text {
+                    "0" => Ok(Flag(false)),
+                    "1" => Ok(Flag(true)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(text), &self)),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Flag, E> {
+                match n {
+                    0 => Ok(Flag(false)),
+                    1 => Ok(Flag(true)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Unsigned(n), &self)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Flag, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(n), &self)),
+                }
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Flag, E> {
+                Ok(Flag(b))
+            }
+        }
+        deserializer.deserialize_any(FlagVisitor)
+    }
+}
+
+impl Success<'_> {
+    fn into_answer(self) -> Option<Answer> {
+        if self.error_code != 0 {
+            return None;
+        }
+        let data = self.result.data;
+        Some(Answer {
+            error_code: 0,
+            reason: String::new(),
+            flags: Some(Flags::from_bools([
+                data.online_black.0,
+                data.offline_black.0,
+                data.bad_card_holder.0,
+                data.fraud_trans.0,
+                data.other_black.0,
+                data.case_related.0,
+            ])),
+            orderid: Some(self.result.orderid.into_owned()),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct Envelope {
     error_code: serde_json::Value,
@@ -233,6 +324,17 @@ struct Envelope {
 /// `result` null, `{}` or a string on errors, an old `resultcode` field) and strict where a
 /// wrong guess would cost a true answer (no `error_code`, or a success without all six flags).
 pub fn parse_answer(body: &[u8]) -> Reply {
+    if let Some(answer) = serde_json::from_slice::<Success>(body)
+        .ok()
+        .and_then(Success::into_answer)
+    {
+        return Reply::Answer(answer);
+    }
+    parse_tolerant(body)
+}
+
+/// The general reading of an answer, whatever its shape.
+fn parse_tolerant(body: &[u8]) -> Reply {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -248,6 +350,7 @@ pub fn parse_answer(body: &[u8]) -> Reply {
         return Reply::Transport(TransportFailure::BadBody("no error_code".to_string()));
     };
     let reason = match envelope.reason {
+        _ if error_code == 0 => String::new(),
         serde_json::Value::String(s) => s,
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
@@ -333,7 +436,7 @@ mod tests {
                 .as_bytes(),
         );
         assert_eq!(
-            classify(&reply),
+            classify(reply),
             Disposition::Ok {
                 flags: Flags(0b10_0010),
                 orderid: "JH719".into()
@@ -347,7 +450,7 @@ mod tests {
             br#"{"reason":"ok","result":{"data":{"onlineBlack":1,"offlineBlack":0,"badCardHolder":0,"fraudTrans":0,"otherBlack":0,"caseRelated":0},"orderid":"X"},"error_code":0}"#,
         );
         assert!(matches!(
-            classify(&reply),
+            classify(reply),
             Disposition::Ok {
                 flags: Flags(1),
                 ..
@@ -361,7 +464,7 @@ mod tests {
             br#"{"reason":"ok","result":{"data":{"onlineBlack":"0"},"orderid":"X"},"error_code":0}"#,
         );
         assert!(matches!(
-            classify(&reply),
+            classify(reply),
             Disposition::Retry { code: None, .. }
         ));
     }
@@ -375,7 +478,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    classify(&parse_answer(body.as_bytes())),
+                    classify(parse_answer(body.as_bytes())),
                     Disposition::Abort { code: 10001, .. }
                 ),
                 "{body}"
@@ -388,7 +491,7 @@ mod tests {
         let reply =
             parse_answer(r#"{"reason":"查询成功","result":null,"error_code":10012}"#.as_bytes());
         assert!(matches!(
-            classify(&reply),
+            classify(reply),
             Disposition::Stop { code: 10012, .. }
         ));
     }
@@ -401,13 +504,13 @@ mod tests {
             flags: Some(Flags(0)),
             orderid: Some("o".into()),
         });
-        assert!(matches!(classify(&reply), Disposition::Ok { .. }));
+        assert!(matches!(classify(reply), Disposition::Ok { .. }));
     }
 
     #[test]
     fn code_271901_data_source_timeout_is_retried() {
         assert!(matches!(
-            classify(&answer(271901)),
+            classify(answer(271901)),
             Disposition::Retry {
                 code: Some(271901),
                 ..
@@ -418,7 +521,7 @@ mod tests {
     #[test]
     fn code_271902_bad_card_is_invalid() {
         assert!(matches!(
-            classify(&answer(271902)),
+            classify(answer(271902)),
             Disposition::Invalid { code: 271902, .. }
         ));
     }
@@ -426,7 +529,7 @@ mod tests {
     #[test]
     fn code_271903_query_exception_is_retried() {
         assert!(matches!(
-            classify(&answer(271903)),
+            classify(answer(271903)),
             Disposition::Retry {
                 code: Some(271903),
                 ..
@@ -440,7 +543,7 @@ mod tests {
             10001, 10002, 10003, 10004, 10005, 10007, 10008, 10009, 10021,
         ] {
             assert!(
-                matches!(classify(&answer(code)), Disposition::Abort { .. }),
+                matches!(classify(answer(code)), Disposition::Abort { .. }),
                 "{code}"
             );
         }
@@ -448,14 +551,14 @@ mod tests {
 
     #[test]
     fn code_10011_throttles() {
-        assert_eq!(classify(&answer(10011)), Disposition::Throttle);
+        assert_eq!(classify(answer(10011)), Disposition::Throttle);
     }
 
     #[test]
     fn quota_codes_stop() {
         for code in [10012, 10013] {
             assert!(
-                matches!(classify(&answer(code)), Disposition::Stop { .. }),
+                matches!(classify(answer(code)), Disposition::Stop { .. }),
                 "{code}"
             );
         }
@@ -464,7 +567,7 @@ mod tests {
     #[test]
     fn code_10014_internal_error_is_retried() {
         assert!(matches!(
-            classify(&answer(10014)),
+            classify(answer(10014)),
             Disposition::Retry {
                 code: Some(10014),
                 ..
@@ -475,7 +578,7 @@ mod tests {
     #[test]
     fn code_10020_maintenance_is_retried() {
         assert!(matches!(
-            classify(&answer(10020)),
+            classify(answer(10020)),
             Disposition::Retry {
                 code: Some(10020),
                 ..
@@ -486,7 +589,7 @@ mod tests {
     #[test]
     fn unknown_codes_fail_the_row() {
         assert!(matches!(
-            classify(&answer(12345)),
+            classify(answer(12345)),
             Disposition::RowError { code: 12345, .. }
         ));
     }
@@ -499,7 +602,7 @@ mod tests {
             TransportFailure::Connection("reset".into()),
         ] {
             assert!(matches!(
-                classify(&Reply::Transport(failure)),
+                classify(Reply::Transport(failure)),
                 Disposition::Retry { code: None, .. }
             ));
         }
@@ -516,6 +619,42 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn the_quick_read_of_a_success_agrees_with_the_tolerant_one() {
+        let flags = r#""onlineBlack":"0","offlineBlack":"1","badCardHolder":"0","fraudTrans":"0","otherBlack":"0","caseRelated":"1""#;
+        let bodies = [
+            format!(r#"{{"reason":"查询成功","result":{{"data":{{{flags}}},"orderid":"JH7"}},"error_code":0}}"#),
+            format!(r#"{{"error_code":0,"result":{{"orderid":"J\u0048","data":{{{flags}}}}},"resultcode":"200"}}"#),
+            r#"{"error_code":0,"result":{"data":{"onlineBlack":1,"offlineBlack":0,"badCardHolder":true,"fraudTrans":false,"otherBlack":0,"caseRelated":0},"orderid":"X"}}"#.to_string(),
+            // Shapes the quick read refuses, for the tolerant one to settle.
+            r#"{"error_code":0,"result":{"data":{"onlineBlack":"2","offlineBlack":0,"badCardHolder":0,"fraudTrans":0,"otherBlack":0,"caseRelated":0},"orderid":"X"}}"#.to_string(),
+            r#"{"error_code":0,"result":{"data":{"onlineBlack":0},"orderid":"X"}}"#.to_string(),
+            format!(r#"{{"error_code":0,"result":{{"data":{{{flags}}},"orderid":719}}}}"#),
+            format!(r#"{{"error_code":0,"result":{{"data":{{{flags}}}}}}}"#),
+            format!(r#"{{"error_code":"0","result":{{"data":{{{flags}}},"orderid":"X"}}}}"#),
+            format!(r#"{{"error_code":271901,"result":{{"data":{{{flags}}},"orderid":"X"}},"reason":"数据源超时"}}"#),
+            r#"{"error_code":10001,"result":null,"reason":"错误的请求KEY"}"#.to_string(),
+        ];
+        for body in &bodies {
+            assert_eq!(
+                parse_answer(body.as_bytes()),
+                parse_tolerant(body.as_bytes()),
+                "{body}"
+            );
+        }
+        for body in &bodies[..3] {
+            let quick = serde_json::from_slice::<Success>(body.as_bytes());
+            assert!(quick.is_ok_and(|s| s.into_answer().is_some()), "{body}");
+        }
+        assert!(matches!(
+            parse_answer(bodies[2].as_bytes()),
+            Reply::Answer(Answer {
+                flags: Some(Flags(0b101)),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -247,15 +247,18 @@ impl Journal {
         let offset = self.end;
         let line = &mut self.line;
         line.clear();
-        write!(
-            line,
-            "{code}\t{}\t{}\t{}\t",
-            outcome.status.as_str(),
-            outcome.flags.0,
-            outcome.attempts
-        )?;
+        // Numbers through itoa rather than `write!`: this runs once for every paid call.
+        let mut number = itoa::Buffer::new();
+        line.extend_from_slice(number.format(code).as_bytes());
+        line.push(b'\t');
+        line.extend_from_slice(outcome.status.as_str().as_bytes());
+        line.push(b'\t');
+        line.extend_from_slice(number.format(outcome.flags.0).as_bytes());
+        line.push(b'\t');
+        line.extend_from_slice(number.format(outcome.attempts).as_bytes());
+        line.push(b'\t');
         if let Some(error_code) = outcome.error_code {
-            write!(line, "{error_code}")?;
+            line.extend_from_slice(number.format(error_code).as_bytes());
         }
         line.push(b'\t');
         line.extend_from_slice(outcome.reason.as_bytes());
@@ -334,6 +337,12 @@ impl Journal {
 }
 
 fn push_clean(line: &mut Vec<u8>, text: &str, limit: usize) {
+    // Orderids and most error texts are short and clean: copy them whole. Control characters
+    // are ASCII bytes below 0x20, DEL, or C1 codes (which UTF-8 writes after a 0xC2 byte).
+    if text.len() <= limit && text.bytes().all(|b| b >= 0x20 && b != 0x7f && b != 0xc2) {
+        line.extend_from_slice(text.as_bytes());
+        return;
+    }
     let mut taken = 0;
     for ch in text.chars() {
         if taken + ch.len_utf8() > limit {
@@ -445,6 +454,22 @@ mod tests {
         assert_eq!(journal.read(c).unwrap(), ok);
         journal.remove().unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn texts_lose_control_characters_and_stop_at_the_limit() {
+        let cases = [
+            ("JH7190000000000000000001", 100, "JH7190000000000000000001"),
+            ("a\tb\nc\u{7f}d\u{85}e", 100, "a b c d e"),
+            ("数据源超时 £5", 100, "数据源超时 £5"),
+            ("数据源超时", 7, "数据"),
+            ("abcdef", 4, "abcd"),
+        ];
+        for (text, limit, expected) in cases {
+            let mut line = Vec::new();
+            push_clean(&mut line, text, limit);
+            assert_eq!(String::from_utf8(line).unwrap(), expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -1,11 +1,10 @@
-//! The worker pool: one task per card to call, at most `--concurrency` of them working (and so
-//! at most that many HTTP calls in flight), paced by the `Pacer`, retried with backoff. Each card's result goes to the collector over
-//! a bounded channel.
+//! The worker pool: `--concurrency` long-lived tasks, and so at most that many HTTP calls in
+//! flight, each taking one card at a time from a queue, paced by the `Pacer`, retried with
+//! backoff. Each card's result goes to the collector over a bounded channel.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use rand::SeedableRng;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::card::Card;
@@ -26,19 +25,20 @@ pub struct Job {
     pub card: Card,
 }
 
-/// What the pool hands back for a job.
+/// What the pool hands back.
 #[derive(Debug)]
 pub enum Finished {
     Done {
         row: u64,
         card: Card,
         outcome: Outcome,
-        /// The job's working slot, freed only once the collector has journaled the result: so
-        /// at any instant at most `--concurrency` answers are paid for but not yet on disk.
-        slot: OwnedSemaphorePermit,
+        /// Freed only once the collector has journaled the result: so at any instant at most
+        /// `--concurrency` answers are paid for but not yet safe on disk.
+        unjournaled: OwnedSemaphorePermit,
     },
-    /// The run stopped before this card got an answer.
-    Unfinished { row: u64 },
+    /// A worker left because the run is stopping; the cards it had not finished, and those
+    /// still queued, get no answer.
+    Stopped,
 }
 
 pub struct PoolSettings {
@@ -47,22 +47,35 @@ pub struct PoolSettings {
     pub backoff: Backoff,
 }
 
+/// The handle the reader submits jobs through; dropping it says no more jobs will come.
 pub struct Pool {
     shared: Arc<Shared>,
-    runtime: tokio::runtime::Handle,
 }
 
 struct Shared {
     client: Client,
     pacer: Pacer,
     control: Arc<Control>,
-    /// One permit per row being worked on, `--concurrency` in all.
-    slots: Arc<Semaphore>,
     settings: PoolSettings,
     results: mpsc::Sender<Finished>,
+    /// Jobs no worker has taken yet. Its length is bounded by the caller (the reorder window).
+    queue: Mutex<VecDeque<Job>>,
+    /// One permit per queued job, and one per worker once no more jobs will come.
+    queued: Semaphore,
+    /// `--concurrency` permits: one for each card being worked on or whose answer the collector
+    /// has not journaled yet.
+    unjournaled: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Job>> {
+        // Pushing and popping cannot leave the queue half-changed, so a poisoned lock is fine.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Pool {
+    /// Starts the workers on `runtime`.
     pub fn new(
         client: Client,
         pacer: Pacer,
@@ -71,48 +84,99 @@ impl Pool {
         results: mpsc::Sender<Finished>,
         runtime: tokio::runtime::Handle,
     ) -> Pool {
-        Pool {
-            shared: Arc::new(Shared {
-                client,
-                pacer,
-                control,
-                slots: Arc::new(Semaphore::new(settings.concurrency)),
-                settings,
-                results,
-            }),
-            runtime,
+        let workers = settings.concurrency.max(1);
+        let shared = Arc::new(Shared {
+            client,
+            pacer,
+            control,
+            settings,
+            results,
+            queue: Mutex::new(VecDeque::new()),
+            queued: Semaphore::new(0),
+            unjournaled: Arc::new(Semaphore::new(workers)),
+        });
+        // A task per worker rather than per card: a million-row file costs no million task
+        // spawns from the reader thread, and the tasks alive stay `--concurrency` however far
+        // the reader is ahead.
+        for _ in 0..workers {
+            runtime.spawn(work(Arc::clone(&shared)));
         }
+        Pool { shared }
     }
 
-    /// Starts screening one card. Callable from any thread; the number of jobs alive at once
-    /// is bounded by the caller (the reorder window), the jobs working by the slots.
+    /// Queues one card. Callable from any thread.
     pub fn submit(&self, job: Job) {
-        let shared = Arc::clone(&self.shared);
-        self.runtime.spawn(async move {
-            let row = job.row;
-            let control = &shared.control;
-            // A job holds its slot through its retries: the jobs working stay as few as the
-            // calls allowed in flight, so a dead source trips the breaker after a handful of
-            // rows instead of after a first attempt at every row in the reorder window.
-            let slot = tokio::select! {
-                slot = Arc::clone(&shared.slots).acquire_owned() => slot.ok(),
-                () = control.until_stopping() => None,
-            };
-            let finished = match slot {
-                Some(slot) => match screen_card(&shared, &job.card).await {
-                    Some(outcome) => Finished::Done {
-                        row,
-                        card: job.card,
-                        outcome,
-                        slot,
-                    },
-                    None => Finished::Unfinished { row },
+        self.shared.queue().push_back(job);
+        self.shared.queued.add_permits(1);
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // No more jobs: once the queue is empty each worker takes one of these and ends.
+        self.shared
+            .queued
+            .add_permits(self.shared.settings.concurrency.max(1));
+    }
+}
+
+/// One worker: takes a card, works on it through its retries, hands the result over, and
+/// takes the next. A card keeps its worker through its retries, so the cards being worked on
+/// stay as few as the calls allowed in flight, and a dead source trips the breaker after a
+/// handful of rows instead of after a first attempt at every row in the reorder window.
+async fn work(shared: Arc<Shared>) {
+    let control = &*shared.control;
+    loop {
+        // Racing the stop signal registers a waiter with it, under a lock all workers share;
+        // so only a worker that has to wait for a job races it. One that finds a job at once
+        // sees a stop in `screen_card`.
+        let permit = match shared.queued.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => tokio::select! {
+                permit = shared.queued.acquire() => match permit {
+                    Ok(permit) => permit,
+                    // The semaphore is never closed.
+                    Err(_) => break,
                 },
-                None => Finished::Unfinished { row },
-            };
-            // The collector only goes away when the run is over; nothing is left to tell then.
-            let _ = shared.results.send(finished).await;
-        });
+                () = control.until_stopping() => {
+                    let _ = shared.results.send(Finished::Stopped).await;
+                    break;
+                }
+            },
+        };
+        permit.forget();
+        let Some(job) = shared.queue().pop_front() else {
+            break;
+        };
+        // A worker whose last answer is not journaled yet waits here before paying for another.
+        let unjournaled = match Arc::clone(&shared.unjournaled).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => tokio::select! {
+                permit = Arc::clone(&shared.unjournaled).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    // The semaphore is never closed.
+                    Err(_) => break,
+                },
+                () = control.until_stopping() => {
+                    let _ = shared.results.send(Finished::Stopped).await;
+                    break;
+                }
+            },
+        };
+        let Some(outcome) = screen_card(&shared, &job.card).await else {
+            let _ = shared.results.send(Finished::Stopped).await;
+            break;
+        };
+        let finished = Finished::Done {
+            row: job.row,
+            card: job.card,
+            outcome,
+            unjournaled,
+        };
+        // The collector only goes away when the run is over; nothing is left to tell then.
+        if shared.results.send(finished).await.is_err() {
+            break;
+        }
     }
 }
 
@@ -121,7 +185,6 @@ impl Pool {
 async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
     let control = &*shared.control;
     let counters = &control.counters;
-    let mut rng = rand::rngs::SmallRng::from_os_rng();
     let mut attempts: u32 = 0;
     let mut failures: u32 = 0;
     let mut throttled: u32 = 0;
@@ -129,9 +192,11 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
         if control.is_stopping() {
             return None;
         }
-        tokio::select! {
-            () = shared.pacer.ready() => {}
-            () = control.until_stopping() => return None,
+        if !shared.pacer.try_ready() {
+            tokio::select! {
+                () = shared.pacer.ready() => {}
+                () = control.until_stopping() => return None,
+            }
         }
         // The stop may have come while we waited for our turn.
         if control.is_stopping() || !control.take_call() {
@@ -142,10 +207,8 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
         if attempts > 1 {
             Counters::add(&counters.retries, 1);
         }
-        counters.in_flight.fetch_add(1, Ordering::Relaxed);
         let reply = shared.client.query(card).await;
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let disposition = classify(&reply);
+        let disposition = classify(reply);
         if !matches!(disposition, Disposition::Throttle) {
             shared.pacer.on_accepted();
         }
@@ -205,7 +268,12 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
                 failures
             }
         };
-        let wait = shared.settings.backoff.wait(wait_failures, &mut rng);
+        // The thread's generator, seeded once per thread: seeding one per card from the OS
+        // cost a getrandom system call for every row, retried or not.
+        let wait = shared
+            .settings
+            .backoff
+            .wait(wait_failures, &mut rand::rng());
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = control.until_stopping() => return None,

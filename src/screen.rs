@@ -29,7 +29,12 @@ use crate::writer::{Collector, OutputSink, Plan, Row, ADDED_COLUMNS};
 /// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
 /// memory of the reorder buffer whatever the file size (a row is a few hundred bytes).
 const REORDER_WINDOW: usize = 8192;
-const ROW_CHANNEL: usize = 256;
+/// Rows go to the collector in batches of up to this many: when the window is full the reader
+/// waits for room, and waking it for every row written cost a futex call and a context switch
+/// a row on each side.
+const ROW_BATCH: usize = 64;
+/// Batches in the row channel at most (256 rows).
+const ROW_CHANNEL: usize = 4;
 const RESULT_CHANNEL: usize = 1024;
 
 /// A problem found before any call, or one that ends the run as a whole.
@@ -178,7 +183,12 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
     };
-    let collected = collector.run(rows_rx, results_rx).await;
+    // On the runtime's workers, beside the calls whose results it takes, rather than on this
+    // thread: waking this thread for every result cost a futex call and a context switch.
+    let collected = match tokio::spawn(collector.run(rows_rx, results_rx)).await {
+        Ok(collected) => collected,
+        Err(joined) => std::panic::resume_unwind(joined.into_panic()),
+    };
     // Stop the reader and the pool; their channels are gone.
     match &collected {
         Ok(_) => {}
@@ -569,11 +579,12 @@ fn read_rows(
     mut input: InputReader,
     mut planner: Planner,
     pool: Pool,
-    rows: mpsc::Sender<Row>,
+    rows: mpsc::Sender<Vec<Row>>,
     control: Arc<Control>,
 ) -> ReaderEnd {
     let mut sent: u64 = 0;
     let mut record = ByteRecord::new();
+    let mut batch: Vec<Row> = Vec::with_capacity(ROW_BATCH);
     let eof = loop {
         if control.is_stopping() {
             break false;
@@ -589,7 +600,9 @@ fn read_rows(
             }
         }
         Counters::add(&control.counters.rows_read, 1);
-        let row = match planner.plan(sent, std::mem::take(&mut record), &pool) {
+        // An exact-size copy (three allocations) for the row, and the read buffer stays: taking
+        // the buffer instead left an empty record that grew field by field on the next read.
+        let row = match planner.plan(sent, record.clone(), &pool) {
             Ok(row) => row,
             Err(e) => {
                 control.stop(StopReason::Input {
@@ -598,11 +611,19 @@ fn read_rows(
                 break false;
             }
         };
-        if rows.blocking_send(row).is_err() {
+        batch.push(row);
+        sent += 1;
+        // A full batch goes; so does a partial one when the collector has nothing left to do,
+        // so that rows trickling in from a pipe are not held back waiting for company.
+        if (batch.len() >= ROW_BATCH || rows.capacity() == rows.max_capacity())
+            && rows
+                .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH)))
+                .is_err()
+        {
             break false;
         }
-        sent += 1;
     };
+    let eof = eof && (batch.is_empty() || rows.blocking_send(batch).is_ok());
     if eof {
         control
             .counters

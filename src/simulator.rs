@@ -39,6 +39,9 @@ pub const FLAG_NAMES: [&str; 6] = [
     "caseRelated",
 ];
 
+/// A wake-up later than this says the machine stalled, not how the timer behaves.
+const LATENESS_CAP_NS: u64 = 10_000_000;
+
 /// A form body bigger than this is not a card query; reading it whole would only cost memory.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -155,6 +158,11 @@ pub struct Stats {
     pub peak_in_flight: u64,
     /// The most query calls received in any sliding 1 s window.
     pub max_calls_in_1s: u64,
+    /// When the first query call arrived, in milliseconds since the Unix epoch; `None` before
+    /// any call. With `last_call_unix_ms` it gives a run's achieved rate and its start-up time.
+    pub first_call_unix_ms: Option<u64>,
+    /// When the latest query call arrived, in milliseconds since the Unix epoch.
+    pub last_call_unix_ms: Option<u64>,
     /// Successful calls since the start or the last `POST /reset`.
     pub quota_used: u64,
     /// `POST /reset` requests seen.
@@ -865,6 +873,11 @@ struct Shared {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     resets: AtomicU64,
+    /// How late the timer wakes a sleeping call, on average, in nanoseconds.
+    timer_lateness_ns: AtomicU64,
+    /// Arrival of the first and latest query call, ms since the Unix epoch; 0 = none yet.
+    first_call_unix_ms: AtomicU64,
+    last_call_unix_ms: AtomicU64,
     windows: Mutex<Windows>,
     tallies: Mutex<Tallies>,
 }
@@ -884,6 +897,9 @@ impl Shared {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            timer_lateness_ns: AtomicU64::new(0),
+            first_call_unix_ms: AtomicU64::new(0),
+            last_call_unix_ms: AtomicU64::new(0),
             windows: Mutex::new(Windows::default()),
             tallies: Mutex::new(Tallies::default()),
         }
@@ -892,6 +908,16 @@ impl Shared {
     /// Counts the call in the busiest-second statistic and, when `rate_limited` applies,
     /// returns whether the rate limit lets it through.
     fn note_arrival(&self, now: Instant, rate_limited: bool) -> bool {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let _ = self.first_call_unix_ms.compare_exchange(
+            0,
+            unix_ms,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.last_call_unix_ms.fetch_max(unix_ms, Ordering::Relaxed);
         let mut windows = lock(&self.windows);
         let in_window = windows.arrivals.record(now);
         windows.max_arrivals = windows.max_arrivals.max(in_window);
@@ -955,7 +981,20 @@ impl Shared {
             return;
         }
         let jitter = 0.5 + draw(self.config.seed, call, Draw::Latency);
-        tokio::time::sleep(mean.mul_f64(jitter)).await;
+        let wanted = mean.mul_f64(jitter);
+        // The timer wakes a sleeper after its deadline, about a millisecond on average (it
+        // ticks in milliseconds, and waking takes time). Asking for that much less keeps the
+        // mean service time at `--latency`, so that Little's law holds against the simulator.
+        let lateness = Duration::from_nanos(self.timer_lateness_ns.load(Ordering::Relaxed));
+        let asked = wanted.saturating_sub(lateness);
+        let started = Instant::now();
+        tokio::time::sleep(asked).await;
+        let late = started.elapsed().saturating_sub(asked).as_nanos();
+        let late = u64::try_from(late).unwrap_or(u64::MAX).min(LATENESS_CAP_NS);
+        // A moving average over about 32 sleeps; concurrent updates only blur it a little.
+        let average = self.timer_lateness_ns.load(Ordering::Relaxed);
+        self.timer_lateness_ns
+            .store(average - average / 32 + late / 32, Ordering::Relaxed);
     }
 
     fn tally_answer(&self, verdict: Verdict, card: Option<&str>) {
@@ -1017,10 +1056,16 @@ impl Shared {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             max_calls_in_1s,
+            first_call_unix_ms: nonzero(self.first_call_unix_ms.load(Ordering::Relaxed)),
+            last_call_unix_ms: nonzero(self.last_call_unix_ms.load(Ordering::Relaxed)),
             quota_used: self.quota_used.load(Ordering::Relaxed),
             resets: self.resets.load(Ordering::Relaxed),
         }
     }
+}
+
+fn nonzero(value: u64) -> Option<u64> {
+    (value != 0).then_some(value)
 }
 
 /// A panic while a lock was held leaves plain counters behind, still good to use.

@@ -3,6 +3,7 @@
 //! back in input order through a bounded reorder window.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use csv::ByteRecord;
 use tokio::sync::mpsc;
 
 use crate::control::{Control, Counters, StopReason};
-use crate::dedup::CardIndex;
+use crate::dedup::{CardHasher, CardIndex};
 use crate::journal::Journal;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::pool::Finished;
@@ -228,11 +229,12 @@ pub struct Collector {
 impl Collector {
     pub async fn run(
         mut self,
-        mut rows: mpsc::Receiver<Row>,
+        mut rows: mpsc::Receiver<Vec<Row>>,
         mut results: mpsc::Receiver<Finished>,
     ) -> Result<Collected, CollectError> {
         let mut queue: VecDeque<Row> = VecDeque::with_capacity(self.window);
-        let mut ready: HashMap<u64, Outcome> = HashMap::new();
+        // Row numbers need no SipHash; the card hasher's single multiply is enough.
+        let mut ready: HashMap<u64, Outcome, BuildHasherDefault<CardHasher>> = HashMap::default();
         let mut unfinished = false;
         let mut tally = Tally::default();
         let mut consecutive_failures: u64 = 0;
@@ -291,34 +293,34 @@ impl Collector {
                 finished = results.recv(), if results_open => match finished {
                     Some(first) => {
                         let mut next = Some(first);
-                        let mut slots = Vec::new();
+                        let mut unjournaled = Vec::new();
                         // Take everything already waiting, then flush once: one write for many results.
                         while let Some(finished) = next {
                             match finished {
-                                Finished::Done { row, card, outcome, slot } => {
-                                    slots.push(slot);
+                                Finished::Done { row, card, outcome, unjournaled: permit } => {
+                                    unjournaled.push(permit);
                                     let offset = self.journal.append(card.code(), &outcome).map_err(CollectError::Journal)?;
                                     self.index.record(card.code(), offset);
                                     self.watch_failures(&outcome, &mut consecutive_failures);
                                     ready.insert(row, outcome);
                                 }
-                                Finished::Unfinished { .. } => unfinished = true,
+                                Finished::Stopped => unfinished = true,
                             }
                             next = results.try_recv().ok();
                         }
                         self.journal.flush().map_err(CollectError::Journal)?;
-                        // Only now may new calls take these slots.
-                        drop(slots);
+                        // Only now may the workers pay for more answers.
+                        drop(unjournaled);
                     }
                     None => results_open = false,
                 },
-                row = rows.recv(), if rows_open && room => match row {
-                    Some(row) => {
-                        rows_received += 1;
+                batch = rows.recv(), if rows_open && room => match batch {
+                    Some(batch) => {
+                        rows_received += batch.len() as u64;
                         if unfinished {
                             dropped_rows = true;
                         } else {
-                            queue.push_back(row);
+                            queue.extend(batch);
                         }
                     }
                     None => rows_open = false,

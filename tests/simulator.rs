@@ -469,6 +469,11 @@ async fn peak_in_flight_counts_concurrent_calls() {
 async fn stats_count_every_call() {
     let sim = launch(loopback()).await;
     let client = reqwest::Client::new();
+    assert_eq!(sim.stats().first_call_unix_ms, None);
+    let before_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let repeated = card(7);
     for _ in 0..3 {
         post(&client, &sim, KEY, &repeated).await;
@@ -502,6 +507,12 @@ async fn stats_count_every_call() {
     assert_eq!(stats.per_card_ok[&card(8)], 1);
     assert_eq!(stats.peak_in_flight, 1);
     assert_eq!(stats.max_calls_in_1s, 6);
+    let first = stats.first_call_unix_ms.expect("first call time");
+    let last = stats.last_call_unix_ms.expect("last call time");
+    assert!(
+        before_ms <= first && first <= last,
+        "{before_ms} {first} {last}"
+    );
     assert_eq!(stats.quota_used, 4);
     assert!(stats.transport_faults.values().all(|&count| count == 0));
     assert_eq!(stats.transport_faults.len(), 4);

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Benchmarks for cardscreen: builds in release, generates card files, runs `cardscreen simulate`
+# on loopback as a separate process (a fresh one for every measured run, so its counters cover
+# exactly that run) and prints a table in which every figure is the median of RUNS runs with
+# min and max, next to a reference measured in the same iterations (RUNS=5 by default).
+#
+#   bench/run.sh                      # all scenarios, 5 runs per figure
+#   RUNS=3 bench/run.sh               # fewer runs per figure (at least 3)
+#   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset: overhead latency rate memory
+#
+# Needs the Rust toolchain, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
+# Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
+# Takes about 7 minutes on a 2-core machine.
+
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+target=${CARGO_TARGET_DIR:-$repo/target}
+runs=${RUNS:-5}
+scenarios=${BENCH_SCENARIOS:-overhead latency rate memory}
+concurrency=64
+key=bench-key-7d1c
+lib="$here/lib.py"
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+[[ -x /usr/bin/time ]] || die "GNU time is needed at /usr/bin/time (apt-get install time)"
+command -v python3 >/dev/null || die "python3 is needed for the card files and the table"
+((runs >= 3)) || die "RUNS must be at least 3: every figure is a median"
+
+# Every call stays on loopback: no proxy may take the simulator's traffic elsewhere.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+
+results_dir="$target/bench"
+mkdir -p "$results_dir"
+work=$(mktemp -d "${TMPDIR:-/tmp}/cardscreen-bench.XXXXXX")
+results="$results_dir/results.jsonl"
+: >"$results"
+sim_pid=""
+
+stop_sim() {
+    [[ -n $sim_pid ]] || return 0
+    kill -INT "$sim_pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$sim_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$sim_pid" 2>/dev/null || true
+    wait "$sim_pid" 2>/dev/null || true
+    sim_pid=""
+}
+
+cleanup() {
+    stop_sim
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+now_ms() { date +%s%3N; }
+
+# start_sim [simulator flags...]: sets sim_pid and sim_addr.
+start_sim() {
+    # A fresh file each time: reading the last simulator's line would aim at a dead port.
+    rm -f "$work/sim.out"
+    "$bin" simulate --listen 127.0.0.1:0 --key "$key" "$@" >"$work/sim.out" 2>"$work/sim.err" &
+    sim_pid=$!
+    local line=""
+    for _ in $(seq 200); do
+        line=$(head -n 1 "$work/sim.out" 2>/dev/null || true)
+        [[ $line == "listening on http://"* ]] && break
+        kill -0 "$sim_pid" 2>/dev/null || die "the simulator exited: $(cat "$work/sim.err")"
+        sleep 0.05
+    done
+    sim_addr=${line#listening on http://}
+    [[ $sim_addr == 127.0.0.1:* ]] || die "the simulator did not say where it listens: ${line@Q}"
+}
+
+fetch_stats() {
+    python3 -c '
+import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+with opener.open("http://" + sys.argv[1] + "/stats", timeout=120) as answer:
+    open(sys.argv[2], "wb").write(answer.read())
+' "$sim_addr" "$1"
+}
+
+# measure_cardscreen SCENARIO SUBJECT ROWS "SIM FLAGS" [screen flags...]
+measure_cardscreen() {
+    local scenario=$1 subject=$2 rows=$3 sim_flags=$4
+    shift 4
+    # shellcheck disable=SC2086 # the simulator flags are words on purpose
+    start_sim $sim_flags
+    local out="$work/out.csv" status=0
+    rm -f "$out" "$out.journal" "$work/summary.json"
+    local spawned
+    spawned=$(now_ms)
+    # Debug logs name the cause of each failed call, and cost nothing while calls succeed.
+    JUHE_KEY=$key RUST_LOG=cardscreen=debug timeout 900 /usr/bin/time -v -o "$work/time.txt" \
+        "$bin" screen "$work/cards_$rows.csv" -o "$out" \
+        --endpoint "http://$sim_addr/bankcardblack/query" \
+        --concurrency "$concurrency" --progress never --summary "$work/summary.json" \
+        "$@" 2>"$work/screen.err" || status=$?
+    local ended
+    ended=$(now_ms)
+    if ((status != 0)); then
+        cp "$work/screen.err" "$results_dir/failed-run.log"
+        die "cardscreen exited with $status in $scenario (log kept in $results_dir/failed-run.log): $(tail -n 5 "$work/screen.err")"
+    fi
+    fetch_stats "$work/stats.json"
+    stop_sim
+    python3 "$lib" record "$results" scenario="$scenario" subject="$subject" rows="$rows" \
+        spawned_ms="$spawned" ended_ms="$ended" stats="$work/stats.json" time="$work/time.txt" \
+        summary="$work/summary.json" concurrency="$concurrency" "${extra_fields[@]}"
+    python3 - "$results" "$rows" <<'PY'
+import json, sys
+run = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+rows = int(sys.argv[2])
+problems = [what for what, bad in [
+    ("rows in the summary", run["summary_rows"] != rows),
+    ("calls counted by cardscreen", run["summary_calls"] != rows),
+    ("calls seen by the simulator", run["calls"] != rows),
+    ("error rows", run["summary_errors"] != 0),
+] if bad]
+if problems:
+    sys.exit("bench: wrong run (" + ", ".join(problems) + "): " + json.dumps(run))
+PY
+    rm -f "$out" "$out.journal"
+}
+
+# measure_bare SCENARIO ROWS "SIM FLAGS"
+measure_bare() {
+    local scenario=$1 rows=$2 sim_flags=$3
+    # shellcheck disable=SC2086
+    start_sim $sim_flags
+    local spawned
+    spawned=$(now_ms)
+    timeout 900 /usr/bin/time -v -o "$work/time.txt" \
+        "$bare" "http://$sim_addr/bankcardblack/query" "$key" "$concurrency" \
+        "$work/cards_$rows.txt" >"$work/bare.out" 2>&1 || die "bare_loop failed: $(cat "$work/bare.out")"
+    local ended
+    ended=$(now_ms)
+    grep -q " failures=0$" "$work/bare.out" || die "bare_loop had failures: $(cat "$work/bare.out")"
+    fetch_stats "$work/stats.json"
+    stop_sim
+    python3 "$lib" record "$results" scenario="$scenario" subject=bare_loop rows="$rows" \
+        spawned_ms="$spawned" ended_ms="$ended" stats="$work/stats.json" time="$work/time.txt" \
+        concurrency="$concurrency" "${extra_fields[@]}"
+}
+
+wants() { [[ " $scenarios " == *" $1 "* ]]; }
+
+echo "== Machine"
+{
+    echo "cores:  $(nproc)"
+    echo "cpu:    $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    echo "memory: $(awk '/MemTotal/ {printf "%.1f GB", $2 / 1048576}' /proc/meminfo)"
+    echo "rustc:  $(rustc --version)"
+    echo "commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (with local changes)')"
+    echo "date:   $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "runs:   $runs per figure"
+} | tee "$results_dir/machine.txt"
+
+echo "== Building (release)"
+(cd "$repo" && cargo build --release --quiet --bin cardscreen --example bare_loop)
+bin="$target/release/cardscreen"
+bare="$target/release/examples/bare_loop"
+
+echo "== Card files (distinct, Luhn-valid)"
+sizes=()
+wants overhead && sizes+=(40000)
+wants latency && sizes+=(16000)
+wants rate && sizes+=(2000)
+wants memory && sizes+=(2000 100000 1000000)
+for rows in $(printf '%s\n' "${sizes[@]}" | sort -un); do
+    python3 "$lib" cards "$rows" "$work/cards_$rows.csv" "$work/cards_$rows.txt"
+    echo "   $rows rows: $(du -h "$work/cards_$rows.csv" | cut -f1)"
+done
+
+for run in $(seq "$runs"); do
+    echo "== Iteration $run of $runs"
+    if wants overhead; then
+        extra_fields=()
+        echo "-- overhead: bare loop, then cardscreen (latency 0, --rate 0, 40,000 rows)"
+        measure_bare overhead 40000 ""
+        measure_cardscreen overhead cardscreen 40000 "" --rate 0
+    fi
+    if wants latency; then
+        extra_fields=(latency_ms=20)
+        echo "-- latency-bound: bare loop, then cardscreen (latency 20 ms, --rate 0, 16,000 rows)"
+        measure_bare latency 16000 "--latency 20ms"
+        measure_cardscreen latency cardscreen 16000 "--latency 20ms" --rate 0
+    fi
+    if wants rate; then
+        extra_fields=()
+        echo "-- rate: cardscreen --rate 200 --burst 1, 2,000 rows"
+        measure_cardscreen rate cardscreen 2000 "" --rate 200 --burst 1
+    fi
+    if wants memory; then
+        extra_fields=()
+        echo "-- memory: cardscreen, 2,000, 100,000 and 1,000,000 rows (--rate 0)"
+        measure_cardscreen memory cardscreen_2k 2000 "" --rate 0
+        measure_cardscreen memory cardscreen_100k 100000 "" --rate 0
+        measure_cardscreen memory cardscreen_1m 1000000 "" --rate 0
+    fi
+done
+
+echo "== Results"
+status=0
+python3 "$lib" table "$results" | tee "$results_dir/table.md" || status=$?
+echo
+echo "Kept in $results_dir (table.md, results.jsonl, machine.txt)."
+exit "$status"
