@@ -214,7 +214,7 @@ impl Journal {
             if n == 0 || line.last() != Some(&b'\n') {
                 break;
             }
-            if let Some(code) = answered_card(&line) {
+            if let Some(code) = record_card(&line) {
                 found(code, offset);
                 kept += 1;
             }
@@ -355,17 +355,11 @@ fn push_clean(line: &mut Vec<u8>, text: &str, limit: usize) {
     }
 }
 
-/// The card of a record that holds a true answer (`ok` or `invalid`). Rows that ended in
-/// `error` are left out so that a resumed run asks again: a run usually stops on errors because
-/// the API or the network was down, and that is what the user has fixed before resuming.
-fn answered_card(line: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(line).ok()?;
-    let mut fields = text.splitn(3, '\t');
-    let code = fields.next()?.parse().ok()?;
-    match Status::parse(fields.next()?)? {
-        Status::Ok | Status::Invalid => Some(code),
-        Status::Error => None,
-    }
+/// The card a record is for. Every kept result counts, `error` ones too: a resumed run never
+/// calls again for a row whose result was received (`--retry-errors` is the way to ask again).
+fn record_card(line: &[u8]) -> Option<u64> {
+    let end = line.iter().position(|&b| b == b'\t')?;
+    std::str::from_utf8(&line[..end]).ok()?.parse().ok()
 }
 
 fn parse_record(line: &[u8]) -> Option<Outcome> {
@@ -445,8 +439,8 @@ mod tests {
             seen.push((code, offset))
         })
         .unwrap();
-        assert_eq!(kept, 1, "an error is not an answer worth keeping");
-        assert_eq!(seen, vec![(11, a)]);
+        assert_eq!(kept, 2);
+        assert_eq!(seen, vec![(11, a), (12, b)]);
         failed.error = failed.error.replace('\t', " ");
         assert_eq!(journal.read(b).unwrap(), failed);
         let c = journal.append(13, &ok).unwrap();

@@ -336,7 +336,7 @@ fn too_fast_for_the_key_slows_down_and_finishes() {
 }
 
 #[test]
-fn after_the_breaker_trips_resume_asks_again_for_the_failed_rows() {
+fn after_the_breaker_trips_resume_finishes_and_retry_errors_asks_again() {
     let work = Workdir::new();
     let input = work.write("cards.csv", card_csv(&cards(100, 38)));
     let out = work.path("out.csv");
@@ -354,14 +354,31 @@ fn after_the_breaker_trips_resume_asks_again_for_the_failed_rows() {
         ],
     ));
     assert_eq!(code(&first), 4, "{}", stderr(&first));
+    let failed_cards = dead.stats()["per_card"].as_object().unwrap().len() as u64;
     drop(dead);
     let healthy = Simulator::start(&[]);
+    // The rows that failed keep their received result: resume does not pay for them again.
     let second = run(screen(
         &healthy,
         &input,
         &["-o", out.to_str().unwrap(), "--resume"],
     ));
-    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    assert_eq!(code(&second), 3, "{}", stderr(&second));
+    let journaled_errors = {
+        let (header, rows) = read_csv(&out);
+        column(&header, &rows, "status")
+            .iter()
+            .filter(|s| *s == "error")
+            .count() as u64
+    };
+    assert!(journaled_errors >= 5 && journaled_errors <= failed_cards);
+    assert_eq!(healthy.calls(), 100 - journaled_errors);
+    let third = run(screen(
+        &healthy,
+        &input,
+        &["-o", out.to_str().unwrap(), "--retry-errors"],
+    ));
+    assert_eq!(code(&third), 0, "{}", stderr(&third));
     let (header, rows) = read_csv(&out);
     assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
     assert_eq!(healthy.calls(), 100);
