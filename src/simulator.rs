@@ -30,14 +30,7 @@ use tracing::{debug, info, warn};
 pub const QUERY_PATH: &str = "/bankcardblack/query";
 
 /// The six flags of a successful answer, in the vendor's order (the order of [`flags_for`]).
-pub const FLAG_NAMES: [&str; 6] = [
-    "onlineBlack",
-    "offlineBlack",
-    "badCardHolder",
-    "fraudTrans",
-    "otherBlack",
-    "caseRelated",
-];
+pub use crate::outcome::FLAG_NAMES;
 
 /// A wake-up later than this says the machine stalled, not how the timer behaves.
 const LATENESS_CAP_NS: u64 = 10_000_000;
