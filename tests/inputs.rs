@@ -13,21 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const ADDED: [&str; 12] = [
-    "status",
-    "hit",
-    "onlineBlack",
-    "offlineBlack",
-    "badCardHolder",
-    "fraudTrans",
-    "otherBlack",
-    "caseRelated",
-    "orderid",
-    "error_code",
-    "error",
-    "attempts",
-];
-
 /// One screening of a fixture against a simulator of its own.
 struct Screening {
     result: Output,
@@ -910,12 +895,8 @@ fn stdin_can_be_screened_to_a_file() {
     assert_eq!(rows.len(), 8);
     assert_eq!(column(&header, &rows, "status"), ["ok"; 8]);
     assert_eq!(sim.per_card().len(), 5);
-    let left: Vec<_> = std::fs::read_dir(work.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
     assert_eq!(
-        left,
+        files_in(work.dir.path()),
         ["out.csv"],
         "no journal or partial file is left behind"
     );
@@ -938,12 +919,8 @@ fn dash_output_writes_a_file_input_to_stdout() {
         column(&header, &rows, "status"),
         ["ok", "invalid", "invalid", "invalid", "invalid", "ok"]
     );
-    let left: Vec<_> = std::fs::read_dir(work.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
     assert_eq!(
-        left,
+        files_in(work.dir.path()),
         ["letters_in_card.csv"],
         "stdout output leaves no file"
     );

@@ -11,6 +11,22 @@ use std::process::{Child, Command, Output, Stdio};
 pub const BIN: &str = env!("CARGO_BIN_EXE_cardscreen");
 pub const KEY: &str = "test-key-5f2e9c";
 
+/// The columns SPEC §3 adds after the input's, in order.
+pub const ADDED: [&str; 12] = [
+    "status",
+    "hit",
+    "onlineBlack",
+    "offlineBlack",
+    "badCardHolder",
+    "fraudTrans",
+    "otherBlack",
+    "caseRelated",
+    "orderid",
+    "error_code",
+    "error",
+    "attempts",
+];
+
 /// A `cardscreen simulate` process, killed when dropped.
 pub struct Simulator {
     child: Child,
@@ -366,4 +382,19 @@ pub fn paid_twice(sim: &Simulator) -> Vec<String> {
         .filter(|(_, n)| n.as_u64().unwrap_or(0) > 1)
         .map(|(card, _)| card.clone())
         .collect()
+}
+
+/// The names of the files in a directory, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
 }
