@@ -315,3 +315,35 @@ fn progress_lines_go_to_a_piped_stderr() {
         "{log}"
     );
 }
+
+#[test]
+fn a_25_second_run_with_stderr_piped_logs_progress_every_10_seconds() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(250, 56)));
+    let out = work.path("out.csv");
+    let result = run(screen(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--rate",
+            "10",
+            "--progress",
+            "auto",
+        ],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let log = stderr(&result);
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("Progress.")).collect();
+    assert!(lines.len() >= 2, "a line at 10 s and at 20 s:\n{log}");
+    assert!(
+        lines[0].contains("rows_done=") && lines[1].contains("rows_total=250"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal"
+    );
+}
