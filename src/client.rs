@@ -155,12 +155,18 @@ impl Client {
     ) -> Result<Client, ClientError> {
         let endpoint =
             reqwest::Url::parse(endpoint).map_err(|e| ClientError::Build(e.to_string()))?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(pool_size)
             .tcp_nodelay(true)
-            .user_agent(concat!("cardscreen/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("cardscreen/", env!("CARGO_PKG_VERSION")));
+        if crate::settings::is_loopback(&endpoint) {
+            // A proxy from the environment must not carry calls meant for this machine (the
+            // simulator) elsewhere.
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
         let mut prefix = String::from("key=");

@@ -851,17 +851,16 @@ fn check_endpoint(endpoint: &str) -> Result<(), SettingsError> {
 
 /// True for `http://` endpoints that leave this machine: card numbers would travel in clear.
 pub fn is_cleartext_remote(endpoint: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(endpoint) else {
-        return false;
-    };
-    if url.scheme() != "http" {
-        return false;
-    }
+    reqwest::Url::parse(endpoint).is_ok_and(|url| url.scheme() == "http" && !is_loopback(&url))
+}
+
+/// True when the URL's host is this machine.
+pub fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
     match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => !ip.is_loopback(),
-        Err(_) => !host.eq_ignore_ascii_case("localhost"),
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
