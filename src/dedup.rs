@@ -83,12 +83,10 @@ impl CardIndex {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Distinct cards seen.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.shards.iter().map(|shard| lock(shard).len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self, code: u64) -> std::sync::MutexGuard<'_, Shard> {

@@ -282,7 +282,8 @@ impl Pacer {
     }
 
     /// The rate in force, `None` when unlimited.
-    pub fn current_rate(&self) -> Option<f64> {
+    #[cfg(test)]
+    fn current_rate(&self) -> Option<f64> {
         self.lock().rate
     }
 
