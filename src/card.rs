@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::outcome::Reason;
+
 const MIN_DIGITS: usize = 13;
 const MAX_DIGITS: usize = 19;
 
@@ -182,16 +184,16 @@ fn digit_word(count: &usize) -> &'static str {
 }
 
 impl Rejection {
-    /// A stable snake_case key for counting rejections in the summary.
-    pub fn reason(&self) -> &'static str {
+    /// The key that counts this rejection in the summary.
+    pub fn reason(&self) -> Reason {
         match self {
-            Rejection::Empty => "empty",
-            Rejection::ScientificNotation { .. } => "scientific_notation",
-            Rejection::FloatTail => "float_tail",
-            Rejection::NotDigits { .. } => "not_digits",
-            Rejection::TooFewDigits { .. } => "too_few_digits",
-            Rejection::TooManyDigits { .. } => "too_many_digits",
-            Rejection::LuhnFailed => "luhn_failed",
+            Rejection::Empty => Reason::Empty,
+            Rejection::ScientificNotation { .. } => Reason::ScientificNotation,
+            Rejection::FloatTail => Reason::FloatTail,
+            Rejection::NotDigits { .. } => Reason::NotDigits,
+            Rejection::TooFewDigits { .. } => Reason::TooFewDigits,
+            Rejection::TooManyDigits { .. } => Reason::TooManyDigits,
+            Rejection::LuhnFailed => Reason::LuhnFailed,
         }
     }
 }
@@ -723,7 +725,7 @@ mod tests {
             Rejection::TooManyDigits { count: 0 },
             Rejection::LuhnFailed,
         ];
-        let reasons: Vec<_> = all.iter().map(Rejection::reason).collect();
+        let reasons: Vec<_> = all.iter().map(|r| r.reason().as_str()).collect();
         assert_eq!(
             reasons,
             [

@@ -1,35 +1,32 @@
 //! cardscreen: screen files of bank card numbers against the Juhe bank-card blacklist API.
 //!
-//! The pipeline, one module per stage: `reader` (with `decode` and `card`) → `dedup` →
-//! `pacer` → `pool` (with `client` and `retry`) → `writer` (with `journal`), steered by
-//! `screen` and reported by `report`. `simulator` is a stand-in for the vendor.
+//! The modules read as the data flows: `cli` (flags and config into `Settings`) → `input`
+//! (read, decode, plan each row) → `dedup` → `call` (pace, call, retry) → `output` (journal,
+//! reorder, write) → `report`, steered by `run`. Below every stage lie the types that travel
+//! between them: `card`, `outcome`, `control`, and the `vendor`'s protocol. `simulator` stands
+//! in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
 
+mod call;
 pub mod card;
-pub mod client;
-pub mod control;
-pub mod decode;
-pub mod dedup;
-pub mod files;
-pub mod journal;
+pub mod cli;
+mod control;
+mod dedup;
+pub mod input;
 pub mod logging;
-pub mod outcome;
-pub mod pacer;
-pub mod pool;
-pub mod reader;
-pub mod report;
-pub mod retry;
-pub mod screen;
-pub mod settings;
+mod outcome;
+mod output;
+mod report;
+mod run;
 pub mod simulator;
-pub mod writer;
+mod vendor;
 
 /// Runs a screening with its own runtime and returns the process exit code.
-pub fn run_screen(settings: settings::Settings) -> i32 {
+pub fn run_screen(settings: cli::Settings) -> i32 {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
     let Some(runtime) = runtime() else { return 2 };
-    let code = match runtime.block_on(screen::screen(settings)) {
+    let code = match runtime.block_on(run::screen(settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("cardscreen: {}", card::mask_text(&e.to_string()));
@@ -42,7 +39,7 @@ pub fn run_screen(settings: settings::Settings) -> i32 {
 }
 
 /// Runs `cardscreen simulate` until interrupted.
-pub fn run_simulator(args: settings::SimulateArgs) -> i32 {
+pub fn run_simulator(args: cli::SimulateArgs) -> i32 {
     let config = simulator::SimulatorConfig {
         listen: args.listen,
         key: args.key,

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use cardscreen::settings::{Cli, Command, LogFormat, Settings};
+use cardscreen::cli::{Cli, Command, Settings};
+use cardscreen::logging::LogFormat;
 use clap::Parser;
 
 fn main() -> ExitCode {

@@ -1,7 +1,12 @@
-//! What became of one card: the per-row result that the pool produces, the journal keeps and
-//! the writer turns into the added output columns.
+//! What travels between the stages: a row on its way from the reader to the collector, the
+//! plan for how it gets its result, and the result itself (`Outcome`), which the pool produces,
+//! the journal keeps and the sink turns into the added output columns.
 
 use std::fmt;
+
+use csv::ByteRecord;
+
+pub use crate::vendor::FLAG_NAMES;
 
 /// The `status` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,27 +41,20 @@ impl fmt::Display for Status {
     }
 }
 
-/// The six vendor flags in output order.
-pub const FLAG_NAMES: [&str; 6] = [
-    "onlineBlack",
-    "offlineBlack",
-    "badCardHolder",
-    "fraudTrans",
-    "otherBlack",
-    "caseRelated",
-];
-
 /// The six flags packed into the low bits of a byte, bit `i` for `FLAG_NAMES[i]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flags(pub u8);
 
 impl Flags {
+    /// The bits a set of six flags can have.
+    pub const ALL: u8 = 0b11_1111;
+
     pub fn get(self, index: usize) -> bool {
         self.0 & (1 << index) != 0
     }
 
     pub fn is_hit(self) -> bool {
-        self.0 & 0b11_1111 != 0
+        self.0 & Flags::ALL != 0
     }
 
     pub fn from_bools(bits: [bool; 6]) -> Flags {
@@ -65,6 +63,59 @@ impl Flags {
                 .enumerate()
                 .fold(0, |acc, (i, &on)| acc | (u8::from(on) << i)),
         )
+    }
+}
+
+/// Why a row is `invalid`: a stable key for the summary's `invalid_by_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    Empty,
+    ScientificNotation,
+    FloatTail,
+    NotDigits,
+    TooFewDigits,
+    TooManyDigits,
+    LuhnFailed,
+    /// The API said the number is wrong (271902).
+    VendorRejected,
+    /// The row is too short to have the card column.
+    MissingColumn,
+    /// The card cell is not text.
+    NotText,
+}
+
+impl Reason {
+    /// Every reason, so that one read back from the journal becomes the same value again.
+    pub const ALL: [Reason; 10] = [
+        Reason::Empty,
+        Reason::ScientificNotation,
+        Reason::FloatTail,
+        Reason::NotDigits,
+        Reason::TooFewDigits,
+        Reason::TooManyDigits,
+        Reason::LuhnFailed,
+        Reason::VendorRejected,
+        Reason::MissingColumn,
+        Reason::NotText,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Empty => "empty",
+            Reason::ScientificNotation => "scientific_notation",
+            Reason::FloatTail => "float_tail",
+            Reason::NotDigits => "not_digits",
+            Reason::TooFewDigits => "too_few_digits",
+            Reason::TooManyDigits => "too_many_digits",
+            Reason::LuhnFailed => "luhn_failed",
+            Reason::VendorRejected => "vendor_rejected",
+            Reason::MissingColumn => "missing_column",
+            Reason::NotText => "not_text",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 
@@ -79,9 +130,8 @@ pub struct Outcome {
     pub error_code: Option<i64>,
     pub error: String,
     pub attempts: u32,
-    /// Why a row is invalid or failed, as a stable key for the summary (`too_few_digits`,
-    /// `vendor_rejected`, `271901`, `transport`, …). Not written to the output.
-    pub reason: &'static str,
+    /// Why an `invalid` row is invalid; not written to the output.
+    pub reason: Option<Reason>,
 }
 
 impl Outcome {
@@ -93,11 +143,11 @@ impl Outcome {
             error_code: None,
             error: String::new(),
             attempts,
-            reason: "",
+            reason: None,
         }
     }
 
-    pub fn invalid(reason: &'static str, error: String) -> Outcome {
+    pub fn invalid(reason: Reason, error: String) -> Outcome {
         Outcome {
             status: Status::Invalid,
             flags: Flags::default(),
@@ -105,30 +155,64 @@ impl Outcome {
             error_code: None,
             error,
             attempts: 0,
-            reason,
+            reason: Some(reason),
         }
     }
 
-    pub fn is_hit(&self) -> bool {
-        self.status == Status::Ok && self.flags.is_hit()
+    pub fn error(error_code: Option<i64>, error: String, attempts: u32) -> Outcome {
+        Outcome {
+            status: Status::Error,
+            flags: Flags::default(),
+            orderid: String::new(),
+            error_code,
+            error,
+            attempts,
+            reason: None,
+        }
     }
 }
 
-/// Every `reason` key the program produces, so that one read back from the journal becomes the
-/// same `&'static str` again.
-pub const REASONS: [&str; 10] = [
-    "empty",
-    "scientific_notation",
-    "float_tail",
-    "not_digits",
-    "too_few_digits",
-    "too_many_digits",
-    "luhn_failed",
-    "vendor_rejected",
-    "missing_column",
-    "not_text",
-];
+/// How a row gets its result.
+#[derive(Debug)]
+pub enum Plan {
+    /// Settled without a call: rejected locally, or kept from an earlier output (`--retry-errors`).
+    Settled(Outcome),
+    /// Its card is being called for; the result comes from the pool.
+    Call,
+    /// An earlier row has the same card: copy its result with attempts 0.
+    Duplicate,
+    /// An interrupted earlier run already paid for this card: take its journaled result.
+    Journaled,
+}
 
-pub fn intern_reason(text: &str) -> &'static str {
-    REASONS.iter().find(|r| **r == text).copied().unwrap_or("")
+/// One input row on its way to the output.
+#[derive(Debug)]
+pub struct Row {
+    /// 0-based data row.
+    pub row: u64,
+    pub record: ByteRecord,
+    /// Packed card number; meaningful for every plan but `Settled`.
+    pub card_code: u64,
+    pub plan: Plan,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_read_back_as_themselves() {
+        for reason in Reason::ALL {
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(Reason::parse("other"), None);
+    }
+
+    #[test]
+    fn flags_pack_in_output_order() {
+        let flags = Flags::from_bools([false, true, false, false, false, true]);
+        assert_eq!(flags, Flags(0b10_0010));
+        assert!(flags.get(1) && flags.get(5) && !flags.get(0));
+        assert!(flags.is_hit() && !Flags(0).is_hit());
+    }
 }

@@ -27,10 +27,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 /// The path the vendor serves the query on.
-pub const QUERY_PATH: &str = "/bankcardblack/query";
+pub use crate::vendor::QUERY_PATH;
 
 /// The six flags of a successful answer, in the vendor's order (the order of [`flags_for`]).
-pub use crate::outcome::FLAG_NAMES;
+pub use crate::vendor::FLAG_NAMES;
 
 /// A wake-up later than this says the machine stalled, not how the timer behaves.
 const LATENESS_CAP_NS: u64 = 10_000_000;

@@ -8,8 +8,7 @@ mod common;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use cardscreen::reader::{InputError, InputReader};
-use cardscreen::settings::{ScreenArgs, Settings};
+use cardscreen::input::{EncodingChoice, InputError, InputOptions, InputReader, InputSource};
 use common::*;
 use csv::ByteRecord;
 use encoding_rs::{Encoding, GB18030, UTF_8};
@@ -162,13 +161,14 @@ fn check_rows(rows: usize, text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn settings(input: &str) -> Settings {
-    let args = ScreenArgs {
-        input: input.into(),
-        dry_run: true,
-        ..ScreenArgs::default()
-    };
-    Settings::resolve(&args, |_| None).expect("valid settings")
+fn options(source: InputSource) -> InputOptions {
+    InputOptions {
+        source,
+        column: None,
+        no_header: false,
+        delimiter: b',',
+        encoding: EncodingChoice::Auto,
+    }
 }
 
 /// Reads every data row; the error, if any, ends the reading as it ends a run.
@@ -203,7 +203,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cards.csv");
         std::fs::write(&path, &bytes).unwrap();
-        let read = read_rows(InputReader::open(&settings(path.to_str().unwrap()), Arc::default()));
+        let read = read_rows(InputReader::open(&options(InputSource::Path(path)), Arc::default()));
         if let Ok((_, rows)) = read {
             let text = auto_decoded(&bytes);
             prop_assert!(text.is_some(), "read an input that auto cannot decode");
@@ -217,7 +217,7 @@ proptest! {
     fn a_stream_reads_to_every_record_or_to_an_input_error(bytes in input_file()) {
         let read = read_rows(InputReader::from_stream(
             Cursor::new(bytes.clone()),
-            &settings("-"),
+            &options(InputSource::Stdin),
             Arc::default(),
         ));
         if let Ok((input, rows)) = read {

@@ -7,36 +7,34 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use cardscreen::card;
-use cardscreen::reader::InputReader;
-use cardscreen::settings::{ScreenArgs, Settings};
+use cardscreen::input::{ColumnSpec, EncodingChoice, InputOptions, InputReader, InputSource};
 use csv::ByteRecord;
 use libfuzzer_sys::fuzz_target;
 
 /// The first byte picks the reading options, so the fuzzer explores them along with the data.
-fn settings_for(options: u8) -> Settings {
-    let delimiter = [",", ";", "\\t", "|"][usize::from(options & 0b11)];
-    let encoding = ["auto", "utf-8", "gbk", "gb18030"][usize::from((options >> 2) & 0b11)];
-    let no_header = options & 0b1_0000 != 0;
-    let column = (options & 0b10_0000 != 0).then(|| "2".to_string());
-    let args = ScreenArgs {
-        input: "-".into(),
-        delimiter: Some(delimiter.into()),
-        encoding: Some(encoding.into()),
-        no_header,
-        column,
-        dry_run: true,
-        ..ScreenArgs::default()
-    };
-    Settings::resolve(&args, |_| None).expect("these settings are valid")
+fn options_for(options: u8) -> InputOptions {
+    let encodings = [
+        EncodingChoice::Auto,
+        EncodingChoice::Utf8,
+        EncodingChoice::Gbk,
+        EncodingChoice::Gb18030,
+    ];
+    InputOptions {
+        source: InputSource::Stdin,
+        column: (options & 0b10_0000 != 0).then_some(ColumnSpec::Index(2)),
+        no_header: options & 0b1_0000 != 0,
+        delimiter: [b',', b';', b'\t', b'|'][usize::from(options & 0b11)],
+        encoding: encodings[usize::from((options >> 2) & 0b11)],
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&options, bytes)) = data.split_first() else {
         return;
     };
-    let settings = settings_for(options);
+    let options = options_for(options);
     let Ok(mut input) =
-        InputReader::from_stream(Cursor::new(bytes.to_vec()), &settings, Arc::default())
+        InputReader::from_stream(Cursor::new(bytes.to_vec()), &options, Arc::default())
     else {
         return;
     };

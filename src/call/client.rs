@@ -1,5 +1,5 @@
 //! The vendor API client: one pooled HTTPS client, a form POST per card, tolerant parsing of
-//! the answer, and `classify`, the one place where the SPEC's error-code table lives.
+//! the answer, and `classify`, the one place where the vendor's error-code table lives.
 
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ impl std::fmt::Display for TransportFailure {
     }
 }
 
-/// What the pool does with a reply: SPEC §1 as one `match`.
+/// What the pool does with a reply: the error-code table of the README as one `match`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Disposition {
     Ok {
@@ -138,6 +138,17 @@ pub enum ClientError {
     Build(String),
 }
 
+/// What the client needs from the settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub endpoint: String,
+    pub key: SecretString,
+    /// Of one HTTP call, connecting included.
+    pub timeout: Duration,
+    /// Idle connections kept: one per call that may be in flight.
+    pub pool_size: usize,
+}
+
 /// One pooled HTTP client for the whole run.
 pub struct Client {
     http: reqwest::Client,
@@ -147,12 +158,14 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(
-        endpoint: &str,
-        key: &SecretString,
-        timeout: Duration,
-        pool_size: usize,
-    ) -> Result<Client, ClientError> {
+    pub fn new(options: &ClientOptions) -> Result<Client, ClientError> {
+        let ClientOptions {
+            endpoint,
+            key,
+            timeout,
+            pool_size,
+        } = options;
+        let (timeout, pool_size) = (*timeout, *pool_size);
         let endpoint =
             reqwest::Url::parse(endpoint).map_err(|e| ClientError::Build(e.to_string()))?;
         let mut builder = reqwest::Client::builder()
@@ -161,7 +174,7 @@ impl Client {
             .pool_max_idle_per_host(pool_size)
             .tcp_nodelay(true)
             .user_agent(concat!("cardscreen/", env!("CARGO_PKG_VERSION")));
-        if crate::settings::is_loopback(&endpoint) {
+        if is_loopback(&endpoint) {
             // A proxy from the environment must not carry calls meant for this machine (the
             // simulator) elsewhere.
             builder = builder.no_proxy();
@@ -207,6 +220,21 @@ impl Client {
             Ok(bytes) => parse_answer(&bytes),
             Err(e) => Reply::Transport(transport_failure(&e)),
         }
+    }
+}
+
+/// True for `http://` endpoints that leave this machine: card numbers would travel in clear.
+pub fn is_cleartext_remote(endpoint: &str) -> bool {
+    reqwest::Url::parse(endpoint).is_ok_and(|url| url.scheme() == "http" && !is_loopback(&url))
+}
+
+/// True when the URL's host is this machine.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -425,6 +453,19 @@ fn percent_encode_into(value: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleartext_remote_endpoints_are_recognised() {
+        assert!(is_cleartext_remote(
+            "http://apis.juhe.cn/bankcardblack/query"
+        ));
+        assert!(!is_cleartext_remote(
+            "http://127.0.0.1:8787/bankcardblack/query"
+        ));
+        assert!(!is_cleartext_remote("http://localhost:1/x"));
+        assert!(!is_cleartext_remote("http://[::1]:1/x"));
+        assert!(!is_cleartext_remote(crate::vendor::DEFAULT_ENDPOINT));
+    }
 
     fn answer(code: i64) -> Reply {
         Reply::Answer(Answer {

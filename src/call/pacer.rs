@@ -42,6 +42,15 @@ const WINDOW: Duration = Duration::from_millis(1_015);
 /// 16 bytes a call); the even spacing alone holds the rate.
 const MAX_WINDOW_CALLS: usize = 65_536;
 
+/// What the pacer needs from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PacerOptions {
+    /// Calls per second; `None` = unlimited until the vendor says otherwise.
+    pub rate: Option<f64>,
+    /// Calls allowed at once above the rate.
+    pub burst: u32,
+}
+
 pub struct Pacer {
     /// The rate the user set; `None` = unlimited until the vendor says otherwise.
     ceiling: Option<f64>,
@@ -176,7 +185,8 @@ impl Schedule {
 }
 
 impl Pacer {
-    pub fn new(rate: Option<f64>, burst: u32) -> Pacer {
+    pub fn new(options: PacerOptions) -> Pacer {
+        let PacerOptions { rate, burst } = options;
         let burst = burst.max(1);
         let now = Instant::now();
         Pacer {
@@ -316,9 +326,13 @@ impl PacerState {
 mod tests {
     use super::*;
 
+    fn pacer(rate: Option<f64>, burst: u32) -> Pacer {
+        Pacer::new(PacerOptions { rate, burst })
+    }
+
     #[test]
     fn throttling_cuts_to_under_what_was_accepted_once_per_cooldown() {
-        let pacer = Pacer::new(Some(40.0), 1);
+        let pacer = pacer(Some(40.0), 1);
         for _ in 0..10 {
             pacer.on_accepted();
         }
@@ -331,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_cut_leaves_at_most_a_share_of_the_rate() {
-        let pacer = Pacer::new(Some(10.0), 1);
+        let pacer = pacer(Some(10.0), 1);
         for _ in 0..100 {
             pacer.on_accepted();
         }
@@ -341,7 +355,7 @@ mod tests {
 
     #[test]
     fn recovery_never_exceeds_the_configured_rate() {
-        let pacer = Pacer::new(Some(10.0), 1);
+        let pacer = pacer(Some(10.0), 1);
         pacer.on_throttled();
         {
             let mut state = pacer.lock();
@@ -420,7 +434,7 @@ mod tests {
 
     #[test]
     fn a_cut_keeps_the_calls_of_the_last_second() {
-        let pacer = Pacer::new(Some(100.0), 1);
+        let pacer = pacer(Some(100.0), 1);
         let now = Instant::now();
         {
             let mut state = pacer.lock();
@@ -460,7 +474,7 @@ mod tests {
 
     #[test]
     fn unlimited_stays_unlimited_until_throttled() {
-        let pacer = Pacer::new(None, 1);
+        let pacer = pacer(None, 1);
         pacer.on_accepted();
         assert_eq!(pacer.current_rate(), None);
         pacer.on_throttled();

@@ -1,16 +1,13 @@
-//! What people and schedulers see: the progress bar or periodic progress lines while the run
-//! goes, and the summary at the end (on stderr, and as JSON with `--summary`).
+//! The summary at the end of a run: counts over the rows written (`Tally`), and the `Summary`
+//! shown on stderr and written as JSON with `--summary`.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::control::{Control, Counters};
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
-use crate::settings::ProgressMode;
 
 /// Counts over the rows written, in output order.
 #[derive(Debug, Default, Clone)]
@@ -44,11 +41,7 @@ impl Tally {
             }
             Status::Invalid => {
                 self.invalid += 1;
-                let reason = if outcome.reason.is_empty() {
-                    "other"
-                } else {
-                    outcome.reason
-                };
+                let reason = outcome.reason.map_or("other", |r| r.as_str());
                 *self.invalid_by_reason.entry(reason).or_default() += 1;
             }
             Status::Error => {
@@ -213,127 +206,4 @@ impl Summary {
         }
         out
     }
-}
-
-/// Shows progress while the run goes: a bar on a terminal, else a log line every `interval`.
-pub struct Progress {
-    task: tokio::task::JoinHandle<()>,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    pub fn start(
-        control: Arc<Control>,
-        total_bytes: Option<u64>,
-        mode: ProgressMode,
-        interval: Duration,
-    ) -> Progress {
-        let show_bar = match mode {
-            ProgressMode::Always => true,
-            ProgressMode::Never => false,
-            ProgressMode::Auto => std::io::stderr().is_terminal(),
-        };
-        let started = Instant::now();
-        if show_bar {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                total_bytes,
-                indicatif::ProgressDrawTarget::stderr_with_hz(4),
-            );
-            let style = indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            bar.set_style(style);
-            let shown = bar.clone();
-            let task = tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(Duration::from_millis(250));
-                loop {
-                    ticker.tick().await;
-                    let c = &control.counters;
-                    let rows = Counters::get(&c.rows_done);
-                    // Bytes read until the reader has counted the rows, then rows written.
-                    match Counters::get(&c.rows_total) {
-                        0 => shown
-                            .set_position(c.bytes_read.load(std::sync::atomic::Ordering::Relaxed)),
-                        total => {
-                            shown.set_length(total);
-                            shown.set_position(rows);
-                        }
-                    }
-                    let rate = rows as f64 / started.elapsed().as_secs_f64().max(0.001);
-                    shown.set_message(format!(
-                        "{rows} rows ({rate:.0}/s), {} hits, {} errors, {} retries",
-                        Counters::get(&c.hits),
-                        Counters::get(&c.errors),
-                        Counters::get(&c.retries),
-                    ));
-                }
-            });
-            Progress {
-                task,
-                bar: Some(bar),
-            }
-        } else {
-            let task = tokio::spawn(async move {
-                let mut ticker =
-                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-                loop {
-                    ticker.tick().await;
-                    log_progress(&control, total_bytes, started);
-                }
-            });
-            Progress { task, bar: None }
-        }
-    }
-
-    pub fn finish(self) {
-        self.task.abort();
-        if let Some(bar) = self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-fn log_progress(control: &Control, total_bytes: Option<u64>, started: Instant) {
-    let c = &control.counters;
-    let elapsed = started.elapsed().as_secs_f64().max(0.001);
-    let rows_done = Counters::get(&c.rows_done);
-    let calls = Counters::get(&c.calls);
-    let calls_per_second = format!("{:.1}", calls as f64 / elapsed);
-    let rows_total = Counters::get(&c.rows_total);
-    let bytes = c.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
-    // Rows once the reader has counted them all; until then the share of bytes read.
-    let fraction = match (rows_total, total_bytes) {
-        (total, _) if total > 0 => Some(rows_done as f64 / total as f64),
-        (_, Some(total)) if total > 0 && bytes > 0 => Some(bytes as f64 / total as f64),
-        _ => None,
-    };
-    let (percent, eta) = match fraction.map(|f| f.min(1.0)) {
-        Some(fraction) if fraction > 0.0 => {
-            let remaining = elapsed * (1.0 - fraction) / fraction;
-            (
-                format!("{:.1}%", fraction * 100.0),
-                humantime::format_duration(Duration::from_secs(remaining.round() as u64))
-                    .to_string(),
-            )
-        }
-        _ => ("unknown".to_string(), "unknown".to_string()),
-    };
-    let rows_total = if rows_total > 0 {
-        rows_total.to_string()
-    } else {
-        "unknown".to_string()
-    };
-    tracing::info!(
-        rows_done,
-        rows_total = %rows_total,
-        done = %percent,
-        hits = Counters::get(&c.hits),
-        errors = Counters::get(&c.errors),
-        retries = Counters::get(&c.retries),
-        calls,
-        calls_per_second = %calls_per_second,
-        eta = %eta,
-        "Progress."
-    );
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{Flags, Outcome, Status};
+use crate::outcome::{Flags, Outcome, Reason, Status};
 
 const MAGIC: &str = "cardscreen-journal 1";
 /// How much of the input's head and tail the fingerprint hashes.
@@ -26,10 +26,8 @@ const MAX_ERROR_LEN: usize = 400;
 /// What must not change between a run and its resumption.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
-    pub input_size: u64,
-    pub input_modified_ns: u128,
-    pub input_head_hash: String,
-    pub input_tail_hash: String,
+    #[serde(flatten)]
+    pub input: InputStamp,
     pub column: String,
     pub card_index: usize,
     pub no_header: bool,
@@ -40,37 +38,56 @@ pub struct Fingerprint {
     pub luhn: String,
 }
 
-impl Fingerprint {
+/// The input file as it was when the run started: enough to notice that it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputStamp {
+    #[serde(rename = "input_size")]
+    pub size: u64,
+    /// Nanoseconds since 1970, which a u64 holds until the year 2554.
+    #[serde(rename = "input_modified_ns")]
+    pub modified_ns: u64,
+    /// FNV-1a of the first 64 KiB.
+    #[serde(rename = "input_head_hash")]
+    pub head_hash: String,
+    /// FNV-1a of the last 64 KiB.
+    #[serde(rename = "input_tail_hash")]
+    pub tail_hash: String,
+}
+
+impl InputStamp {
     /// Size, modification time and hashes of the first and last blocks of `input`.
-    pub fn of_input(input: &Path) -> io::Result<(u64, u128, String, String)> {
+    pub fn of(input: &Path) -> io::Result<InputStamp> {
         let mut file = File::open(input)?;
         let meta = file.metadata()?;
         let size = meta.len();
-        let modified = meta
+        let modified_ns = meta
             .modified()?
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         let mut block = Vec::with_capacity(FINGERPRINT_BLOCK as usize);
         (&mut file)
             .take(FINGERPRINT_BLOCK)
             .read_to_end(&mut block)?;
-        let head = format!("{:016x}", fnv1a(&block));
+        let head_hash = format!("{:016x}", fnv1a(&block));
         block.clear();
         file.seek(SeekFrom::Start(size.saturating_sub(FINGERPRINT_BLOCK)))?;
         file.take(FINGERPRINT_BLOCK).read_to_end(&mut block)?;
-        let tail = format!("{:016x}", fnv1a(&block));
-        Ok((size, modified, head, tail))
+        let tail_hash = format!("{:016x}", fnv1a(&block));
+        Ok(InputStamp {
+            size,
+            modified_ns,
+            head_hash,
+            tail_hash,
+        })
     }
+}
 
+impl Fingerprint {
     /// Names what differs, for the refusal message.
     pub fn differences(&self, other: &Fingerprint) -> Vec<&'static str> {
         let mut differ = Vec::new();
-        if self.input_size != other.input_size
-            || self.input_modified_ns != other.input_modified_ns
-            || self.input_head_hash != other.input_head_hash
-            || self.input_tail_hash != other.input_tail_hash
-        {
+        if self.input != other.input {
             differ.push("the input file");
         }
         if self.column != other.column || self.card_index != other.card_index {
@@ -91,7 +108,7 @@ impl Fingerprint {
         if self.mask != other.mask {
             differ.push("--mask");
         }
-        if self.luhn != other.luhn {
+        if !self.luhn.eq_ignore_ascii_case(&other.luhn) {
             differ.push("--luhn");
         }
         differ
@@ -149,14 +166,14 @@ impl Journal {
         let mut header = format!("{MAGIC}\n");
         header.push_str(&serde_json::to_string(fingerprint).map_err(|e| err(io::Error::other(e)))?);
         header.push('\n');
-        let temporary = crate::files::sibling(path, ".tmp");
+        let temporary = super::files::sibling(path, ".tmp");
         {
-            let mut file = crate::files::create_private(&temporary).map_err(err)?;
+            let mut file = super::files::create_private(&temporary).map_err(err)?;
             file.write_all(header.as_bytes()).map_err(err)?;
             file.sync_all().map_err(err)?;
         }
         std::fs::rename(&temporary, path).map_err(err)?;
-        crate::files::sync_parent(path);
+        super::files::sync_parent(path);
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -261,7 +278,9 @@ impl Journal {
             line.extend_from_slice(number.format(error_code).as_bytes());
         }
         line.push(b'\t');
-        line.extend_from_slice(outcome.reason.as_bytes());
+        if let Some(reason) = outcome.reason {
+            line.extend_from_slice(reason.as_str().as_bytes());
+        }
         line.push(b'\t');
         push_clean(line, &outcome.orderid, 100);
         line.push(b'\t');
@@ -373,7 +392,7 @@ fn parse_record(line: &[u8]) -> Option<Outcome> {
         "" => None,
         code => Some(code.parse().ok()?),
     };
-    let reason = crate::outcome::intern_reason(fields.next()?);
+    let reason = Reason::parse(fields.next()?);
     let orderid = fields.next()?.to_string();
     let error = fields.next()?.to_string();
     Some(Outcome {
@@ -393,10 +412,12 @@ mod tests {
 
     fn fingerprint() -> Fingerprint {
         Fingerprint {
-            input_size: 10,
-            input_modified_ns: 5,
-            input_head_hash: "a".into(),
-            input_tail_hash: "b".into(),
+            input: InputStamp {
+                size: 10,
+                modified_ns: 5,
+                head_hash: "a".into(),
+                tail_hash: "b".into(),
+            },
             column: "card".into(),
             card_index: 0,
             no_header: false,
@@ -420,7 +441,7 @@ mod tests {
             error_code: Some(271901),
             error: "data source timeout (271901)\tafter 5 attempts".into(),
             attempts: 5,
-            reason: "",
+            reason: None,
         };
         let (a, b) = {
             let mut journal = Journal::create(&path, &fingerprint()).unwrap();
@@ -472,7 +493,7 @@ mod tests {
         let path = dir.path().join("j");
         Journal::create(&path, &fingerprint()).unwrap();
         let mut other = fingerprint();
-        other.input_size = 11;
+        other.input.size = 11;
         other.mask = true;
         let err = Journal::resume(&path, &other, |_, _| {})
             .err()

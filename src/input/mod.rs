@@ -1,5 +1,6 @@
-//! The input side: opens the CSV (file or stdin), settles its encoding, reads the header,
-//! finds the card column, then streams the data rows one `ByteRecord` at a time.
+//! The input stage: opens the CSV (file or stdin), settles its encoding, reads the header,
+//! finds the card column, then streams the data rows one `ByteRecord` at a time. `planner`
+//! decides, row by row, whether a row needs a call.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -9,11 +10,70 @@ use std::sync::Arc;
 use csv::ByteRecord;
 use encoding_rs::Encoding;
 
-use crate::decode::{self, DecodeError, DecodeReader};
-use crate::settings::{ColumnSpec, InputSource, Settings};
+use std::fmt;
+
+use self::decode::{DecodeError, DecodeReader};
+
+pub mod decode;
+pub(crate) mod planner;
+
+pub use planner::LuhnMode;
+
+/// Where the rows come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl fmt::Display for InputSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputSource::Path(path) => write!(f, "{}", path.display()),
+            InputSource::Stdin => f.write_str("standard input"),
+        }
+    }
+}
+
+/// The card column as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSpec {
+    Name(String),
+    /// 1-based, as the user wrote it.
+    Index(usize),
+}
+
+impl fmt::Display for ColumnSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ColumnSpec::Name(name) => write!(f, "{name}"),
+            ColumnSpec::Index(index) => write!(f, "{index}"),
+        }
+    }
+}
+
+/// `--encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodingChoice {
+    /// UTF-8 when the bytes are UTF-8 (or start with its BOM), else GB18030.
+    Auto,
+    Utf8,
+    Gbk,
+    Gb18030,
+}
+
+/// How to read the input: everything the reader needs and nothing else.
+#[derive(Debug, Clone)]
+pub struct InputOptions {
+    pub source: InputSource,
+    pub column: Option<ColumnSpec>,
+    pub no_header: bool,
+    pub delimiter: u8,
+    pub encoding: EncodingChoice,
+}
 
 /// Header names that mark the card column, compared case-insensitively.
-pub const CARD_HEADERS: [&str; 7] = [
+pub(crate) const CARD_HEADERS: [&str; 7] = [
     "bankcard",
     "card",
     "card_no",
@@ -102,16 +162,16 @@ impl InputReader {
     /// Opens the input and reads its header. Every whole-file problem surfaces here, before
     /// any call: for a file the whole file is checked to decode in its encoding first.
     pub fn open(
-        settings: &Settings,
+        options: &InputOptions,
         bytes_read: Arc<AtomicU64>,
     ) -> Result<InputReader, InputError> {
-        match &settings.input {
+        match &options.source {
             InputSource::Path(path) => {
                 let (file, size) = open_file(path)?;
-                let encoding = file_encoding(path, settings)?;
-                InputReader::start(Box::new(file), encoding, Some(size), settings, bytes_read)
+                let encoding = file_encoding(path, options.encoding)?;
+                InputReader::start(Box::new(file), encoding, Some(size), options, bytes_read)
             }
-            InputSource::Stdin => InputReader::from_stream(io::stdin(), settings, bytes_read),
+            InputSource::Stdin => InputReader::from_stream(io::stdin(), options, bytes_read),
         }
     }
 
@@ -119,7 +179,7 @@ impl InputReader {
     /// encoding by the first 64 KiB. Public so that fuzzing and tests can feed any bytes.
     pub fn from_stream(
         mut source: impl Read + Send + 'static,
-        settings: &Settings,
+        options: &InputOptions,
         bytes_read: Arc<AtomicU64>,
     ) -> Result<InputReader, InputError> {
         let mut prefix = Vec::with_capacity(STREAM_SAMPLE as usize);
@@ -127,13 +187,13 @@ impl InputReader {
             .take(STREAM_SAMPLE)
             .read_to_end(&mut prefix)
             .map_err(|source| InputError::Unreadable {
-                path: settings.describe_input(),
+                path: options.source.to_string(),
                 source,
             })?;
-        let encoding = decode::encoding_for(settings.encoding)
+        let encoding = decode::encoding_for(options.encoding)
             .unwrap_or_else(|| decode::detect_prefix(&prefix));
         let source = Box::new(io::Cursor::new(prefix).chain(source));
-        InputReader::start(source, encoding, None, settings, bytes_read)
+        InputReader::start(source, encoding, None, options, bytes_read)
     }
 
     /// Sets up decoding and CSV reading, and reads the header.
@@ -141,10 +201,10 @@ impl InputReader {
         source: Box<dyn Read + Send>,
         encoding: &'static Encoding,
         total_bytes: Option<u64>,
-        settings: &Settings,
+        options: &InputOptions,
         bytes_read: Arc<AtomicU64>,
     ) -> Result<InputReader, InputError> {
-        let name = settings.describe_input();
+        let name = options.source.to_string();
         let tail = Arc::new(AtomicU32::new(0));
         let decoded: Box<dyn Read + Send> = Box::new(TailWatch {
             inner: DecodeReader::new(source, encoding, Some(bytes_read)),
@@ -153,7 +213,7 @@ impl InputReader {
         let csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .delimiter(settings.delimiter)
+            .delimiter(options.delimiter)
             .buffer_capacity(64 * 1024)
             .from_reader(decoded);
         let mut reader = InputReader {
@@ -174,12 +234,12 @@ impl InputReader {
         if !reader.read_record(&mut first)? {
             return Err(InputError::Empty(reader.name.clone()));
         }
-        reader.header = if settings.no_header {
-            let header = headerless(&first, settings.column.as_ref())?;
+        reader.header = if options.no_header {
+            let header = headerless(&first, options.column.as_ref())?;
             reader.pending = Some(first);
             header
         } else {
-            with_header(&first, settings.column.as_ref(), settings.delimiter)?
+            with_header(&first, options.column.as_ref(), options.delimiter)?
         };
         Ok(reader)
     }
@@ -290,12 +350,12 @@ fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
 
 /// Settles the encoding of a file by decoding it once, so that a bad byte anywhere is found
 /// before any call is paid for.
-fn file_encoding(path: &Path, settings: &Settings) -> Result<&'static Encoding, InputError> {
+fn file_encoding(path: &Path, choice: EncodingChoice) -> Result<&'static Encoding, InputError> {
     let unreadable = |source| InputError::Unreadable {
         path: path.display().to_string(),
         source,
     };
-    let checked = match decode::encoding_for(settings.encoding) {
+    let checked = match decode::encoding_for(choice) {
         Some(encoding) => {
             decode::validate(std::fs::File::open(path).map_err(unreadable)?, encoding)
                 .map_err(unreadable)?

@@ -1,0 +1,13 @@
+//! The call stage: a pool of `--concurrency` workers, each taking one card at a time, paced by
+//! the `pacer`, calling through the `client`, and deciding after every answer with `retry`
+//! whether the card is done, must wait and call again, or stops the run.
+
+mod client;
+mod pacer;
+mod pool;
+mod retry;
+
+pub use client::{is_cleartext_remote, Client, ClientError, ClientOptions};
+pub use pacer::{Pacer, PacerOptions};
+pub use pool::{Finished, Job, Pool, PoolOptions};
+pub use retry::{Backoff, RetryPolicy};

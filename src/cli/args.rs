@@ -1,0 +1,178 @@
+//! The command line as clap parses it: raw flags, every `screen` option optional so that the
+//! config file can fill it in. Only `cli::settings` reads these types; the stages never do.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// `cardscreen` and its subcommand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cardscreen",
+    version,
+    about = "Screen files of bank card numbers against the Juhe bank-card blacklist API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Screen a CSV of card numbers and write it back with the blacklist flags added.
+    #[command(args_override_self = true)]
+    Screen(Box<ScreenArgs>),
+    /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
+    Simulate(SimulateArgs),
+}
+
+/// Raw `screen` flags; every option is optional here so that the config file can fill it in.
+#[derive(Debug, Args, Default)]
+pub struct ScreenArgs {
+    /// CSV file to screen, or - for standard input.
+    pub input: OsString,
+    /// Output CSV (default: <input stem>.screened.csv beside the input; - for standard output).
+    #[arg(short, long)]
+    pub output: Option<OsString>,
+    /// TOML config file (default: cardscreen.toml in the working directory if present).
+    #[arg(short = 'c', long)]
+    pub config: Option<PathBuf>,
+    /// Card column by header name or 1-based index (default: detected from the header).
+    #[arg(long)]
+    pub column: Option<String>,
+    /// The first row is data; columns are named column_1..column_N in the output.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Field delimiter, one byte; \t for tab [default: ,].
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// auto, utf-8, gbk or gb18030 [default: auto].
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// Start the output with a UTF-8 BOM so that Excel shows Chinese text correctly.
+    #[arg(long)]
+    pub excel: bool,
+    /// API endpoint URL.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Environment variable that holds the API key [default: JUHE_KEY].
+    #[arg(long)]
+    pub key_env: Option<String>,
+    /// Requests in flight at most [default: 16].
+    #[arg(long)]
+    pub concurrency: Option<String>,
+    /// Calls per second, fractions allowed; 0 = unlimited [default: 10].
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Calls allowed at once above the rate [default: 1].
+    #[arg(long)]
+    pub burst: Option<String>,
+    /// Timeout of one HTTP call [default: 10s].
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Calls per card at most, the first included [default: 5].
+    #[arg(long)]
+    pub max_attempts: Option<String>,
+    /// First backoff step [default: 500ms].
+    #[arg(long)]
+    pub backoff_base: Option<String>,
+    /// Longest backoff [default: 30s].
+    #[arg(long)]
+    pub backoff_max: Option<String>,
+    /// Abort when this many rows in a row end in error; 0 = never [default: 50].
+    #[arg(long)]
+    pub max_consecutive_failures: Option<String>,
+    /// warn or reject cards that fail the Luhn check [default: warn].
+    #[arg(long)]
+    pub luhn: Option<String>,
+    /// API call budget for this run; reaching it stops the run (exit 5).
+    #[arg(long)]
+    pub max_calls: Option<String>,
+    /// Write the card column masked (622848******1234).
+    #[arg(long)]
+    pub mask: bool,
+    /// Prefix for every added column name.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Continue the unfinished run for this output.
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Discard an unfinished run for this output and start over.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Call again only for the rows of a completed run whose status is error.
+    #[arg(long, conflicts_with_all = ["resume", "fresh", "dry_run"])]
+    pub retry_errors: bool,
+    /// Read and validate the file and estimate the run; no API call.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the run summary as JSON to this file.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Exit 1 when any row is a hit.
+    #[arg(long)]
+    pub fail_on_hit: bool,
+    /// auto, always or never [default: auto].
+    #[arg(long)]
+    pub progress: Option<String>,
+    /// text or json [default: text].
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// Screen against the built-in simulator on a loopback port (no key needed).
+    #[arg(long)]
+    pub simulate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+    /// The one accepted key; others get 10001.
+    #[arg(long, default_value = "demo-key")]
+    pub key: String,
+    /// Mean service time, jittered.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration_arg)]
+    pub latency: Duration,
+    /// Chance that a call answers 271901 (data source timeout).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub timeout_rate: f64,
+    /// Calls beyond N in any 1 s window answer 10011; 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub qps_limit: u32,
+    /// After N successful calls answer 10012; 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub quota: u64,
+    /// Makes the faults repeatable.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Chance that a call answers HTTP 502 with an HTML body.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub http_502_rate: f64,
+    /// Chance that a call answers with a truncated JSON body.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub truncated_rate: f64,
+    /// Chance that the connection is dropped without an answer.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub reset_rate: f64,
+    /// Chance that a call answers only after --slow-delay.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub slow_rate: f64,
+    /// Delay of a slow answer.
+    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+    pub slow_delay: Duration,
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    super::settings::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a probability between 0 and 1")),
+    }
+}

@@ -1,0 +1,9 @@
+//! The command line in two layers: `args` (clap) and `config` (the TOML file) are raw text;
+//! `settings` merges and validates them into `Settings`, the only thing the run sees.
+
+mod args;
+mod config;
+mod settings;
+
+pub use args::{Cli, Command, ScreenArgs, SimulateArgs};
+pub use settings::{RunMode, Settings, SettingsError};

@@ -1,0 +1,706 @@
+//! Flags and the config file merged into one validated `Settings` (flag > config file >
+//! default), which then hands each stage only its own options: `input()`, `client()`,
+//! `pacer()`, `pool()`, `sink()`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::args::ScreenArgs;
+use super::config::{ConfigValues, DEFAULT_CONFIG_FILE};
+use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy};
+use crate::input::{ColumnSpec, EncodingChoice, InputOptions, InputSource, LuhnMode};
+use crate::logging::LogFormat;
+use crate::output::{OutputTarget, SinkOptions};
+use crate::report::ProgressMode;
+use crate::vendor::DEFAULT_ENDPOINT;
+
+/// The variable the key is read from unless `--key-env` names another.
+const DEFAULT_KEY_ENV: &str = "JUHE_KEY";
+const DURATION_EXPECTED: &str = "a duration such as \"500ms\", \"10s\" or \"2m\"";
+const POSITIVE_DURATION_EXPECTED: &str = "a duration above zero such as \"10s\"";
+
+/// A problem with the command line or the config file: always exit 2, before any call.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A value that does not parse or is out of range.
+    #[error("{key} = {value:?} is not valid; expected {expected}")]
+    BadValue {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// A config key cardscreen does not know.
+    #[error("unknown key `{key}` in {file}; known keys are: {known}")]
+    UnknownKey {
+        key: String,
+        file: String,
+        known: String,
+    },
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    ConfigUnreadable {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The config file is not TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    ConfigSyntax { path: String, message: String },
+    /// Settings that are valid one by one but not together.
+    #[error("{0}")]
+    Conflict(String),
+    /// No key, and none needed to be found only for a dry run or the simulator.
+    #[error("no API key: set the environment variable {0} (or `key` in the config file), or try --simulate")]
+    MissingKey(String),
+}
+
+/// What to do with an unfinished run found for the same output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Refuse to start when an unfinished run exists.
+    New,
+    /// Go on from the unfinished run's journal (or start one when there is none).
+    Resume,
+    /// Discard an unfinished run and start over.
+    Fresh,
+    /// Call again only for the `error` rows of a completed run.
+    RetryErrors,
+}
+
+/// Everything a screening run needs, validated.
+#[derive(Debug)]
+pub struct Settings {
+    pub input: InputSource,
+    pub output: OutputTarget,
+    pub column: Option<ColumnSpec>,
+    pub no_header: bool,
+    pub delimiter: u8,
+    pub encoding: EncodingChoice,
+    pub excel: bool,
+    pub endpoint: String,
+    pub key: Option<SecretString>,
+    pub concurrency: usize,
+    /// Calls per second; `None` = unlimited.
+    pub rate: Option<f64>,
+    pub burst: u32,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    /// `None` = never abort for consecutive failures.
+    pub max_consecutive_failures: Option<u64>,
+    pub luhn: LuhnMode,
+    pub max_calls: Option<u64>,
+    pub mask: bool,
+    pub prefix: String,
+    pub mode: RunMode,
+    pub dry_run: bool,
+    pub summary: Option<PathBuf>,
+    pub fail_on_hit: bool,
+    pub progress: ProgressMode,
+    pub progress_interval: Duration,
+    pub log_format: LogFormat,
+    pub simulate: bool,
+    pub price_per_call: Option<f64>,
+    /// Things to warn about once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+/// A flag, else its config key: both as text, so both go through one parser and one message.
+struct Lookup<'a> {
+    config: &'a ConfigValues,
+}
+
+impl Lookup<'_> {
+    fn text(
+        &self,
+        flag: &Option<String>,
+        key: &'static str,
+    ) -> Result<Option<String>, SettingsError> {
+        match flag {
+            Some(value) => Ok(Some(value.clone())),
+            None => self.config.text(key),
+        }
+    }
+
+    fn switch(&self, flag: bool, key: &'static str) -> Result<bool, SettingsError> {
+        Ok(flag || self.config.flag(key)?)
+    }
+
+    /// A value parsed from `text` (or `default` when absent) that must pass `valid`; one
+    /// `expected` phrase serves both a value that does not parse and one out of range.
+    fn ranged<T: FromStr + fmt::Display>(
+        text: Option<String>,
+        key: &'static str,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+        expected: &'static str,
+    ) -> Result<T, SettingsError> {
+        let Some(text) = text else { return Ok(default) };
+        match text.trim().parse::<T>() {
+            Ok(value) if valid(&value) => Ok(value),
+            _ => Err(bad(key, text, expected)),
+        }
+    }
+
+    fn number<T: FromStr + fmt::Display>(
+        &self,
+        flag: &Option<String>,
+        key: &'static str,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+        expected: &'static str,
+    ) -> Result<T, SettingsError> {
+        Lookup::ranged(self.text(flag, key)?, key, default, valid, expected)
+    }
+
+    fn duration(
+        &self,
+        flag: &Option<String>,
+        key: &'static str,
+        default: Duration,
+        above_zero: bool,
+    ) -> Result<Duration, SettingsError> {
+        let Some(text) = self.text(flag, key)? else {
+            return Ok(default);
+        };
+        let expected = if above_zero {
+            POSITIVE_DURATION_EXPECTED
+        } else {
+            DURATION_EXPECTED
+        };
+        match parse_duration(&text) {
+            Ok(value) if !(above_zero && value.is_zero()) => Ok(value),
+            _ => Err(bad(key, text, expected)),
+        }
+    }
+
+    /// One of a fixed set of words.
+    fn choice<T: Copy>(
+        &self,
+        flag: &Option<String>,
+        key: &'static str,
+        default: T,
+        words: &[(&str, T)],
+        expected: &'static str,
+    ) -> Result<T, SettingsError> {
+        match self.text(flag, key)? {
+            None => Ok(default),
+            Some(text) => words
+                .iter()
+                .find(|(word, _)| *word == text)
+                .map(|(_, value)| *value)
+                .ok_or_else(|| bad(key, text, expected)),
+        }
+    }
+}
+
+impl Settings {
+    /// Merges flags, the config file and defaults. `env` looks up environment variables so
+    /// that tests need not touch the process environment.
+    pub fn resolve(
+        args: &ScreenArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let config = match &args.config {
+            Some(path) => ConfigValues::load(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                ConfigValues::load(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => ConfigValues::default(),
+        };
+        let lookup = Lookup { config: &config };
+        let (input, output) = input_and_output(args);
+        let mode = match (args.resume, args.fresh, args.retry_errors) {
+            (true, _, _) => RunMode::Resume,
+            (_, true, _) => RunMode::Fresh,
+            (_, _, true) => RunMode::RetryErrors,
+            _ => RunMode::New,
+        };
+        check_continuable(&input, &output, mode)?;
+
+        let endpoint = lookup
+            .text(&args.endpoint, "endpoint")?
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        check_endpoint(&endpoint)?;
+        let key_env = lookup
+            .text(&args.key_env, "key_env")?
+            .unwrap_or_else(|| DEFAULT_KEY_ENV.to_string());
+        // The environment wins over the config file, as a flag would.
+        let key = match env(&key_env) {
+            Some(k) if !k.is_empty() => Some(SecretString::from(k)),
+            _ => config.text("key")?.map(SecretString::from),
+        };
+        if key.is_none() && !args.simulate && !args.dry_run {
+            return Err(SettingsError::MissingKey(key_env));
+        }
+
+        let backoff = Backoff {
+            base: lookup.duration(
+                &args.backoff_base,
+                "backoff_base",
+                Duration::from_millis(500),
+                false,
+            )?,
+            max: lookup.duration(
+                &args.backoff_max,
+                "backoff_max",
+                Duration::from_secs(30),
+                false,
+            )?,
+        };
+        if backoff.max < backoff.base {
+            return Err(SettingsError::Conflict(format!(
+                "backoff_max ({}) is shorter than backoff_base ({}); raise --backoff-max",
+                humantime::format_duration(backoff.max),
+                humantime::format_duration(backoff.base)
+            )));
+        }
+        let rate = lookup.number(
+            &args.rate,
+            "rate",
+            10.0,
+            |r: &f64| r.is_finite() && *r >= 0.0,
+            "calls per second, a number >= 0 (0 = unlimited)",
+        )?;
+        let max_consecutive_failures = lookup.number(
+            &args.max_consecutive_failures,
+            "max_consecutive_failures",
+            50u64,
+            |_| true,
+            "a whole number >= 0 (0 = never abort)",
+        )?;
+        let max_calls = lookup.text(&args.max_calls, "max_calls")?;
+        let max_calls = match max_calls {
+            None => None,
+            Some(text) => Some(Lookup::ranged(
+                Some(text),
+                "max_calls",
+                0u64,
+                |n| *n > 0,
+                "a whole number >= 1",
+            )?),
+        };
+        let price_per_call = match config.text("price_per_call")? {
+            None => None,
+            Some(text) => Some(Lookup::ranged(
+                Some(text),
+                "price_per_call",
+                0.0f64,
+                |p| p.is_finite() && *p >= 0.0,
+                "a number >= 0",
+            )?),
+        };
+
+        Ok(Settings {
+            column: lookup
+                .text(&args.column, "column")?
+                .map(|text| parse_column(&text))
+                .transpose()?,
+            no_header: lookup.switch(args.no_header, "no_header")?,
+            delimiter: match lookup.text(&args.delimiter, "delimiter")? {
+                Some(text) => parse_delimiter(&text)?,
+                None => b',',
+            },
+            encoding: match lookup.text(&args.encoding, "encoding")? {
+                Some(text) => parse_encoding(&text)?,
+                None => EncodingChoice::Auto,
+            },
+            excel: lookup.switch(args.excel, "excel")?,
+            endpoint,
+            key,
+            concurrency: lookup.number(
+                &args.concurrency,
+                "concurrency",
+                16usize,
+                |n| (1..=4096).contains(n),
+                "a whole number from 1 to 4096",
+            )?,
+            rate: (rate > 0.0).then_some(rate),
+            burst: lookup.number(
+                &args.burst,
+                "burst",
+                1u32,
+                |n| *n >= 1,
+                "a whole number >= 1",
+            )?,
+            timeout: lookup.duration(&args.timeout, "timeout", Duration::from_secs(10), true)?,
+            max_attempts: lookup.number(
+                &args.max_attempts,
+                "max_attempts",
+                5u32,
+                |n| (1..=100).contains(n),
+                "a whole number from 1 to 100",
+            )?,
+            backoff,
+            max_consecutive_failures: (max_consecutive_failures > 0)
+                .then_some(max_consecutive_failures),
+            luhn: lookup.choice(
+                &args.luhn,
+                "luhn",
+                LuhnMode::Warn,
+                &[("warn", LuhnMode::Warn), ("reject", LuhnMode::Reject)],
+                "warn or reject",
+            )?,
+            max_calls,
+            mask: lookup.switch(args.mask, "mask")?,
+            prefix: lookup.text(&args.prefix, "prefix")?.unwrap_or_default(),
+            mode,
+            dry_run: args.dry_run,
+            summary: args
+                .summary
+                .clone()
+                .or(config.text("summary")?.map(PathBuf::from)),
+            fail_on_hit: lookup.switch(args.fail_on_hit, "fail_on_hit")?,
+            progress: lookup.choice(
+                &args.progress,
+                "progress",
+                ProgressMode::Auto,
+                &[
+                    ("auto", ProgressMode::Auto),
+                    ("always", ProgressMode::Always),
+                    ("never", ProgressMode::Never),
+                ],
+                "auto, always or never",
+            )?,
+            progress_interval: lookup.duration(
+                &None,
+                "progress_interval",
+                Duration::from_secs(10),
+                true,
+            )?,
+            log_format: lookup.choice(
+                &args.log_format,
+                "log_format",
+                LogFormat::Text,
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+                "text or json",
+            )?,
+            simulate: args.simulate,
+            price_per_call,
+            warnings: config.warnings,
+            input,
+            output,
+        })
+    }
+
+    /// What the reader needs.
+    pub fn input(&self) -> InputOptions {
+        InputOptions {
+            source: self.input.clone(),
+            column: self.column.clone(),
+            no_header: self.no_header,
+            delimiter: self.delimiter,
+            encoding: self.encoding,
+        }
+    }
+
+    /// What the HTTP client needs. Settings hold no key only for a dry run or the simulator,
+    /// which brings its own.
+    pub fn client(&self) -> ClientOptions {
+        ClientOptions {
+            endpoint: self.endpoint.clone(),
+            key: self
+                .key
+                .clone()
+                .unwrap_or_else(|| SecretString::from(String::new())),
+            timeout: self.timeout,
+            pool_size: self.concurrency,
+        }
+    }
+
+    /// What the pacer needs.
+    pub fn pacer(&self) -> PacerOptions {
+        PacerOptions {
+            rate: self.rate,
+            burst: self.burst,
+        }
+    }
+
+    /// What the worker pool needs.
+    pub fn pool(&self) -> PoolOptions {
+        PoolOptions {
+            concurrency: self.concurrency,
+            retry: RetryPolicy {
+                max_attempts: self.max_attempts,
+                backoff: self.backoff,
+            },
+        }
+    }
+
+    /// How output rows are written.
+    pub fn sink(&self) -> SinkOptions {
+        SinkOptions {
+            delimiter: self.delimiter,
+            prefix: self.prefix.clone(),
+            excel: self.excel,
+            mask: self.mask,
+        }
+    }
+}
+
+fn input_and_output(args: &ScreenArgs) -> (InputSource, OutputTarget) {
+    let input = if args.input == "-" {
+        InputSource::Stdin
+    } else {
+        InputSource::Path(PathBuf::from(&args.input))
+    };
+    let output = match (&args.output, &input) {
+        (Some(o), _) if o == "-" => OutputTarget::Stdout,
+        (Some(o), _) => OutputTarget::Path(PathBuf::from(o)),
+        (None, InputSource::Stdin) => OutputTarget::Stdout,
+        (None, InputSource::Path(p)) => OutputTarget::Path(default_output(p)),
+    };
+    (input, output)
+}
+
+/// Refuses what can never be continued, and an output that would overwrite the input.
+fn check_continuable(
+    input: &InputSource,
+    output: &OutputTarget,
+    mode: RunMode,
+) -> Result<(), SettingsError> {
+    let continues = matches!(mode, RunMode::Resume | RunMode::RetryErrors);
+    if continues && matches!(output, OutputTarget::Stdout) {
+        return Err(SettingsError::Conflict(
+            "--resume and --retry-errors need an output file; standard output cannot be continued (pass -o FILE)".into(),
+        ));
+    }
+    if continues && matches!(input, InputSource::Stdin) {
+        return Err(SettingsError::Conflict(
+            "--resume and --retry-errors need an input file; standard input cannot be read again"
+                .into(),
+        ));
+    }
+    if let (InputSource::Path(i), OutputTarget::Path(o)) = (input, output) {
+        if same_file(i, o) {
+            return Err(SettingsError::Conflict(format!(
+                "the output {} is the input itself; choose another -o",
+                o.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `<input stem>.screened.csv` beside the input.
+fn default_output(input: &Path) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_string());
+    input.with_file_name(format!("{stem}.screened.csv"))
+}
+
+fn bad(key: &'static str, value: impl fmt::Display, expected: &'static str) -> SettingsError {
+    SettingsError::BadValue {
+        key,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h 30m`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text.trim())
+}
+
+fn parse_column(text: &str) -> Result<ColumnSpec, SettingsError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(bad(
+            "column",
+            text,
+            "a header name or a 1-based column number",
+        ));
+    }
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        match trimmed.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(ColumnSpec::Index(n)),
+            _ => Err(bad(
+                "column",
+                text,
+                "a header name or a 1-based column number (the first column is 1)",
+            )),
+        }
+    } else {
+        Ok(ColumnSpec::Name(trimmed.to_string()))
+    }
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, SettingsError> {
+    match text {
+        "\\t" | "\t" | "tab" => Ok(b'\t'),
+        _ if text.len() == 1 && !matches!(text.as_bytes()[0], b'"' | b'\n' | b'\r') => {
+            Ok(text.as_bytes()[0])
+        }
+        _ => Err(bad(
+            "delimiter",
+            text,
+            "one ASCII character such as , ; | or \\t (not a quote or newline)",
+        )),
+    }
+}
+
+fn parse_encoding(text: &str) -> Result<EncodingChoice, SettingsError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(EncodingChoice::Auto),
+        "utf-8" | "utf8" => Ok(EncodingChoice::Utf8),
+        "gbk" | "cp936" => Ok(EncodingChoice::Gbk),
+        "gb18030" => Ok(EncodingChoice::Gb18030),
+        _ => Err(bad("encoding", text, "auto, utf-8, gbk or gb18030")),
+    }
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), SettingsError> {
+    const EXPECTED: &str = "an http:// or https:// URL";
+    let url = reqwest::Url::parse(endpoint).map_err(|_| bad("endpoint", endpoint, EXPECTED))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad("endpoint", endpoint, EXPECTED));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+        return Err(bad(
+            "endpoint",
+            "(not shown)",
+            "a URL without credentials or query string; the key comes from the environment",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(input: &str) -> ScreenArgs {
+        ScreenArgs {
+            input: input.into(),
+            ..ScreenArgs::default()
+        }
+    }
+
+    fn with_key(name: &str) -> Option<String> {
+        (name == "JUHE_KEY").then(|| "k".to_string())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = Settings::resolve(&args("cards.csv"), with_key).unwrap();
+        assert_eq!(
+            s.output,
+            OutputTarget::Path(PathBuf::from("cards.screened.csv"))
+        );
+        assert_eq!(s.concurrency, 16);
+        assert_eq!(s.rate, Some(10.0));
+        assert_eq!(s.burst, 1);
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert_eq!(s.max_attempts, 5);
+        assert_eq!(s.backoff.base, Duration::from_millis(500));
+        assert_eq!(s.backoff.max, Duration::from_secs(30));
+        assert_eq!(s.max_consecutive_failures, Some(50));
+        assert_eq!(s.luhn, LuhnMode::Warn);
+        assert_eq!(s.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(s.delimiter, b',');
+        assert_eq!(s.progress_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn stdin_writes_to_stdout_by_default() {
+        let s = Settings::resolve(&args("-"), with_key).unwrap();
+        assert_eq!(s.input, InputSource::Stdin);
+        assert_eq!(s.output, OutputTarget::Stdout);
+    }
+
+    #[test]
+    fn missing_key_names_the_variable() {
+        let err = Settings::resolve(&args("cards.csv"), |_| None).unwrap_err();
+        assert!(err.to_string().contains("JUHE_KEY"), "{err}");
+        let mut a = args("cards.csv");
+        a.key_env = Some("RISK_KEY".into());
+        let err = Settings::resolve(&a, |_| None).unwrap_err();
+        assert!(err.to_string().contains("RISK_KEY"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "rate = 2.5\nconcurrency = 4\ntimeout = \"3s\"\nmask = true\n",
+        )
+        .unwrap();
+        let mut a = args("cards.csv");
+        a.config = Some(path);
+        a.concurrency = Some("8".into());
+        let s = Settings::resolve(&a, with_key).unwrap();
+        assert_eq!(s.rate, Some(2.5));
+        assert_eq!(s.concurrency, 8);
+        assert_eq!(s.timeout, Duration::from_secs(3));
+        assert!(s.mask);
+    }
+
+    #[test]
+    fn unknown_config_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "rat = 2\n").unwrap();
+        let mut a = args("cards.csv");
+        a.config = Some(path);
+        let err = Settings::resolve(&a, with_key).unwrap_err().to_string();
+        assert!(err.contains("`rat`") && err.contains("rate"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_allowed() {
+        type Change = fn(&mut ScreenArgs);
+        let cases: [(Change, &str); 6] = [
+            (|a| a.luhn = Some("maybe".into()), "warn or reject"),
+            (|a| a.timeout = Some("soon".into()), "10s"),
+            (|a| a.timeout = Some("0s".into()), "above zero"),
+            (|a| a.concurrency = Some("0".into()), "from 1 to 4096"),
+            (|a| a.concurrency = Some("many".into()), "from 1 to 4096"),
+            (|a| a.rate = Some("-1".into()), "a number >= 0"),
+        ];
+        for (set, expected) in cases {
+            let mut a = args("cards.csv");
+            set(&mut a);
+            let err = Settings::resolve(&a, with_key).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn rate_zero_is_unlimited_and_tab_delimiter_is_accepted() {
+        let mut a = args("cards.csv");
+        a.rate = Some("0".into());
+        a.delimiter = Some("\\t".into());
+        a.column = Some("2".into());
+        let s = Settings::resolve(&a, with_key).unwrap();
+        assert_eq!(s.rate, None);
+        assert_eq!(s.delimiter, b'\t');
+        assert_eq!(s.column, Some(ColumnSpec::Index(2)));
+    }
+
+    #[test]
+    fn each_stage_gets_its_own_options() {
+        let mut a = args("cards.csv");
+        a.max_attempts = Some("3".into());
+        a.prefix = Some("s_".into());
+        let s = Settings::resolve(&a, with_key).unwrap();
+        assert_eq!(s.input().source, InputSource::Path("cards.csv".into()));
+        assert_eq!(s.pool().retry.max_attempts, 3);
+        assert_eq!(s.pacer().rate, Some(10.0));
+        assert_eq!(s.sink().prefix, "s_");
+        assert_eq!(s.client().pool_size, 16);
+    }
+}

@@ -1,0 +1,182 @@
+//! Decides, row by row, how each row gets its result: settled locally (a cell that cannot be a
+//! card, or one failing Luhn under `--luhn reject`), kept from an earlier output, copied from
+//! an earlier row with the same card, or called for.
+
+use std::sync::Arc;
+
+use csv::ByteRecord;
+
+use crate::card::{self, Card, Rejection};
+use crate::dedup::{CardIndex, Claim};
+use crate::outcome::{Outcome, Plan, Reason, Row};
+
+/// `--luhn`: some real UnionPay cards fail the check, so `Warn` still sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LuhnMode {
+    Warn,
+    Reject,
+}
+
+impl LuhnMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LuhnMode::Warn => "warn",
+            LuhnMode::Reject => "reject",
+        }
+    }
+}
+
+/// What the cell says about the card, before any question of duplicates.
+pub(crate) enum Checked {
+    Settled(Outcome),
+    Card(Card),
+}
+
+pub(crate) struct Planner {
+    card_index: usize,
+    luhn: LuhnMode,
+    index: Arc<CardIndex>,
+    luhn_warnings: u64,
+}
+
+impl Planner {
+    pub(crate) fn new(card_index: usize, luhn: LuhnMode, index: Arc<CardIndex>) -> Planner {
+        Planner {
+            card_index,
+            luhn,
+            index,
+            luhn_warnings: 0,
+        }
+    }
+
+    /// Rows sent although their card fails the Luhn check.
+    pub(crate) fn luhn_warnings(&self) -> u64 {
+        self.luhn_warnings
+    }
+
+    /// Local checks only: what the cell says about the card.
+    pub(crate) fn check(&mut self, record: &ByteRecord) -> Checked {
+        let Some(cell) = record.get(self.card_index) else {
+            return Checked::Settled(Outcome::invalid(
+                Reason::MissingColumn,
+                format!(
+                    "row has {} {}; the card number should be in field {}",
+                    record.len(),
+                    if record.len() == 1 { "field" } else { "fields" },
+                    self.card_index + 1
+                ),
+            ));
+        };
+        let Ok(text) = std::str::from_utf8(cell) else {
+            return Checked::Settled(Outcome::invalid(
+                Reason::NotText,
+                "card cell is not text".into(),
+            ));
+        };
+        match card::clean(text) {
+            Err(rejection) => Checked::Settled(rejected(&rejection)),
+            Ok(card) if !card.luhn_ok() => match self.luhn {
+                LuhnMode::Reject => Checked::Settled(rejected(&Rejection::LuhnFailed)),
+                LuhnMode::Warn => {
+                    self.luhn_warnings += 1;
+                    tracing::debug!(card = %card.masked(), "Card fails the Luhn check; sending it anyway (--luhn warn).");
+                    Checked::Card(card)
+                }
+            },
+            Ok(card) => Checked::Card(card),
+        }
+    }
+
+    /// The row's plan, and the card to call for when the plan is `Call`. `kept` is the result
+    /// an earlier output holds for this row and that `--retry-errors` keeps.
+    pub(crate) fn plan(
+        &mut self,
+        row: u64,
+        record: ByteRecord,
+        kept: Option<Outcome>,
+    ) -> (Row, Option<Card>) {
+        let (plan, card_code, call) = match self.check(&record) {
+            Checked::Settled(outcome) => (Plan::Settled(outcome), 0, None),
+            Checked::Card(card) => match kept {
+                Some(outcome) => (Plan::Settled(outcome), card.code(), None),
+                None => match self.index.claim(card.code()) {
+                    Claim::Call => (Plan::Call, card.code(), Some(card)),
+                    Claim::Duplicate => (Plan::Duplicate, card.code(), None),
+                    Claim::Journaled => (Plan::Journaled, card.code(), None),
+                },
+            },
+        };
+        let row = Row {
+            row,
+            record,
+            card_code,
+            plan,
+        };
+        (row, call)
+    }
+}
+
+fn rejected(rejection: &Rejection) -> Outcome {
+    Outcome::invalid(rejection.reason(), rejection.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(cells: &[&str]) -> ByteRecord {
+        ByteRecord::from(cells.to_vec())
+    }
+
+    const VALID: &str = "6222024332181964";
+    const FAILS_LUHN: &str = "6222024332181965";
+
+    #[test]
+    fn a_card_is_called_once_then_copied() {
+        let mut planner = Planner::new(1, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let (first, call) = planner.plan(0, record(&["a", VALID]), None);
+        assert!(matches!(first.plan, Plan::Call));
+        assert_eq!(call.map(|c| c.code()), Some(first.card_code));
+        let (second, call) = planner.plan(1, record(&["b", VALID]), None);
+        assert!(matches!(second.plan, Plan::Duplicate) && call.is_none());
+    }
+
+    #[test]
+    fn bad_cells_are_settled_without_a_call() {
+        let mut planner = Planner::new(1, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let cases = [
+            (record(&["short"]), Reason::MissingColumn),
+            (record(&["a", "622848040256"]), Reason::TooFewDigits),
+            (record(&["a", "6.22848E+18"]), Reason::ScientificNotation),
+        ];
+        for (cells, reason) in cases {
+            let (row, call) = planner.plan(0, cells, None);
+            match row.plan {
+                Plan::Settled(outcome) => assert_eq!(outcome.reason, Some(reason)),
+                other => panic!("{other:?}"),
+            }
+            assert!(call.is_none());
+        }
+    }
+
+    #[test]
+    fn luhn_warn_sends_and_counts_while_reject_settles() {
+        let mut warn = Planner::new(0, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let (row, call) = warn.plan(0, record(&[FAILS_LUHN]), None);
+        assert!(matches!(row.plan, Plan::Call) && call.is_some());
+        assert_eq!(warn.luhn_warnings(), 1);
+        let mut reject = Planner::new(0, LuhnMode::Reject, Arc::new(CardIndex::new()));
+        let (row, call) = reject.plan(0, record(&[FAILS_LUHN]), None);
+        assert!(matches!(row.plan, Plan::Settled(ref o) if o.reason == Some(Reason::LuhnFailed)));
+        assert!(call.is_none());
+    }
+
+    #[test]
+    fn a_kept_result_settles_a_valid_card() {
+        let mut planner = Planner::new(0, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let kept = Outcome::ok(Default::default(), "JH1".into(), 1);
+        let (row, call) = planner.plan(0, record(&[VALID]), Some(kept.clone()));
+        assert!(matches!(row.plan, Plan::Settled(ref o) if *o == kept));
+        assert!(call.is_none());
+    }
+}

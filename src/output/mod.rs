@@ -1,0 +1,32 @@
+//! The output stage: the `collector` takes rows in input order and results in any order,
+//! journals every result (`journal`) and writes rows in input order to the `sink`; `prior`
+//! reads an earlier output back for `--retry-errors`; `files` creates every file written.
+
+mod collector;
+pub(crate) mod files;
+mod journal;
+mod prior;
+mod sink;
+
+use std::path::PathBuf;
+
+pub use collector::{CollectError, Collected, Collector};
+pub use journal::{Fingerprint, InputStamp, Journal, JournalError};
+pub use prior::{PriorError, PriorOutput};
+pub use sink::{added_names, OutputSink, SinkOptions};
+
+/// Where the output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    Path(PathBuf),
+    Stdout,
+}
+
+impl std::fmt::Display for OutputTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutputTarget::Path(path) => write!(f, "{}", path.display()),
+            OutputTarget::Stdout => f.write_str("standard output"),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! What `--dry-run` prints: the rows, what is wrong with them, the calls a run would need, and
+//! how long and how much that would take.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// The counts of a read-through without calls.
+#[derive(Debug, Default)]
+pub struct DryRun {
+    pub rows: u64,
+    pub invalid_by_reason: BTreeMap<&'static str, u64>,
+    pub distinct_cards: u64,
+    pub duplicates: u64,
+    pub luhn_warnings: u64,
+}
+
+/// What the estimate depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Calls per second; `None` = unlimited.
+    pub rate: Option<f64>,
+    pub concurrency: usize,
+    pub price_per_call: Option<f64>,
+}
+
+impl DryRun {
+    pub fn invalid(&self) -> u64 {
+        self.invalid_by_reason.values().sum()
+    }
+
+    /// Calls a run would make: one per distinct valid card.
+    pub fn calls_needed(&self) -> u64 {
+        self.distinct_cards
+    }
+
+    pub fn render(&self, input: &str, pace: Pace) -> String {
+        let calls = self.calls_needed();
+        let mut report = String::new();
+        // Writing to a String cannot fail.
+        let mut line = |text: String| {
+            let _ = writeln!(report, "{text}");
+        };
+        line(format!("Dry run of {input} (no API call made)"));
+        line(format!("  rows:            {}", self.rows));
+        line(format!("  valid:           {}", self.rows - self.invalid()));
+        line(format!("  invalid:         {}", self.invalid()));
+        for (reason, count) in &self.invalid_by_reason {
+            line(format!("    {reason}: {count}"));
+        }
+        line(format!("  distinct cards:  {}", self.distinct_cards));
+        line(format!("  duplicates:      {}", self.duplicates));
+        line(format!("  Luhn warnings:   {}", self.luhn_warnings));
+        line(format!("  calls needed:    {calls}"));
+        line(match pace.rate {
+            Some(rate) => format!(
+                "  expected time:   about {} at {rate} calls/s (concurrency {})",
+                humantime::format_duration(
+                    Duration::from_secs((calls as f64 / rate).ceil() as u64)
+                ),
+                pace.concurrency
+            ),
+            None => format!(
+                "  expected time:   set by the API's latency (no rate limit, concurrency {})",
+                pace.concurrency
+            ),
+        });
+        if let Some(price) = pace.price_per_call {
+            line(format!(
+                "  expected cost:   {:.2} ({calls} calls at {price} each)",
+                calls as f64 * price
+            ));
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_follows_the_counts() {
+        let dry = DryRun {
+            rows: 10,
+            invalid_by_reason: [("empty", 2)].into_iter().collect(),
+            distinct_cards: 6,
+            duplicates: 2,
+            luhn_warnings: 1,
+        };
+        let text = dry.render(
+            "cards.csv",
+            Pace {
+                rate: Some(2.0),
+                concurrency: 4,
+                price_per_call: Some(0.5),
+            },
+        );
+        for expected in [
+            "Dry run of cards.csv",
+            "  valid:           8\n",
+            "    empty: 2\n",
+            "  calls needed:    6\n",
+            "about 3s at 2 calls/s (concurrency 4)",
+            "  expected cost:   3.00 (6 calls at 0.5 each)",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! What people and schedulers see: `progress` while the run goes, the `summary` at its end,
+//! and the estimate of a `dry_run`.
+
+mod dry_run;
+mod progress;
+mod summary;
+
+pub use dry_run::{DryRun, Pace};
+pub use progress::{Progress, ProgressMode};
+pub use summary::{ReaderCounts, Summary, Tally};

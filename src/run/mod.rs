@@ -1,0 +1,305 @@
+//! One screening run, as the data flows: prepare (input, output, journal, endpoint) → start
+//! (pool, reader thread, progress, signals) → collect (rows written in input order) → settle
+//! (output renamed into place, journal removed, summary, exit code). The stages do the work.
+
+mod feed;
+mod prepare;
+mod signals;
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use csv::ByteRecord;
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+
+use self::feed::{Feed, FeedEnd};
+use crate::call::{is_cleartext_remote, Client, ClientError, ClientOptions, Pacer, Pool};
+use crate::cli::{RunMode, Settings};
+use crate::control::{Control, NextRun};
+use crate::dedup::{CardHasher, CardIndex};
+use crate::input::planner::{Checked, Planner};
+use crate::input::{Header, InputError, InputReader, InputSource};
+use crate::output::{
+    added_names, CollectError, Collected, Collector, JournalError, OutputSink, OutputTarget,
+    PriorError,
+};
+use crate::report::{DryRun, Pace, Progress, Summary};
+use crate::simulator::{self, RunningSimulator, SimulatorConfig};
+
+/// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
+/// memory of the reorder buffer whatever the file size (a row is a few hundred bytes).
+const REORDER_WINDOW: usize = 8192;
+/// Batches in the row channel at most (256 rows).
+const ROW_CHANNEL: usize = 4;
+const RESULT_CHANNEL: usize = 1024;
+
+/// A problem found before any call, or one that ends the run as a whole (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Prior(#[from] PriorError),
+    #[error("the output would get a column {name:?} that the input already has; pass --prefix (for example --prefix screen_)")]
+    NameClash { name: String },
+    #[error("an unfinished run for {output} exists ({journal}); pass --resume to continue it, or --fresh to discard it and start over")]
+    Unfinished { output: String, journal: String },
+    #[error("--retry-errors needs the output of a completed run, and {0} does not exist; run without --retry-errors first")]
+    NothingToRetry(String),
+    #[error("an unfinished run for {0} exists; finish it with --resume before --retry-errors")]
+    RetryWhileUnfinished(String),
+    #[error("cannot write {path}: {source}")]
+    Output { path: String, source: io::Error },
+    #[error("cannot start the built-in simulator: {0}")]
+    Simulator(io::Error),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Collect(#[from] CollectError),
+}
+
+/// Screens the input as the settings say and returns the exit code.
+pub async fn screen(settings: Settings) -> Result<i32, RunError> {
+    let started = (Instant::now(), SystemTime::now());
+    let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
+    let bytes_read = Arc::clone(&control.counters.bytes_read);
+    let mut input = InputReader::open(&settings.input(), bytes_read)?;
+    check_added_columns(&input.header, &settings.prefix)?;
+    if settings.dry_run {
+        return dry_run(&settings, &mut input);
+    }
+    let (client, simulator) = endpoint(&settings).await?;
+    let index = Arc::new(CardIndex::new());
+    let prepared = prepare::prepare(&settings, &input, &index)?;
+    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink())
+        .map_err(|source| output_error(&settings.output, source))?;
+
+    let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
+    let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL);
+    let pool = Pool::new(
+        Client::new(&client)?,
+        Pacer::new(settings.pacer()),
+        Arc::clone(&control),
+        settings.pool(),
+        results_tx,
+        tokio::runtime::Handle::current(),
+    );
+    let signals = tokio::spawn(signals::watch(Arc::clone(&control)));
+    let progress = Progress::start(
+        Arc::clone(&control),
+        input.total_bytes,
+        settings.progress,
+        settings.progress_interval,
+    );
+    let planner = Planner::new(input.header.card_index, settings.luhn, Arc::clone(&index));
+    let feed = Feed {
+        input,
+        planner,
+        prior: prepared.prior,
+        pool,
+        rows: rows_tx,
+        control: Arc::clone(&control),
+    }
+    .spawn()
+    .map_err(|source| RunError::Output {
+        path: "(reader thread)".into(),
+        source,
+    })?;
+
+    let collector = Collector {
+        control: Arc::clone(&control),
+        index,
+        journal: prepared.journal,
+        sink,
+        window: REORDER_WINDOW,
+        max_consecutive_failures: settings.max_consecutive_failures,
+    };
+    let collected = collect(collector, rows_rx, results_rx, &control).await;
+    let feed_end = tokio::task::spawn_blocking(move || feed.join())
+        .await
+        .ok()
+        .and_then(|joined| joined.ok())
+        .unwrap_or(FeedEnd {
+            eof: false,
+            rows: 0,
+            counts: Default::default(),
+        });
+    progress.finish();
+    signals.abort();
+    let collected = match collected {
+        Ok(collected) => collected,
+        Err(CollectError::OutputClosed) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+
+    let tally = collected.tally.clone();
+    let (exit_code, complete) = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
+    let summary = Summary::new(
+        &tally,
+        &control,
+        feed_end.counts,
+        started,
+        exit_code,
+        complete,
+        settings.input.to_string(),
+        settings.output.to_string(),
+    );
+    eprint!("{}", summary.render());
+    if let Some(path) = &settings.summary {
+        prepare::write_summary(path, &summary).map_err(|source| RunError::Output {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    if let Some(simulator) = simulator {
+        simulator.shutdown().await;
+    }
+    Ok(exit_code)
+}
+
+/// How a stopped run is continued, for the advice it prints.
+fn next_run(settings: &Settings) -> NextRun {
+    match (&settings.input, &settings.output, settings.mode) {
+        (InputSource::Stdin, _, _) | (_, OutputTarget::Stdout, _) => NextRun::StartOver,
+        (_, _, RunMode::RetryErrors) => NextRun::RetryErrors,
+        _ => NextRun::Resume,
+    }
+}
+
+fn check_added_columns(header: &Header, prefix: &str) -> Result<(), RunError> {
+    match added_names(prefix).find(|name| header.names.iter().any(|n| n == name.as_bytes())) {
+        Some(name) => Err(RunError::NameClash { name }),
+        None => Ok(()),
+    }
+}
+
+/// The endpoint to call and its key: the configured one, or the built-in simulator's.
+async fn endpoint(
+    settings: &Settings,
+) -> Result<(ClientOptions, Option<RunningSimulator>), RunError> {
+    let mut client = settings.client();
+    let simulator = if settings.simulate {
+        let config = SimulatorConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Default::default()
+        };
+        let running = simulator::start(config)
+            .await
+            .map_err(RunError::Simulator)?;
+        tracing::info!(endpoint = %running.endpoint(), "Screening against the built-in simulator.");
+        client.endpoint = running.endpoint();
+        client.key = SecretString::from(SimulatorConfig::default().key);
+        Some(running)
+    } else {
+        None
+    };
+    if is_cleartext_remote(&client.endpoint) {
+        tracing::warn!("The endpoint uses plain http:// to a remote host: card numbers and the key travel in clear text. Use https://.");
+    }
+    Ok((client, simulator))
+}
+
+/// Runs the collector on the runtime's workers, beside the calls whose results it takes,
+/// rather than on this thread: waking this thread for every result cost a futex call and a
+/// context switch. When it fails, the reader and the pool are stopped.
+async fn collect(
+    collector: Collector,
+    rows: mpsc::Receiver<Vec<crate::outcome::Row>>,
+    results: mpsc::Receiver<crate::call::Finished>,
+    control: &Control,
+) -> Result<Collected, CollectError> {
+    let collected = match tokio::spawn(collector.run(rows, results)).await {
+        Ok(collected) => collected,
+        Err(joined) => std::panic::resume_unwind(joined.into_panic()),
+    };
+    match &collected {
+        Ok(_) => {}
+        Err(CollectError::OutputClosed) => control.halt(),
+        Err(_) => control.stop(crate::control::StopReason::Input {
+            message: "the output could not be written".into(),
+        }),
+    }
+    collected
+}
+
+/// A complete run gets its output renamed into place and its journal removed; a stopped one
+/// keeps the journal for `--resume`. Returns the exit code and whether the run completed.
+fn settle(
+    settings: &Settings,
+    collected: Collected,
+    feed_end: &FeedEnd,
+    paths: Option<prepare::OutputPaths>,
+    control: &Control,
+) -> Result<(i32, bool), RunError> {
+    let complete =
+        feed_end.eof && collected.all_written && collected.rows_received == feed_end.rows;
+    if !complete {
+        drop(collected.sink);
+        drop(collected.journal);
+        if let Some(paths) = &paths {
+            let _ = std::fs::remove_file(&paths.partial);
+        }
+        return Ok((control.stop_reason().map_or(2, |r| r.exit_code()), false));
+    }
+    let finished = collected.sink.finish().and_then(|writer| {
+        drop(writer);
+        paths.as_ref().map_or(Ok(()), prepare::settle_output)
+    });
+    finished.map_err(|source| output_error(&settings.output, source))?;
+    if let Err(e) = collected.journal.remove() {
+        tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
+    }
+    let tally = &collected.tally;
+    let code = if tally.errors > 0 {
+        3
+    } else if settings.fail_on_hit && tally.hits > 0 {
+        1
+    } else {
+        0
+    };
+    Ok((code, true))
+}
+
+fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
+    RunError::Output {
+        path: output.to_string(),
+        source,
+    }
+}
+
+/// `--dry-run`: read and check the whole file, count, estimate; no call.
+fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
+    let mut planner = Planner::new(
+        input.header.card_index,
+        settings.luhn,
+        Arc::new(CardIndex::new()),
+    );
+    let mut record = ByteRecord::new();
+    let mut counts = DryRun::default();
+    let mut distinct = HashSet::<u64, std::hash::BuildHasherDefault<CardHasher>>::default();
+    while input.next_row(&mut record)? {
+        counts.rows += 1;
+        match planner.check(&record) {
+            Checked::Settled(outcome) => {
+                let reason = outcome.reason.map_or("other", |r| r.as_str());
+                *counts.invalid_by_reason.entry(reason).or_default() += 1;
+            }
+            Checked::Card(card) if !distinct.insert(card.code()) => counts.duplicates += 1,
+            Checked::Card(_) => {}
+        }
+    }
+    counts.distinct_cards = distinct.len() as u64;
+    counts.luhn_warnings = planner.luhn_warnings();
+    let pace = Pace {
+        rate: settings.rate,
+        concurrency: settings.concurrency,
+        price_per_call: settings.price_per_call,
+    };
+    print!("{}", counts.render(&settings.input.to_string(), pace));
+    Ok(0)
+}

@@ -1,0 +1,169 @@
+//! Before the first call: the journal the run mode asks for (new, resumed, or a scratch one
+//! for runs that cannot be continued), the file the output is written to until the run
+//! completes, and the earlier output `--retry-errors` keeps results from. After the last row:
+//! the output renamed into place and the summary written.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::RunError;
+use crate::cli::{RunMode, Settings};
+use crate::dedup::CardIndex;
+use crate::input::{InputError, InputReader, InputSource};
+use crate::output::{files, Fingerprint, InputStamp, Journal, OutputTarget, PriorOutput};
+use crate::report::Summary;
+
+/// The output file is written through a buffer this large.
+const OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// The output file while the run goes, and its final name.
+pub(super) struct OutputPaths {
+    pub(super) partial: PathBuf,
+    pub(super) output: PathBuf,
+}
+
+pub(super) struct Prepared {
+    pub(super) writer: Box<dyn Write + Send>,
+    pub(super) journal: Journal,
+    /// `None` when the output is standard output.
+    pub(super) paths: Option<OutputPaths>,
+    pub(super) prior: Option<PriorOutput>,
+}
+
+/// Opens the journal the run mode asks for and the file the output is written to.
+pub(super) fn prepare(
+    settings: &Settings,
+    input: &InputReader,
+    index: &CardIndex,
+) -> Result<Prepared, RunError> {
+    let output = match &settings.output {
+        OutputTarget::Stdout => {
+            return Ok(Prepared {
+                writer: Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout())),
+                journal: scratch_journal()?,
+                paths: None,
+                prior: None,
+            });
+        }
+        OutputTarget::Path(path) => path.clone(),
+    };
+    let (journal, prior) = match &settings.input {
+        // Standard input cannot be read again, so there is nothing to resume: the journal only
+        // serves deduplication.
+        InputSource::Stdin => (scratch_journal()?, None),
+        InputSource::Path(input_path) => open_journal(settings, input, index, input_path, &output)?,
+    };
+    let partial = files::sibling(&output, ".partial");
+    let file = files::create_private(&partial).map_err(|source| RunError::Output {
+        path: partial.display().to_string(),
+        source,
+    })?;
+    Ok(Prepared {
+        writer: Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
+        journal,
+        paths: Some(OutputPaths { partial, output }),
+        prior,
+    })
+}
+
+/// The journal of a run on a file: new, resumed, or (for `--retry-errors`) a scratch one with
+/// the earlier output to keep results from.
+fn open_journal(
+    settings: &Settings,
+    input: &InputReader,
+    index: &CardIndex,
+    input_path: &Path,
+    output: &Path,
+) -> Result<(Journal, Option<PriorOutput>), RunError> {
+    let journal_path = Journal::path_for(output);
+    let unfinished = journal_path.exists();
+    let shown = || output.display().to_string();
+    match settings.mode {
+        RunMode::New if unfinished => Err(RunError::Unfinished {
+            output: shown(),
+            journal: journal_path.display().to_string(),
+        }),
+        RunMode::RetryErrors if unfinished => Err(RunError::RetryWhileUnfinished(shown())),
+        RunMode::RetryErrors if !output.is_file() => Err(RunError::NothingToRetry(shown())),
+        RunMode::RetryErrors => {
+            let prior = PriorOutput::open(output, settings.delimiter, &settings.prefix)?;
+            // The earlier output stays in place until this run completes, so a crash here
+            // loses only the retried answers: a scratch journal is enough.
+            Ok((scratch_journal()?, Some(prior)))
+        }
+        RunMode::Resume if unfinished => {
+            let expected = fingerprint(settings, input, input_path)?;
+            let (journal, kept) = Journal::resume(&journal_path, &expected, |code, offset| {
+                index.preload(code, offset)
+            })?;
+            tracing::info!(
+                results = kept,
+                "Resuming the unfinished run; results already received are not asked for again."
+            );
+            Ok((journal, None))
+        }
+        RunMode::Resume | RunMode::New | RunMode::Fresh => {
+            if settings.mode == RunMode::Resume {
+                tracing::info!("No unfinished run for this output; starting from the beginning.");
+            }
+            if unfinished {
+                tracing::warn!(journal = %journal_path.display(), "Discarding the unfinished run (--fresh).");
+            }
+            let journal =
+                Journal::create(&journal_path, &fingerprint(settings, input, input_path)?)?;
+            Ok((journal, None))
+        }
+    }
+}
+
+fn scratch_journal() -> Result<Journal, RunError> {
+    Journal::scratch().map_err(|source| RunError::Output {
+        path: "(temporary journal)".into(),
+        source,
+    })
+}
+
+/// What a resumed run must find unchanged: the input, and every setting that shapes the output.
+fn fingerprint(
+    settings: &Settings,
+    input: &InputReader,
+    path: &Path,
+) -> Result<Fingerprint, RunError> {
+    let stamp = InputStamp::of(path).map_err(|source| InputError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Fingerprint {
+        input: stamp,
+        column: settings
+            .column
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        card_index: input.header.card_index,
+        no_header: settings.no_header,
+        delimiter: settings.delimiter,
+        encoding: input.encoding.name().to_string(),
+        prefix: settings.prefix.clone(),
+        mask: settings.mask,
+        luhn: settings.luhn.as_str().to_string(),
+    })
+}
+
+/// Renames the finished output into place, durably.
+pub(super) fn settle_output(paths: &OutputPaths) -> io::Result<()> {
+    std::fs::File::open(&paths.partial)?.sync_all()?;
+    std::fs::rename(&paths.partial, &paths.output)?;
+    files::sync_parent(&paths.output);
+    Ok(())
+}
+
+/// Writes the JSON summary beside its final name and renames it into place.
+pub(super) fn write_summary(path: &Path, summary: &Summary) -> io::Result<()> {
+    let temporary = files::sibling(path, ".tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    serde_json::to_writer_pretty(&mut file, summary).map_err(io::Error::other)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
