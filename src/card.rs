@@ -68,6 +68,7 @@ impl Card {
 
     // A card always has 13 to 19 digits, so an `is_empty` would only ever say false.
     #[allow(clippy::len_without_is_empty)]
+    /// How many digits.
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
@@ -145,8 +146,10 @@ impl fmt::Debug for Card {
     }
 }
 
-/// Why a cell cannot be a card. `Display` gives one line that says what to do.
+/// Why a cell cannot be a card. `Display` gives one line that says what to do, which is all
+/// there is to document about a variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)]
 pub enum Rejection {
     #[error("card number is empty")]
     Empty,
@@ -185,7 +188,7 @@ fn digit_word(count: &usize) -> &'static str {
 
 impl Rejection {
     /// The key that counts this rejection in the summary.
-    pub fn reason(&self) -> Reason {
+    pub(crate) fn reason(&self) -> Reason {
         match self {
             Rejection::Empty => Reason::Empty,
             Rejection::ScientificNotation { .. } => Reason::ScientificNotation,

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 /// Why a run stopped before its end. The first reason recorded wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     /// The API refused the key, IP or interface (exit 4).
     Refused { code: i64, reason: String },
     /// Too many rows in a row ended in error (exit 4).
@@ -24,7 +24,7 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             StopReason::Refused { .. } | StopReason::Breaker { .. } => 4,
             StopReason::Quota { .. } | StopReason::Budget { .. } => 5,
@@ -34,7 +34,7 @@ impl StopReason {
     }
 
     /// One line for a person at 2 a.m.: what happened and what to do.
-    pub fn advice(&self, next: NextRun) -> String {
+    pub(crate) fn advice(&self, next: NextRun) -> String {
         let resumable = next == NextRun::Resume;
         let again = match next {
             NextRun::Resume => "run again with --resume",
@@ -65,7 +65,7 @@ impl StopReason {
 
 /// How a stopped run is continued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextRun {
+pub(crate) enum NextRun {
     /// `--resume` goes on from the journal.
     Resume,
     /// The earlier output is still in place; `--retry-errors` again.
@@ -83,25 +83,25 @@ const STOPPING: u8 = 1;
 /// workers, the collector), so each has a cache line of its own: side by side, every bump
 /// pulled the line away from the other two cores' caches.
 #[derive(Debug, Default)]
-pub struct Counters {
-    pub rows_read: CacheLine<AtomicU64>,
-    pub rows_done: CacheLine<AtomicU64>,
+pub(crate) struct Counters {
+    pub(crate) rows_read: CacheLine<AtomicU64>,
+    pub(crate) rows_done: CacheLine<AtomicU64>,
     /// Data rows in the input, once the reader has reached its end (0 until then).
-    pub rows_total: AtomicU64,
+    pub(crate) rows_total: AtomicU64,
     /// Shared with the input decoder, which counts raw bytes as it reads them.
-    pub bytes_read: Arc<AtomicU64>,
-    pub calls: CacheLine<AtomicU64>,
-    pub retries: AtomicU64,
-    pub hits: AtomicU64,
-    pub errors: AtomicU64,
-    pub invalid: AtomicU64,
-    pub throttled: AtomicU64,
+    pub(crate) bytes_read: Arc<AtomicU64>,
+    pub(crate) calls: CacheLine<AtomicU64>,
+    pub(crate) retries: AtomicU64,
+    pub(crate) hits: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) invalid: AtomicU64,
+    pub(crate) throttled: AtomicU64,
 }
 
 /// A value alone on its cache line (128 bytes: adjacent-line prefetching pairs 64-byte lines).
 #[derive(Debug, Default)]
 #[repr(align(128))]
-pub struct CacheLine<T>(pub T);
+pub(crate) struct CacheLine<T>(pub T);
 
 impl<T> std::ops::Deref for CacheLine<T> {
     type Target = T;
@@ -112,16 +112,16 @@ impl<T> std::ops::Deref for CacheLine<T> {
 }
 
 impl Counters {
-    pub fn get(counter: &AtomicU64) -> u64 {
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
 
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-pub struct Control {
+pub(crate) struct Control {
     /// Read before every call; on a line of its own so that counter bumps do not evict it.
     state: CacheLine<AtomicU8>,
     reason: Mutex<Option<StopReason>>,
@@ -129,13 +129,13 @@ pub struct Control {
     /// Calls this run may still make; `u64::MAX` when there is no budget.
     budget_left: AtomicU64,
     budget: Option<u64>,
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// How to go on after a stop, for the advice.
     next: NextRun,
 }
 
 impl Control {
-    pub fn new(max_calls: Option<u64>, next: NextRun) -> Control {
+    pub(crate) fn new(max_calls: Option<u64>, next: NextRun) -> Control {
         Control {
             next,
             state: CacheLine(AtomicU8::new(RUNNING)),
@@ -147,12 +147,12 @@ impl Control {
         }
     }
 
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.state.load(Ordering::Acquire) != RUNNING
     }
 
     /// Records why the run stops (the first reason wins) and wakes everyone who waits.
-    pub fn stop(&self, reason: StopReason) {
+    pub(crate) fn stop(&self, reason: StopReason) {
         {
             let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
             if slot.is_none() {
@@ -166,17 +166,17 @@ impl Control {
 
     /// Stops without a reason to report, for when nobody is left to read the results (the
     /// reader of standard output went away): nothing to warn about, nothing to resume.
-    pub fn halt(&self) {
+    pub(crate) fn halt(&self) {
         self.state.store(STOPPING, Ordering::Release);
         self.stopped.notify_waiters();
     }
 
     /// Why the run stopped and what to do, if it stopped.
-    pub fn stop_advice(&self) -> Option<String> {
+    pub(crate) fn stop_advice(&self) -> Option<String> {
         self.stop_reason().map(|r| r.advice(self.next))
     }
 
-    pub fn stop_reason(&self) -> Option<StopReason> {
+    pub(crate) fn stop_reason(&self) -> Option<StopReason> {
         self.reason
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -184,7 +184,7 @@ impl Control {
     }
 
     /// Resolves once the run is stopping; for racing against sleeps.
-    pub async fn until_stopping(&self) {
+    pub(crate) async fn until_stopping(&self) {
         loop {
             let notified = self.stopped.notified();
             if self.is_stopping() {
@@ -195,7 +195,7 @@ impl Control {
     }
 
     /// Takes one call from the budget. `false` means the budget is spent and the run stops.
-    pub fn take_call(&self) -> bool {
+    pub(crate) fn take_call(&self) -> bool {
         if self.budget.is_none() {
             // No budget: nothing to count down, and no shared line to write for every call.
             return true;

@@ -13,7 +13,7 @@ const CLAIMED: u64 = 1 << 63;
 
 /// What a row should do about its card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// First sight of the card: call the API.
     Call,
     /// An earlier row of this run has (or will have) the answer: copy it, attempts 0.
@@ -29,7 +29,7 @@ const SHARDS: usize = 64;
 
 type Shard = HashMap<u64, u64, BuildHasherDefault<CardHasher>>;
 
-pub struct CardIndex {
+pub(crate) struct CardIndex {
     shards: Box<[Mutex<Shard>]>,
 }
 
@@ -42,11 +42,11 @@ impl Default for CardIndex {
 }
 
 impl CardIndex {
-    pub fn new() -> CardIndex {
+    pub(crate) fn new() -> CardIndex {
         CardIndex::default()
     }
 
-    pub fn claim(&self, code: u64) -> Claim {
+    pub(crate) fn claim(&self, code: u64) -> Claim {
         let mut map = self.lock(code);
         match map.entry(code) {
             std::collections::hash_map::Entry::Vacant(slot) => {
@@ -66,17 +66,17 @@ impl CardIndex {
     }
 
     /// This run's call for `code` got its result, kept at `offset`.
-    pub fn record(&self, code: u64, offset: u64) {
+    pub(crate) fn record(&self, code: u64, offset: u64) {
         self.lock(code).insert(code, offset | CLAIMED);
     }
 
     /// A result from an earlier run of the same job, not yet taken by a row of this run.
-    pub fn preload(&self, code: u64, offset: u64) {
+    pub(crate) fn preload(&self, code: u64, offset: u64) {
         self.lock(code).insert(code, offset);
     }
 
     /// Where the result for `code` is kept, once there is one.
-    pub fn location(&self, code: u64) -> Option<u64> {
+    pub(crate) fn location(&self, code: u64) -> Option<u64> {
         match self.lock(code).get(&code) {
             Some(&PENDING) | None => None,
             Some(&value) => Some(value & !CLAIMED),
@@ -104,7 +104,7 @@ fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
 /// The keys are already well-spread numbers; one multiply-and-fold is enough, and far cheaper
 /// than SipHash on the per-row path.
 #[derive(Default)]
-pub struct CardHasher(u64);
+pub(crate) struct CardHasher(u64);
 
 impl Hasher for CardHasher {
     fn finish(&self) -> u64 {

@@ -6,6 +6,8 @@
 //! between them: `card`, `outcome`, `control`, and the `vendor`'s protocol. `simulator` stands
 //! in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
 
+#![warn(missing_docs)]
+
 mod call;
 pub mod card;
 pub mod cli;
@@ -17,8 +19,9 @@ mod outcome;
 mod output;
 mod report;
 mod run;
+#[allow(missing_docs)]
 pub mod simulator;
-mod vendor;
+pub mod vendor;
 
 /// Runs a screening with its own runtime and returns the process exit code.
 pub fn run_screen(settings: cli::Settings) -> i32 {

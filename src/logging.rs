@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Lines for people.
     Text,
     /// One JSON object per line.
     Json,

@@ -6,18 +6,18 @@ use std::fmt;
 
 use csv::ByteRecord;
 
-pub use crate::vendor::FLAG_NAMES;
+pub(crate) use crate::vendor::FLAG_NAMES;
 
 /// The `status` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     Invalid,
     Error,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Invalid => "invalid",
@@ -25,7 +25,7 @@ impl Status {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Status> {
+    pub(crate) fn parse(text: &str) -> Option<Status> {
         match text {
             "ok" => Some(Status::Ok),
             "invalid" => Some(Status::Invalid),
@@ -43,21 +43,21 @@ impl fmt::Display for Status {
 
 /// The six flags packed into the low bits of a byte, bit `i` for `FLAG_NAMES[i]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Flags(pub u8);
+pub(crate) struct Flags(pub u8);
 
 impl Flags {
     /// The bits a set of six flags can have.
-    pub const ALL: u8 = 0b11_1111;
+    pub(crate) const ALL: u8 = 0b11_1111;
 
-    pub fn get(self, index: usize) -> bool {
+    pub(crate) fn get(self, index: usize) -> bool {
         self.0 & (1 << index) != 0
     }
 
-    pub fn is_hit(self) -> bool {
+    pub(crate) fn is_hit(self) -> bool {
         self.0 & Flags::ALL != 0
     }
 
-    pub fn from_bools(bits: [bool; 6]) -> Flags {
+    pub(crate) fn from_bools(bits: [bool; 6]) -> Flags {
         Flags(
             bits.iter()
                 .enumerate()
@@ -68,7 +68,7 @@ impl Flags {
 
 /// Why a row is `invalid`: a stable key for the summary's `invalid_by_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Reason {
+pub(crate) enum Reason {
     Empty,
     ScientificNotation,
     FloatTail,
@@ -86,7 +86,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, so that one read back from the journal becomes the same value again.
-    pub const ALL: [Reason; 10] = [
+    pub(crate) const ALL: [Reason; 10] = [
         Reason::Empty,
         Reason::ScientificNotation,
         Reason::FloatTail,
@@ -99,7 +99,7 @@ impl Reason {
         Reason::NotText,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Empty => "empty",
             Reason::ScientificNotation => "scientific_notation",
@@ -114,28 +114,28 @@ impl Reason {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Reason> {
+    pub(crate) fn parse(text: &str) -> Option<Reason> {
         Reason::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 
 /// The result of one row, as written to the output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub status: Status,
+pub(crate) struct Outcome {
+    pub(crate) status: Status,
     /// Meaningful only when `status` is `Ok`.
-    pub flags: Flags,
-    pub orderid: String,
+    pub(crate) flags: Flags,
+    pub(crate) orderid: String,
     /// The vendor's code for a failed row; `None` for success, local and transport failures.
-    pub error_code: Option<i64>,
-    pub error: String,
-    pub attempts: u32,
+    pub(crate) error_code: Option<i64>,
+    pub(crate) error: String,
+    pub(crate) attempts: u32,
     /// Why an `invalid` row is invalid; not written to the output.
-    pub reason: Option<Reason>,
+    pub(crate) reason: Option<Reason>,
 }
 
 impl Outcome {
-    pub fn ok(flags: Flags, orderid: String, attempts: u32) -> Outcome {
+    pub(crate) fn ok(flags: Flags, orderid: String, attempts: u32) -> Outcome {
         Outcome {
             status: Status::Ok,
             flags,
@@ -147,7 +147,7 @@ impl Outcome {
         }
     }
 
-    pub fn invalid(reason: Reason, error: String) -> Outcome {
+    pub(crate) fn invalid(reason: Reason, error: String) -> Outcome {
         Outcome {
             status: Status::Invalid,
             flags: Flags::default(),
@@ -159,7 +159,7 @@ impl Outcome {
         }
     }
 
-    pub fn error(error_code: Option<i64>, error: String, attempts: u32) -> Outcome {
+    pub(crate) fn error(error_code: Option<i64>, error: String, attempts: u32) -> Outcome {
         Outcome {
             status: Status::Error,
             flags: Flags::default(),
@@ -174,7 +174,7 @@ impl Outcome {
 
 /// How a row gets its result.
 #[derive(Debug)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Settled without a call: rejected locally, or kept from an earlier output (`--retry-errors`).
     Settled(Outcome),
     /// Its card is being called for; the result comes from the pool.
@@ -187,13 +187,13 @@ pub enum Plan {
 
 /// One input row on its way to the output.
 #[derive(Debug)]
-pub struct Row {
+pub(crate) struct Row {
     /// 0-based data row.
-    pub row: u64,
-    pub record: ByteRecord,
+    pub(crate) row: u64,
+    pub(crate) record: ByteRecord,
     /// Packed card number; meaningful for every plan but `Settled`.
-    pub card_code: u64,
-    pub plan: Plan,
+    pub(crate) card_code: u64,
+    pub(crate) plan: Plan,
 }
 
 #[cfg(test)]

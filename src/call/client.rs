@@ -11,7 +11,7 @@ use crate::outcome::Flags;
 
 /// What one HTTP call produced.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// The vendor answered with its JSON envelope.
     Answer(Answer),
     /// Anything else: non-200 status, a body that is not the vendor JSON, reset, timeout.
@@ -19,17 +19,17 @@ pub enum Reply {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub error_code: i64,
+pub(crate) struct Answer {
+    pub(crate) error_code: i64,
     /// The vendor's words, kept for answers other than success: nothing reads a success's.
-    pub reason: String,
+    pub(crate) reason: String,
     /// Present when `error_code` is 0 and the result held all six flags.
-    pub flags: Option<Flags>,
-    pub orderid: Option<String>,
+    pub(crate) flags: Option<Flags>,
+    pub(crate) orderid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransportFailure {
+pub(crate) enum TransportFailure {
     Status(u16),
     BadBody(String),
     Timeout,
@@ -49,7 +49,7 @@ impl std::fmt::Display for TransportFailure {
 
 /// What the pool does with a reply: the error-code table of the README as one `match`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Disposition {
+pub(crate) enum Disposition {
     Ok {
         flags: Flags,
         orderid: String,
@@ -83,7 +83,7 @@ pub enum Disposition {
     },
 }
 
-pub fn classify(reply: Reply) -> Disposition {
+pub(crate) fn classify(reply: Reply) -> Disposition {
     let answer = match reply {
         Reply::Answer(answer) => answer,
         Reply::Transport(failure) => {
@@ -133,24 +133,24 @@ pub fn classify(reply: Reply) -> Disposition {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error("cannot set up the HTTP client: {0}")]
     Build(String),
 }
 
 /// What the client needs from the settings.
 #[derive(Debug, Clone)]
-pub struct ClientOptions {
-    pub endpoint: String,
-    pub key: SecretString,
+pub(crate) struct ClientOptions {
+    pub(crate) endpoint: String,
+    pub(crate) key: SecretString,
     /// Of one HTTP call, connecting included.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Idle connections kept: one per call that may be in flight.
-    pub pool_size: usize,
+    pub(crate) pool_size: usize,
 }
 
 /// One pooled HTTP client for the whole run.
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     /// `key=<urlencoded key>&bankcard=`, built once so each call only appends digits.
@@ -158,7 +158,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(options: &ClientOptions) -> Result<Client, ClientError> {
+    pub(crate) fn new(options: &ClientOptions) -> Result<Client, ClientError> {
         let ClientOptions {
             endpoint,
             key,
@@ -193,7 +193,7 @@ impl Client {
     }
 
     /// One call for one card. Never fails: every failure is a `Reply::Transport`.
-    pub async fn query(&self, card: &Card) -> Reply {
+    pub(crate) async fn query(&self, card: &Card) -> Reply {
         let prefix = self.form_prefix.expose_secret();
         let mut body = String::with_capacity(prefix.len() + card.len());
         body.push_str(prefix);
@@ -224,7 +224,7 @@ impl Client {
 }
 
 /// True for `http://` endpoints that leave this machine: card numbers would travel in clear.
-pub fn is_cleartext_remote(endpoint: &str) -> bool {
+pub(crate) fn is_cleartext_remote(endpoint: &str) -> bool {
     reqwest::Url::parse(endpoint).is_ok_and(|url| url.scheme() == "http" && !is_loopback(&url))
 }
 
@@ -357,7 +357,7 @@ struct Envelope {
 /// Parses the vendor's JSON. Tolerant where the vendor is loose (flags as "0"/"1" or 0/1,
 /// `result` null, `{}` or a string on errors, an old `resultcode` field) and strict where a
 /// wrong guess would cost a true answer (no `error_code`, or a success without all six flags).
-pub fn parse_answer(body: &[u8]) -> Reply {
+pub(crate) fn parse_answer(body: &[u8]) -> Reply {
     if let Some(answer) = serde_json::from_slice::<Success>(body)
         .ok()
         .and_then(Success::into_answer)

@@ -7,7 +7,7 @@ mod pacer;
 mod pool;
 mod retry;
 
-pub use client::{is_cleartext_remote, Client, ClientError, ClientOptions};
-pub use pacer::{Pacer, PacerOptions};
-pub use pool::{Finished, Job, Pool, PoolOptions};
-pub use retry::{Backoff, RetryPolicy};
+pub(crate) use client::{is_cleartext_remote, Client, ClientError, ClientOptions};
+pub(crate) use pacer::{Pacer, PacerOptions};
+pub(crate) use pool::{Finished, Job, Pool, PoolOptions};
+pub(crate) use retry::{Backoff, RetryPolicy};

@@ -44,14 +44,14 @@ const MAX_WINDOW_CALLS: usize = 65_536;
 
 /// What the pacer needs from the settings.
 #[derive(Debug, Clone, Copy)]
-pub struct PacerOptions {
+pub(crate) struct PacerOptions {
     /// Calls per second; `None` = unlimited until the vendor says otherwise.
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Calls allowed at once above the rate.
-    pub burst: u32,
+    pub(crate) burst: u32,
 }
 
-pub struct Pacer {
+pub(crate) struct Pacer {
     /// The rate the user set; `None` = unlimited until the vendor says otherwise.
     ceiling: Option<f64>,
     burst: u32,
@@ -185,7 +185,7 @@ impl Schedule {
 }
 
 impl Pacer {
-    pub fn new(options: PacerOptions) -> Pacer {
+    pub(crate) fn new(options: PacerOptions) -> Pacer {
         let PacerOptions { rate, burst } = options;
         let burst = burst.max(1);
         let now = Instant::now();
@@ -205,7 +205,7 @@ impl Pacer {
     }
 
     /// Waits until one more call may be sent.
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         if self.try_ready() {
             return;
         }
@@ -231,13 +231,13 @@ impl Pacer {
 
     /// Takes a slot without waiting when that needs no queueing: while running unlimited.
     /// `false` means call `ready`.
-    pub fn try_ready(&self) -> bool {
+    pub(crate) fn try_ready(&self) -> bool {
         self.lock().schedule.is_none()
     }
 
     /// The vendor answered 10011: cut the rate to a little under what it accepted in the last
     /// second, and pause for as much of a second as the overshoot was large.
-    pub fn on_throttled(&self) {
+    pub(crate) fn on_throttled(&self) {
         let now = Instant::now();
         let mut state = self.lock();
         if state
@@ -271,7 +271,7 @@ impl Pacer {
     }
 
     /// A call got through without 10011: after a quiet spell, climb back a step.
-    pub fn on_accepted(&self) {
+    pub(crate) fn on_accepted(&self) {
         let now = Instant::now();
         let mut state = self.lock();
         state.accepted.count(now);

@@ -16,14 +16,14 @@ use crate::outcome::Outcome;
 
 /// A card to call the API for; `row` is the 0-based data row of its first occurrence.
 #[derive(Debug)]
-pub struct Job {
-    pub row: u64,
-    pub card: Card,
+pub(crate) struct Job {
+    pub(crate) row: u64,
+    pub(crate) card: Card,
 }
 
 /// What the pool hands back.
 #[derive(Debug)]
-pub enum Finished {
+pub(crate) enum Finished {
     Done {
         row: u64,
         card: Card,
@@ -39,14 +39,14 @@ pub enum Finished {
 
 /// What the pool needs from the settings.
 #[derive(Debug, Clone, Copy)]
-pub struct PoolOptions {
+pub(crate) struct PoolOptions {
     /// Workers, and so calls in flight at most.
-    pub concurrency: usize,
-    pub retry: RetryPolicy,
+    pub(crate) concurrency: usize,
+    pub(crate) retry: RetryPolicy,
 }
 
 /// The handle the reader submits jobs through; dropping it says no more jobs will come.
-pub struct Pool {
+pub(crate) struct Pool {
     shared: Arc<Shared>,
 }
 
@@ -74,7 +74,7 @@ impl Shared {
 
 impl Pool {
     /// Starts the workers on `runtime`.
-    pub fn new(
+    pub(crate) fn new(
         client: Client,
         pacer: Pacer,
         control: Arc<Control>,
@@ -103,7 +103,7 @@ impl Pool {
     }
 
     /// Queues one card. Callable from any thread.
-    pub fn submit(&self, job: Job) {
+    pub(crate) fn submit(&self, job: Job) {
         self.shared.queue().push_back(job);
         self.shared.queued.add_permits(1);
     }

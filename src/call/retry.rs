@@ -17,15 +17,15 @@ use crate::vendor;
 const MAX_THROTTLED_PER_ROW: u32 = 50;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
+pub(crate) struct Backoff {
+    pub(crate) base: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Backoff {
     /// The ceiling of the wait after the `failures`-th failed call (1-based): `base * 2^(n-1)`,
     /// capped at `max`.
-    pub fn ceiling(&self, failures: u32) -> Duration {
+    pub(crate) fn ceiling(&self, failures: u32) -> Duration {
         let exponent = failures.saturating_sub(1).min(31);
         self.base
             .checked_mul(1u32 << exponent)
@@ -35,7 +35,7 @@ impl Backoff {
 
     /// Full jitter (`random(0, ceiling)`): when many rows fail together, as they do when the
     /// data source has a bad minute, their retries spread out instead of arriving in waves.
-    pub fn wait(&self, failures: u32, rng: &mut impl Rng) -> Duration {
+    pub(crate) fn wait(&self, failures: u32, rng: &mut impl Rng) -> Duration {
         let ceiling = self.ceiling(failures);
         if ceiling.is_zero() {
             return ceiling;
@@ -48,15 +48,15 @@ impl Backoff {
 
 /// How often a card is called and how long to wait between calls.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Calls per card at most, the first included (10011 answers aside).
-    pub max_attempts: u32,
-    pub backoff: Backoff,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Backoff,
 }
 
 /// After a call, what the worker does next.
 #[derive(Debug, PartialEq)]
-pub enum Next {
+pub(crate) enum Next {
     /// The card has its result.
     Done(Outcome),
     /// Call again after this wait.
@@ -67,7 +67,7 @@ pub enum Next {
 
 /// The calls made for one card so far.
 #[derive(Debug)]
-pub struct Attempts<'a> {
+pub(crate) struct Attempts<'a> {
     policy: &'a RetryPolicy,
     calls: u32,
     failures: u32,
@@ -75,7 +75,7 @@ pub struct Attempts<'a> {
 }
 
 impl<'a> Attempts<'a> {
-    pub fn new(policy: &'a RetryPolicy) -> Attempts<'a> {
+    pub(crate) fn new(policy: &'a RetryPolicy) -> Attempts<'a> {
         Attempts {
             policy,
             calls: 0,
@@ -85,13 +85,13 @@ impl<'a> Attempts<'a> {
     }
 
     /// Counts a call about to be made; true when it is a retry.
-    pub fn start_call(&mut self) -> bool {
+    pub(crate) fn start_call(&mut self) -> bool {
         self.calls += 1;
         self.calls > 1
     }
 
     /// The step after the answer to the latest call.
-    pub fn after(&mut self, disposition: Disposition, rng: &mut impl Rng) -> Next {
+    pub(crate) fn after(&mut self, disposition: Disposition, rng: &mut impl Rng) -> Next {
         let attempts = self.calls;
         match disposition {
             Disposition::Ok { flags, orderid } => Next::Done(Outcome::ok(flags, orderid, attempts)),

@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
     about = "Screen files of bank card numbers against the Juhe bank-card blacklist API"
 )]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -126,6 +127,7 @@ pub struct ScreenArgs {
     pub simulate: bool,
 }
 
+/// `simulate` flags.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Address to listen on; port 0 picks a free port.

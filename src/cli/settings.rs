@@ -23,8 +23,10 @@ const DEFAULT_KEY_ENV: &str = "JUHE_KEY";
 const DURATION_EXPECTED: &str = "a duration such as \"500ms\", \"10s\" or \"2m\"";
 const POSITIVE_DURATION_EXPECTED: &str = "a duration above zero such as \"10s\"";
 
-/// A problem with the command line or the config file: always exit 2, before any call.
+/// A problem with the command line or the config file: always exit 2, before any call. The
+/// fields are what the messages name.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
 pub enum SettingsError {
     /// A value that does not parse or is out of range.
     #[error("{key} = {value:?} is not valid; expected {expected}")]
@@ -73,39 +75,40 @@ pub enum RunMode {
 /// Everything a screening run needs, validated.
 #[derive(Debug)]
 pub struct Settings {
-    pub input: InputSource,
-    pub output: OutputTarget,
-    pub column: Option<ColumnSpec>,
-    pub no_header: bool,
-    pub delimiter: u8,
-    pub encoding: EncodingChoice,
-    pub excel: bool,
-    pub endpoint: String,
-    pub key: Option<SecretString>,
-    pub concurrency: usize,
+    pub(crate) input: InputSource,
+    pub(crate) output: OutputTarget,
+    pub(crate) column: Option<ColumnSpec>,
+    pub(crate) no_header: bool,
+    pub(crate) delimiter: u8,
+    pub(crate) encoding: EncodingChoice,
+    pub(crate) excel: bool,
+    pub(crate) endpoint: String,
+    pub(crate) key: Option<SecretString>,
+    pub(crate) concurrency: usize,
     /// Calls per second; `None` = unlimited.
-    pub rate: Option<f64>,
-    pub burst: u32,
-    pub timeout: Duration,
-    pub max_attempts: u32,
-    pub backoff: Backoff,
+    pub(crate) rate: Option<f64>,
+    pub(crate) burst: u32,
+    pub(crate) timeout: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Backoff,
     /// `None` = never abort for consecutive failures.
-    pub max_consecutive_failures: Option<u64>,
-    pub luhn: LuhnMode,
-    pub max_calls: Option<u64>,
-    pub mask: bool,
-    pub prefix: String,
-    pub mode: RunMode,
-    pub dry_run: bool,
-    pub summary: Option<PathBuf>,
-    pub fail_on_hit: bool,
-    pub progress: ProgressMode,
-    pub progress_interval: Duration,
+    pub(crate) max_consecutive_failures: Option<u64>,
+    pub(crate) luhn: LuhnMode,
+    pub(crate) max_calls: Option<u64>,
+    pub(crate) mask: bool,
+    pub(crate) prefix: String,
+    pub(crate) mode: RunMode,
+    pub(crate) dry_run: bool,
+    pub(crate) summary: Option<PathBuf>,
+    pub(crate) fail_on_hit: bool,
+    pub(crate) progress: ProgressMode,
+    pub(crate) progress_interval: Duration,
+    /// How log lines look; set up before the run starts.
     pub log_format: LogFormat,
-    pub simulate: bool,
-    pub price_per_call: Option<f64>,
+    pub(crate) simulate: bool,
+    pub(crate) price_per_call: Option<f64>,
     /// Things to warn about once logging is set up.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// A flag, else its config key: both as text, so both go through one parser and one message.
@@ -387,7 +390,7 @@ impl Settings {
     }
 
     /// What the reader needs.
-    pub fn input(&self) -> InputOptions {
+    pub(crate) fn input(&self) -> InputOptions {
         InputOptions {
             source: self.input.clone(),
             column: self.column.clone(),
@@ -399,7 +402,7 @@ impl Settings {
 
     /// What the HTTP client needs. Settings hold no key only for a dry run or the simulator,
     /// which brings its own.
-    pub fn client(&self) -> ClientOptions {
+    pub(crate) fn client(&self) -> ClientOptions {
         ClientOptions {
             endpoint: self.endpoint.clone(),
             key: self
@@ -412,7 +415,7 @@ impl Settings {
     }
 
     /// What the pacer needs.
-    pub fn pacer(&self) -> PacerOptions {
+    pub(crate) fn pacer(&self) -> PacerOptions {
         PacerOptions {
             rate: self.rate,
             burst: self.burst,
@@ -420,7 +423,7 @@ impl Settings {
     }
 
     /// What the worker pool needs.
-    pub fn pool(&self) -> PoolOptions {
+    pub(crate) fn pool(&self) -> PoolOptions {
         PoolOptions {
             concurrency: self.concurrency,
             retry: RetryPolicy {
@@ -431,7 +434,7 @@ impl Settings {
     }
 
     /// How output rows are written.
-    pub fn sink(&self) -> SinkOptions {
+    pub(crate) fn sink(&self) -> SinkOptions {
         SinkOptions {
             delimiter: self.delimiter,
             prefix: self.prefix.clone(),

@@ -18,9 +18,11 @@ const CHUNK: usize = 64 * 1024;
 pub struct DecodeError {
     /// 1-based physical line of the input.
     pub line: u64,
+    /// The encoding the line was read in.
     pub encoding: &'static str,
 }
 
+/// The encoding a choice names; `None` for `auto`, which looks at the bytes.
 pub fn encoding_for(choice: EncodingChoice) -> Option<&'static Encoding> {
     match choice {
         EncodingChoice::Auto => None,

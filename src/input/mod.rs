@@ -22,7 +22,9 @@ pub use planner::LuhnMode;
 /// Where the rows come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputSource {
+    /// A file, read twice: once to settle its encoding, once to screen it.
     Path(PathBuf),
+    /// `-`: read once, its encoding judged by its start.
     Stdin,
 }
 
@@ -38,6 +40,7 @@ impl fmt::Display for InputSource {
 /// The card column as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnSpec {
+    /// A header name, matched exactly first, then ignoring case.
     Name(String),
     /// 1-based, as the user wrote it.
     Index(usize),
@@ -57,18 +60,26 @@ impl fmt::Display for ColumnSpec {
 pub enum EncodingChoice {
     /// UTF-8 when the bytes are UTF-8 (or start with its BOM), else GB18030.
     Auto,
+    /// UTF-8, with or without a BOM.
     Utf8,
+    /// GBK, as Chinese Excel writes it.
     Gbk,
+    /// GB18030.
     Gb18030,
 }
 
 /// How to read the input: everything the reader needs and nothing else.
 #[derive(Debug, Clone)]
 pub struct InputOptions {
+    /// Where the rows come from.
     pub source: InputSource,
+    /// The card column; `None` finds it from the header (or, without one, from the first row).
     pub column: Option<ColumnSpec>,
+    /// The first row is data.
     pub no_header: bool,
+    /// The field delimiter, one byte.
     pub delimiter: u8,
+    /// How the bytes are decoded.
     pub encoding: EncodingChoice,
 }
 
@@ -86,8 +97,10 @@ pub(crate) const CARD_HEADERS: [&str; 7] = [
 /// How much of a stream `auto` looks at to choose its encoding.
 const STREAM_SAMPLE: u64 = 64 * 1024;
 
-/// A problem with the input file as a whole: exit 2, nothing called.
+/// A problem with the input file as a whole: exit 2, nothing called. Each message says what is
+/// wrong and what to do, which is all there is to document about a variant.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
 pub enum InputError {
     #[error("input file {0} does not exist")]
     NotFound(PathBuf),
@@ -128,11 +141,14 @@ pub enum InputError {
 /// The input's header as the output will show it, and where the card is.
 #[derive(Debug, Clone)]
 pub struct Header {
+    /// The column names, as the output's header starts.
     pub names: Vec<Vec<u8>>,
+    /// 0-based index of the card column.
     pub card_index: usize,
 }
 
 impl Header {
+    /// The names joined for a message.
     pub fn display_names(&self) -> String {
         self.names
             .iter()
@@ -142,8 +158,10 @@ impl Header {
     }
 }
 
+/// Reads data rows, decoded to UTF-8, one `ByteRecord` at a time.
 pub struct InputReader {
     csv: csv::Reader<Box<dyn Read + Send>>,
+    /// The header as the output will show it, and where the card is.
     pub header: Header,
     /// With `--no-header`, the first data row was read to size the header.
     pending: Option<ByteRecord>,
@@ -152,6 +170,7 @@ pub struct InputReader {
     /// Empty one-cell rows still to hand out for blank lines of a one-column file.
     empty_rows_due: u64,
     blank_lines: u64,
+    /// The encoding the bytes were read in.
     pub encoding: &'static Encoding,
     /// Input size in bytes when known (a file), for progress by bytes.
     pub total_bytes: Option<u64>,

@@ -13,11 +13,14 @@ use crate::outcome::{Outcome, Plan, Reason, Row};
 /// `--luhn`: some real UnionPay cards fail the check, so `Warn` still sends them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LuhnMode {
+    /// Send the card anyway, and count it.
     Warn,
+    /// The row is `invalid` without a call.
     Reject,
 }
 
 impl LuhnMode {
+    /// The word `--luhn` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             LuhnMode::Warn => "warn",

@@ -23,18 +23,18 @@ use crate::report::Tally;
 const SYNC_TICK: Duration = Duration::from_secs(1);
 
 /// How the collector ended.
-pub struct Collected {
-    pub tally: Tally,
-    pub sink: OutputSink,
-    pub journal: Journal,
+pub(crate) struct Collected {
+    pub(crate) tally: Tally,
+    pub(crate) sink: OutputSink,
+    pub(crate) journal: Journal,
     /// Every row the reader sent was written.
-    pub all_written: bool,
+    pub(crate) all_written: bool,
     /// Rows sent by the reader.
-    pub rows_received: u64,
+    pub(crate) rows_received: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CollectError {
+pub(crate) enum CollectError {
     #[error("cannot write the output: {0}")]
     Output(io::Error),
     #[error("cannot write the journal: {0}")]
@@ -44,14 +44,14 @@ pub enum CollectError {
     OutputClosed,
 }
 
-pub struct Collector {
-    pub control: Arc<Control>,
-    pub index: Arc<CardIndex>,
-    pub journal: Journal,
-    pub sink: OutputSink,
+pub(crate) struct Collector {
+    pub(crate) control: Arc<Control>,
+    pub(crate) index: Arc<CardIndex>,
+    pub(crate) journal: Journal,
+    pub(crate) sink: OutputSink,
     /// Rows that may wait between the oldest unwritten row and the newest one read.
-    pub window: usize,
-    pub max_consecutive_failures: Option<u64>,
+    pub(crate) window: usize,
+    pub(crate) max_consecutive_failures: Option<u64>,
 }
 
 /// What the collector keeps between one wake-up and the next.
@@ -71,7 +71,7 @@ struct State {
 }
 
 impl Collector {
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         mut rows: mpsc::Receiver<Vec<Row>>,
         mut results: mpsc::Receiver<Finished>,

@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// `path` with `suffix` appended to its file name, in the same directory (so a rename is atomic).
-pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
@@ -17,7 +17,7 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Creates (or truncates) a file with mode 0600.
-pub fn create_private(path: &Path) -> io::Result<File> {
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create(true)
@@ -27,7 +27,7 @@ pub fn create_private(path: &Path) -> io::Result<File> {
 }
 
 /// Makes a rename durable. Best effort: some file systems refuse to sync a directory.
-pub fn sync_parent(path: &Path) {
+pub(crate) fn sync_parent(path: &Path) {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

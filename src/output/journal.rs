@@ -25,38 +25,38 @@ const MAX_ERROR_LEN: usize = 400;
 
 /// What must not change between a run and its resumption.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     #[serde(flatten)]
-    pub input: InputStamp,
-    pub column: String,
-    pub card_index: usize,
-    pub no_header: bool,
-    pub delimiter: u8,
-    pub encoding: String,
-    pub prefix: String,
-    pub mask: bool,
-    pub luhn: String,
+    pub(crate) input: InputStamp,
+    pub(crate) column: String,
+    pub(crate) card_index: usize,
+    pub(crate) no_header: bool,
+    pub(crate) delimiter: u8,
+    pub(crate) encoding: String,
+    pub(crate) prefix: String,
+    pub(crate) mask: bool,
+    pub(crate) luhn: String,
 }
 
 /// The input file as it was when the run started: enough to notice that it changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputStamp {
+pub(crate) struct InputStamp {
     #[serde(rename = "input_size")]
-    pub size: u64,
+    pub(crate) size: u64,
     /// Nanoseconds since 1970, which a u64 holds until the year 2554.
     #[serde(rename = "input_modified_ns")]
-    pub modified_ns: u64,
+    pub(crate) modified_ns: u64,
     /// FNV-1a of the first 64 KiB.
     #[serde(rename = "input_head_hash")]
-    pub head_hash: String,
+    pub(crate) head_hash: String,
     /// FNV-1a of the last 64 KiB.
     #[serde(rename = "input_tail_hash")]
-    pub tail_hash: String,
+    pub(crate) tail_hash: String,
 }
 
 impl InputStamp {
     /// Size, modification time and hashes of the first and last blocks of `input`.
-    pub fn of(input: &Path) -> io::Result<InputStamp> {
+    pub(crate) fn of(input: &Path) -> io::Result<InputStamp> {
         let mut file = File::open(input)?;
         let meta = file.metadata()?;
         let size = meta.len();
@@ -85,7 +85,7 @@ impl InputStamp {
 
 impl Fingerprint {
     /// Names what differs, for the refusal message.
-    pub fn differences(&self, other: &Fingerprint) -> Vec<&'static str> {
+    pub(crate) fn differences(&self, other: &Fingerprint) -> Vec<&'static str> {
         let mut differ = Vec::new();
         if self.input != other.input {
             differ.push("the input file");
@@ -122,7 +122,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum JournalError {
+pub(crate) enum JournalError {
     #[error("cannot use the journal {path}: {source}")]
     Io { path: String, source: io::Error },
     #[error(
@@ -133,7 +133,7 @@ pub enum JournalError {
     Changed { what: String },
 }
 
-pub struct Journal {
+pub(crate) struct Journal {
     writer: BufWriter<File>,
     reader: File,
     /// `None` for a scratch journal that only serves deduplication and vanishes with the run.
@@ -147,7 +147,7 @@ pub struct Journal {
 
 impl Journal {
     /// The journal beside an output file.
-    pub fn path_for(output: &Path) -> PathBuf {
+    pub(crate) fn path_for(output: &Path) -> PathBuf {
         let mut name = output
             .file_name()
             .map(|n| n.to_os_string())
@@ -158,7 +158,7 @@ impl Journal {
 
     /// Starts a new journal at `path`. The header is written to a temporary file, synced and
     /// renamed, so a journal on disk always has a whole header.
-    pub fn create(path: &Path, fingerprint: &Fingerprint) -> Result<Journal, JournalError> {
+    pub(crate) fn create(path: &Path, fingerprint: &Fingerprint) -> Result<Journal, JournalError> {
         let err = |source| JournalError::Io {
             path: path.display().to_string(),
             source,
@@ -183,14 +183,14 @@ impl Journal {
     }
 
     /// A journal in an unnamed temporary file, for runs that cannot be resumed (standard output).
-    pub fn scratch() -> io::Result<Journal> {
+    pub(crate) fn scratch() -> io::Result<Journal> {
         let file = tempfile::tempfile()?;
         Journal::from_file(file, None, 0)
     }
 
     /// Reopens the journal of an unfinished run, checks it belongs to the same job, and hands
     /// every kept result to `found(card code, offset)`. A record cut short by a crash is dropped.
-    pub fn resume(
+    pub(crate) fn resume(
         path: &Path,
         expected: &Fingerprint,
         mut found: impl FnMut(u64, u64),
@@ -260,7 +260,7 @@ impl Journal {
 
     /// Appends the result for a card and returns where it is kept. Call `flush` before the
     /// result counts as received.
-    pub fn append(&mut self, code: u64, outcome: &Outcome) -> io::Result<u64> {
+    pub(crate) fn append(&mut self, code: u64, outcome: &Outcome) -> io::Result<u64> {
         let offset = self.end;
         let line = &mut self.line;
         line.clear();
@@ -294,7 +294,7 @@ impl Journal {
 
     /// Hands buffered records to the operating system, where a killed process cannot lose them,
     /// and syncs them to disk at most once a second.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()?;
         if self.dirty && self.path.is_some() && self.last_sync.elapsed() >= SYNC_INTERVAL {
             self.writer.get_ref().sync_data()?;
@@ -305,7 +305,7 @@ impl Journal {
     }
 
     /// Flushes and syncs now.
-    pub fn sync(&mut self) -> io::Result<()> {
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
         self.writer.flush()?;
         if self.path.is_some() {
             self.writer.get_ref().sync_data()?;
@@ -315,7 +315,7 @@ impl Journal {
     }
 
     /// Reads back the result kept at `offset`.
-    pub fn read(&mut self, offset: u64) -> io::Result<Outcome> {
+    pub(crate) fn read(&mut self, offset: u64) -> io::Result<Outcome> {
         if offset >= self.end {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -345,7 +345,7 @@ impl Journal {
     }
 
     /// The run completed: the journal has served its purpose.
-    pub fn remove(self) -> io::Result<()> {
+    pub(crate) fn remove(self) -> io::Result<()> {
         let path = self.path.clone();
         drop(self);
         if let Some(path) = path {

@@ -10,14 +10,14 @@ mod sink;
 
 use std::path::PathBuf;
 
-pub use collector::{CollectError, Collected, Collector};
-pub use journal::{Fingerprint, InputStamp, Journal, JournalError};
-pub use prior::{PriorError, PriorOutput};
-pub use sink::{added_names, OutputSink, SinkOptions};
+pub(crate) use collector::{CollectError, Collected, Collector};
+pub(crate) use journal::{Fingerprint, InputStamp, Journal, JournalError};
+pub(crate) use prior::{PriorError, PriorOutput};
+pub(crate) use sink::{added_names, OutputSink, SinkOptions};
 
 /// Where the output goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputTarget {
+pub(crate) enum OutputTarget {
     Path(PathBuf),
     Stdout,
 }

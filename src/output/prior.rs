@@ -12,7 +12,7 @@ use crate::outcome::{Flags, Outcome, Reason, Status};
 
 /// The earlier output cannot serve `--retry-errors`.
 #[derive(Debug, thiserror::Error)]
-pub enum PriorError {
+pub(crate) enum PriorError {
     #[error("cannot read {path}: {source}")]
     Unreadable {
         path: String,
@@ -28,7 +28,7 @@ pub enum PriorError {
     },
 }
 
-pub struct PriorOutput {
+pub(crate) struct PriorOutput {
     csv: csv::Reader<File>,
     record: ByteRecord,
     name: String,
@@ -36,7 +36,11 @@ pub struct PriorOutput {
 
 impl PriorOutput {
     /// Opens the earlier output and checks that its last columns are the ones cardscreen adds.
-    pub fn open(path: &Path, delimiter: u8, prefix: &str) -> Result<PriorOutput, PriorError> {
+    pub(crate) fn open(
+        path: &Path,
+        delimiter: u8,
+        prefix: &str,
+    ) -> Result<PriorOutput, PriorError> {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|source| PriorError::Unreadable {
             path: name.clone(),
@@ -73,7 +77,7 @@ impl PriorOutput {
     }
 
     /// The earlier result for the next row: `Some` to keep it, `None` to call again.
-    pub fn next(&mut self) -> Result<Option<Outcome>, PriorError> {
+    pub(crate) fn next(&mut self) -> Result<Option<Outcome>, PriorError> {
         let more = self
             .csv
             .read_byte_record(&mut self.record)
@@ -120,7 +124,7 @@ impl PriorOutput {
     }
 
     /// True when the earlier output has no row left.
-    pub fn at_end(&mut self) -> bool {
+    pub(crate) fn at_end(&mut self) -> bool {
         !self.csv.read_byte_record(&mut self.record).unwrap_or(false)
     }
 }

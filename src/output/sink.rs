@@ -9,10 +9,10 @@ use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 
 /// How many columns are added to every row.
-pub const ADDED_COUNT: usize = 12;
+pub(crate) const ADDED_COUNT: usize = 12;
 
 /// The columns added to every row, in output order (before `--prefix`).
-pub const ADDED_COLUMNS: [&str; ADDED_COUNT] = [
+pub(crate) const ADDED_COLUMNS: [&str; ADDED_COUNT] = [
     "status",
     "hit",
     FLAG_NAMES[0],
@@ -28,37 +28,37 @@ pub const ADDED_COLUMNS: [&str; ADDED_COUNT] = [
 ];
 
 /// Where each added column stands among `ADDED_COLUMNS`.
-pub mod column {
-    pub const STATUS: usize = 0;
+pub(crate) mod column {
+    pub(crate) const STATUS: usize = 0;
     /// The first of the six flags.
-    pub const FLAGS: usize = 2;
-    pub const ORDERID: usize = 8;
-    pub const ERROR_CODE: usize = 9;
-    pub const ERROR: usize = 10;
-    pub const ATTEMPTS: usize = 11;
+    pub(crate) const FLAGS: usize = 2;
+    pub(crate) const ORDERID: usize = 8;
+    pub(crate) const ERROR_CODE: usize = 9;
+    pub(crate) const ERROR: usize = 10;
+    pub(crate) const ATTEMPTS: usize = 11;
 }
 
 /// How output rows are written.
 #[derive(Debug, Clone)]
-pub struct SinkOptions {
-    pub delimiter: u8,
+pub(crate) struct SinkOptions {
+    pub(crate) delimiter: u8,
     /// Put before every added column name.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Start with a UTF-8 BOM so that Excel shows Chinese text.
-    pub excel: bool,
+    pub(crate) excel: bool,
     /// Write the card cell masked.
-    pub mask: bool,
+    pub(crate) mask: bool,
 }
 
 /// The added column names with their prefix.
-pub fn added_names(prefix: &str) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn added_names(prefix: &str) -> impl Iterator<Item = String> + '_ {
     ADDED_COLUMNS
         .iter()
         .map(move |name| format!("{prefix}{name}"))
 }
 
 /// Where the output rows go.
-pub struct OutputSink {
+pub(crate) struct OutputSink {
     csv: csv::Writer<Box<dyn Write + Send>>,
     header_len: usize,
     card_index: usize,
@@ -70,7 +70,7 @@ pub struct OutputSink {
 impl OutputSink {
     /// Writes the header (and a BOM for Excel) at once: a file with only a header screens to an
     /// output with only a header.
-    pub fn new(
+    pub(crate) fn new(
         mut out: Box<dyn Write + Send>,
         header: &Header,
         options: &SinkOptions,
@@ -100,7 +100,7 @@ impl OutputSink {
         })
     }
 
-    pub fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
+    pub(crate) fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
         for (index, field) in record.iter().enumerate() {
             if self.mask && index == self.card_index {
                 self.masked = crate::card::mask_cell(&String::from_utf8_lossy(field));
@@ -144,11 +144,11 @@ impl OutputSink {
     }
 
     /// Flushes and hands back the underlying writer.
-    pub fn finish(self) -> io::Result<Box<dyn Write + Send>> {
+    pub(crate) fn finish(self) -> io::Result<Box<dyn Write + Send>> {
         self.csv.into_inner().map_err(|e| e.into_error())
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.csv.flush()
     }
 }

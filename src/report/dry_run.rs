@@ -7,34 +7,34 @@ use std::time::Duration;
 
 /// The counts of a read-through without calls.
 #[derive(Debug, Default)]
-pub struct DryRun {
-    pub rows: u64,
-    pub invalid_by_reason: BTreeMap<&'static str, u64>,
-    pub distinct_cards: u64,
-    pub duplicates: u64,
-    pub luhn_warnings: u64,
+pub(crate) struct DryRun {
+    pub(crate) rows: u64,
+    pub(crate) invalid_by_reason: BTreeMap<&'static str, u64>,
+    pub(crate) distinct_cards: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) luhn_warnings: u64,
 }
 
 /// What the estimate depends on.
 #[derive(Debug, Clone, Copy)]
-pub struct Pace {
+pub(crate) struct Pace {
     /// Calls per second; `None` = unlimited.
-    pub rate: Option<f64>,
-    pub concurrency: usize,
-    pub price_per_call: Option<f64>,
+    pub(crate) rate: Option<f64>,
+    pub(crate) concurrency: usize,
+    pub(crate) price_per_call: Option<f64>,
 }
 
 impl DryRun {
-    pub fn invalid(&self) -> u64 {
+    pub(crate) fn invalid(&self) -> u64 {
         self.invalid_by_reason.values().sum()
     }
 
     /// Calls a run would make: one per distinct valid card.
-    pub fn calls_needed(&self) -> u64 {
+    pub(crate) fn calls_needed(&self) -> u64 {
         self.distinct_cards
     }
 
-    pub fn render(&self, input: &str, pace: Pace) -> String {
+    pub(crate) fn render(&self, input: &str, pace: Pace) -> String {
         let calls = self.calls_needed();
         let mut report = String::new();
         // Writing to a String cannot fail.

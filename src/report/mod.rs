@@ -5,6 +5,6 @@ mod dry_run;
 mod progress;
 mod summary;
 
-pub use dry_run::{DryRun, Pace};
-pub use progress::{Progress, ProgressMode};
-pub use summary::{ReaderCounts, Summary, Tally};
+pub(crate) use dry_run::{DryRun, Pace};
+pub(crate) use progress::{Progress, ProgressMode};
+pub(crate) use summary::{ReaderCounts, Summary, Tally};

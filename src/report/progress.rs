@@ -9,7 +9,7 @@ use crate::control::{Control, Counters};
 
 /// `--progress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     /// A bar when stderr is a terminal, log lines otherwise.
     Auto,
     Always,
@@ -17,13 +17,13 @@ pub enum ProgressMode {
 }
 
 /// Shows progress while the run goes: a bar on a terminal, else a log line every `interval`.
-pub struct Progress {
+pub(crate) struct Progress {
     task: tokio::task::JoinHandle<()>,
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
-    pub fn start(
+    pub(crate) fn start(
         control: Arc<Control>,
         total_bytes: Option<u64>,
         mode: ProgressMode,
@@ -87,7 +87,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         self.task.abort();
         if let Some(bar) = self.bar {
             bar.finish_and_clear();

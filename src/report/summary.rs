@@ -11,20 +11,20 @@ use crate::outcome::{Outcome, Status, FLAG_NAMES};
 
 /// Counts over the rows written, in output order.
 #[derive(Debug, Default, Clone)]
-pub struct Tally {
-    pub rows: u64,
-    pub ok: u64,
-    pub hits: u64,
-    pub hits_by_flag: [u64; 6],
-    pub invalid: u64,
-    pub invalid_by_reason: BTreeMap<&'static str, u64>,
-    pub errors: u64,
-    pub errors_by_code: BTreeMap<String, u64>,
-    pub duplicates: u64,
+pub(crate) struct Tally {
+    pub(crate) rows: u64,
+    pub(crate) ok: u64,
+    pub(crate) hits: u64,
+    pub(crate) hits_by_flag: [u64; 6],
+    pub(crate) invalid: u64,
+    pub(crate) invalid_by_reason: BTreeMap<&'static str, u64>,
+    pub(crate) errors: u64,
+    pub(crate) errors_by_code: BTreeMap<String, u64>,
+    pub(crate) duplicates: u64,
 }
 
 impl Tally {
-    pub fn count(&mut self, outcome: &Outcome, duplicate: bool) {
+    pub(crate) fn count(&mut self, outcome: &Outcome, duplicate: bool) {
         self.rows += 1;
         if duplicate {
             self.duplicates += 1;
@@ -57,44 +57,44 @@ impl Tally {
 
 /// What the reader counted on its way through the input.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ReaderCounts {
+pub(crate) struct ReaderCounts {
     /// Rows sent although their card fails the Luhn check.
-    pub luhn_warnings: u64,
+    pub(crate) luhn_warnings: u64,
     /// Blank lines passed over (in files of more than one column).
-    pub blank_lines: u64,
+    pub(crate) blank_lines: u64,
 }
 
 /// The run summary; field names are stable and documented in the README.
 #[derive(Debug, Serialize)]
-pub struct Summary {
-    pub rows: u64,
-    pub ok: u64,
-    pub hits: u64,
-    pub hits_by_flag: BTreeMap<&'static str, u64>,
-    pub invalid: u64,
-    pub invalid_by_reason: BTreeMap<&'static str, u64>,
-    pub errors: u64,
-    pub errors_by_code: BTreeMap<String, u64>,
-    pub duplicates: u64,
-    pub luhn_warnings: u64,
-    pub blank_lines_skipped: u64,
-    pub calls: u64,
-    pub retries: u64,
-    pub throttled: u64,
-    pub elapsed_seconds: f64,
-    pub calls_per_second: f64,
-    pub exit_code: i32,
-    pub complete: bool,
-    pub stopped_because: Option<String>,
-    pub input: String,
-    pub output: String,
-    pub started_at: String,
-    pub finished_at: String,
+pub(crate) struct Summary {
+    pub(crate) rows: u64,
+    pub(crate) ok: u64,
+    pub(crate) hits: u64,
+    pub(crate) hits_by_flag: BTreeMap<&'static str, u64>,
+    pub(crate) invalid: u64,
+    pub(crate) invalid_by_reason: BTreeMap<&'static str, u64>,
+    pub(crate) errors: u64,
+    pub(crate) errors_by_code: BTreeMap<String, u64>,
+    pub(crate) duplicates: u64,
+    pub(crate) luhn_warnings: u64,
+    pub(crate) blank_lines_skipped: u64,
+    pub(crate) calls: u64,
+    pub(crate) retries: u64,
+    pub(crate) throttled: u64,
+    pub(crate) elapsed_seconds: f64,
+    pub(crate) calls_per_second: f64,
+    pub(crate) exit_code: i32,
+    pub(crate) complete: bool,
+    pub(crate) stopped_because: Option<String>,
+    pub(crate) input: String,
+    pub(crate) output: String,
+    pub(crate) started_at: String,
+    pub(crate) finished_at: String,
 }
 
 impl Summary {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         tally: &Tally,
         control: &Control,
         reader: ReaderCounts,
@@ -139,7 +139,7 @@ impl Summary {
     }
 
     /// The human summary for stderr.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let state = if self.complete {
             "Screened"

@@ -38,7 +38,7 @@ const RESULT_CHANNEL: usize = 1024;
 
 /// A problem found before any call, or one that ends the run as a whole (exit 2).
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]
@@ -64,7 +64,7 @@ pub enum RunError {
 }
 
 /// Screens the input as the settings say and returns the exit code.
-pub async fn screen(settings: Settings) -> Result<i32, RunError> {
+pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let started = (Instant::now(), SystemTime::now());
     let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
     let bytes_read = Arc::clone(&control.counters.bytes_read);
