@@ -72,31 +72,20 @@ pub enum RunMode {
     RetryErrors,
 }
 
-/// Everything a screening run needs, validated.
+/// Everything a screening run needs, validated, grouped by the stage that uses it: each stage
+/// is built from its own options and never sees the rest.
 #[derive(Debug)]
 pub struct Settings {
-    pub(crate) input: InputSource,
+    pub(crate) input: InputOptions,
     pub(crate) output: OutputTarget,
-    pub(crate) column: Option<ColumnSpec>,
-    pub(crate) no_header: bool,
-    pub(crate) delimiter: u8,
-    pub(crate) encoding: EncodingChoice,
-    pub(crate) excel: bool,
-    pub(crate) endpoint: String,
-    pub(crate) key: Option<SecretString>,
-    pub(crate) concurrency: usize,
-    /// Calls per second; `None` = unlimited.
-    pub(crate) rate: Option<f64>,
-    pub(crate) burst: u32,
-    pub(crate) timeout: Duration,
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff: Backoff,
+    pub(crate) sink: SinkOptions,
+    pub(crate) client: ClientOptions,
+    pub(crate) pacer: PacerOptions,
+    pub(crate) pool: PoolOptions,
+    pub(crate) luhn: LuhnMode,
     /// `None` = never abort for consecutive failures.
     pub(crate) max_consecutive_failures: Option<u64>,
-    pub(crate) luhn: LuhnMode,
     pub(crate) max_calls: Option<u64>,
-    pub(crate) mask: bool,
-    pub(crate) prefix: String,
     pub(crate) mode: RunMode,
     pub(crate) dry_run: bool,
     pub(crate) summary: Option<PathBuf>,
@@ -132,22 +121,8 @@ impl Lookup<'_> {
         Ok(flag || self.config.flag(key)?)
     }
 
-    /// A value parsed from `text` (or `default` when absent) that must pass `valid`; one
-    /// `expected` phrase serves both a value that does not parse and one out of range.
-    fn ranged<T: FromStr + fmt::Display>(
-        text: Option<String>,
-        key: &'static str,
-        default: T,
-        valid: impl Fn(&T) -> bool,
-        expected: &'static str,
-    ) -> Result<T, SettingsError> {
-        let Some(text) = text else { return Ok(default) };
-        match text.trim().parse::<T>() {
-            Ok(value) if valid(&value) => Ok(value),
-            _ => Err(bad(key, text, expected)),
-        }
-    }
-
+    /// A value that must pass `valid`, or `default` when neither flag nor config key gives
+    /// one. One `expected` phrase serves a value that does not parse and one out of range.
     fn number<T: FromStr + fmt::Display>(
         &self,
         flag: &Option<String>,
@@ -156,7 +131,9 @@ impl Lookup<'_> {
         valid: impl Fn(&T) -> bool,
         expected: &'static str,
     ) -> Result<T, SettingsError> {
-        Lookup::ranged(self.text(flag, key)?, key, default, valid, expected)
+        Ok(self
+            .optional(flag, key, valid, expected)?
+            .unwrap_or(default))
     }
 
     fn duration(
@@ -177,6 +154,23 @@ impl Lookup<'_> {
         match parse_duration(&text) {
             Ok(value) if !(above_zero && value.is_zero()) => Ok(value),
             _ => Err(bad(key, text, expected)),
+        }
+    }
+
+    /// A value with no default: `None` when neither flag nor config key gives one.
+    fn optional<T: FromStr + fmt::Display>(
+        &self,
+        flag: &Option<String>,
+        key: &'static str,
+        valid: impl Fn(&T) -> bool,
+        expected: &'static str,
+    ) -> Result<Option<T>, SettingsError> {
+        match self.text(flag, key)? {
+            None => Ok(None),
+            Some(text) => match text.trim().parse::<T>() {
+                Ok(value) if valid(&value) => Ok(Some(value)),
+                _ => Err(bad(key, text, expected)),
+            },
         }
     }
 
@@ -215,59 +209,16 @@ impl Settings {
             None => ConfigValues::default(),
         };
         let lookup = Lookup { config: &config };
-        let (input, output) = input_and_output(args);
+        let (source, output) = input_and_output(args);
         let mode = match (args.resume, args.fresh, args.retry_errors) {
             (true, _, _) => RunMode::Resume,
             (_, true, _) => RunMode::Fresh,
             (_, _, true) => RunMode::RetryErrors,
             _ => RunMode::New,
         };
-        check_continuable(&input, &output, mode)?;
-
-        let endpoint = lookup
-            .text(&args.endpoint, "endpoint")?
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        check_endpoint(&endpoint)?;
-        let key_env = lookup
-            .text(&args.key_env, "key_env")?
-            .unwrap_or_else(|| DEFAULT_KEY_ENV.to_string());
-        // The environment wins over the config file, as a flag would.
-        let key = match env(&key_env) {
-            Some(k) if !k.is_empty() => Some(SecretString::from(k)),
-            _ => config.text("key")?.map(SecretString::from),
-        };
-        if key.is_none() && !args.simulate && !args.dry_run {
-            return Err(SettingsError::MissingKey(key_env));
-        }
-
-        let backoff = Backoff {
-            base: lookup.duration(
-                &args.backoff_base,
-                "backoff_base",
-                Duration::from_millis(500),
-                false,
-            )?,
-            max: lookup.duration(
-                &args.backoff_max,
-                "backoff_max",
-                Duration::from_secs(30),
-                false,
-            )?,
-        };
-        if backoff.max < backoff.base {
-            return Err(SettingsError::Conflict(format!(
-                "backoff_max ({}) is shorter than backoff_base ({}); raise --backoff-max",
-                humantime::format_duration(backoff.max),
-                humantime::format_duration(backoff.base)
-            )));
-        }
-        let rate = lookup.number(
-            &args.rate,
-            "rate",
-            10.0,
-            |r: &f64| r.is_finite() && *r >= 0.0,
-            "calls per second, a number >= 0 (0 = unlimited)",
-        )?;
+        check_continuable(&source, &output, mode)?;
+        let input = input_options(args, &lookup, source)?;
+        let pool = pool_options(args, &lookup)?;
         let max_consecutive_failures = lookup.number(
             &args.max_consecutive_failures,
             "max_consecutive_failures",
@@ -275,61 +226,193 @@ impl Settings {
             |_| true,
             "a whole number >= 0 (0 = never abort)",
         )?;
-        let max_calls = lookup.text(&args.max_calls, "max_calls")?;
-        let max_calls = match max_calls {
-            None => None,
-            Some(text) => Some(Lookup::ranged(
-                Some(text),
-                "max_calls",
-                0u64,
-                |n| *n > 0,
-                "a whole number >= 1",
-            )?),
-        };
-        let price_per_call = match config.text("price_per_call")? {
-            None => None,
-            Some(text) => Some(Lookup::ranged(
-                Some(text),
-                "price_per_call",
-                0.0f64,
-                |p| p.is_finite() && *p >= 0.0,
-                "a number >= 0",
-            )?),
-        };
-
         Ok(Settings {
-            column: lookup
-                .text(&args.column, "column")?
-                .map(|text| parse_column(&text))
-                .transpose()?,
-            no_header: lookup.switch(args.no_header, "no_header")?,
-            delimiter: match lookup.text(&args.delimiter, "delimiter")? {
-                Some(text) => parse_delimiter(&text)?,
-                None => b',',
+            sink: SinkOptions {
+                delimiter: input.delimiter,
+                prefix: lookup.text(&args.prefix, "prefix")?.unwrap_or_default(),
+                excel: lookup.switch(args.excel, "excel")?,
+                mask: lookup.switch(args.mask, "mask")?,
             },
-            encoding: match lookup.text(&args.encoding, "encoding")? {
-                Some(text) => parse_encoding(&text)?,
-                None => EncodingChoice::Auto,
-            },
-            excel: lookup.switch(args.excel, "excel")?,
-            endpoint,
-            key,
-            concurrency: lookup.number(
-                &args.concurrency,
-                "concurrency",
-                16usize,
-                |n| (1..=4096).contains(n),
-                "a whole number from 1 to 4096",
-            )?,
-            rate: (rate > 0.0).then_some(rate),
-            burst: lookup.number(
-                &args.burst,
-                "burst",
-                1u32,
-                |n| *n >= 1,
+            client: client_options(args, &lookup, &env, pool.concurrency)?,
+            pacer: pacer_options(args, &lookup)?,
+            luhn: luhn_mode(args, &lookup)?,
+            max_consecutive_failures: (max_consecutive_failures > 0)
+                .then_some(max_consecutive_failures),
+            max_calls: lookup.optional(
+                &args.max_calls,
+                "max_calls",
+                |n: &u64| *n > 0,
                 "a whole number >= 1",
             )?,
-            timeout: lookup.duration(&args.timeout, "timeout", Duration::from_secs(10), true)?,
+            mode,
+            dry_run: args.dry_run,
+            summary: args
+                .summary
+                .clone()
+                .or(config.text("summary")?.map(PathBuf::from)),
+            fail_on_hit: lookup.switch(args.fail_on_hit, "fail_on_hit")?,
+            progress: progress_mode(args, &lookup)?,
+            progress_interval: lookup.duration(
+                &None,
+                "progress_interval",
+                Duration::from_secs(10),
+                true,
+            )?,
+            log_format: log_format(args, &lookup)?,
+            simulate: args.simulate,
+            price_per_call: lookup.optional(
+                &None,
+                "price_per_call",
+                |p: &f64| p.is_finite() && *p >= 0.0,
+                "a number >= 0",
+            )?,
+            warnings: config.warnings,
+            input,
+            output,
+            pool,
+        })
+    }
+}
+
+fn luhn_mode(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<LuhnMode, SettingsError> {
+    lookup.choice(
+        &args.luhn,
+        "luhn",
+        LuhnMode::Warn,
+        &[("warn", LuhnMode::Warn), ("reject", LuhnMode::Reject)],
+        "warn or reject",
+    )
+}
+
+fn progress_mode(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<ProgressMode, SettingsError> {
+    lookup.choice(
+        &args.progress,
+        "progress",
+        ProgressMode::Auto,
+        &[
+            ("auto", ProgressMode::Auto),
+            ("always", ProgressMode::Always),
+            ("never", ProgressMode::Never),
+        ],
+        "auto, always or never",
+    )
+}
+
+fn log_format(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<LogFormat, SettingsError> {
+    lookup.choice(
+        &args.log_format,
+        "log_format",
+        LogFormat::Text,
+        &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        "text or json",
+    )
+}
+
+fn input_options(
+    args: &ScreenArgs,
+    lookup: &Lookup<'_>,
+    source: InputSource,
+) -> Result<InputOptions, SettingsError> {
+    Ok(InputOptions {
+        source,
+        column: lookup
+            .text(&args.column, "column")?
+            .map(|text| parse_column(&text))
+            .transpose()?,
+        no_header: lookup.switch(args.no_header, "no_header")?,
+        delimiter: match lookup.text(&args.delimiter, "delimiter")? {
+            Some(text) => parse_delimiter(&text)?,
+            None => b',',
+        },
+        encoding: match lookup.text(&args.encoding, "encoding")? {
+            Some(text) => parse_encoding(&text)?,
+            None => EncodingChoice::Auto,
+        },
+    })
+}
+
+/// The endpoint and the key. Only a dry run or the simulator (which brings its own key) may
+/// go without one.
+fn client_options(
+    args: &ScreenArgs,
+    lookup: &Lookup<'_>,
+    env: &impl Fn(&str) -> Option<String>,
+    pool_size: usize,
+) -> Result<ClientOptions, SettingsError> {
+    let endpoint = lookup
+        .text(&args.endpoint, "endpoint")?
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    check_endpoint(&endpoint)?;
+    let key_env = lookup
+        .text(&args.key_env, "key_env")?
+        .unwrap_or_else(|| DEFAULT_KEY_ENV.to_string());
+    // The environment wins over the config file, as a flag would.
+    let key = match env(&key_env) {
+        Some(k) if !k.is_empty() => Some(k),
+        _ => lookup.config.text("key")?,
+    };
+    if key.is_none() && !args.simulate && !args.dry_run {
+        return Err(SettingsError::MissingKey(key_env));
+    }
+    Ok(ClientOptions {
+        endpoint,
+        key: SecretString::from(key.unwrap_or_default()),
+        timeout: lookup.duration(&args.timeout, "timeout", Duration::from_secs(10), true)?,
+        pool_size,
+    })
+}
+
+fn pacer_options(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<PacerOptions, SettingsError> {
+    let rate = lookup.number(
+        &args.rate,
+        "rate",
+        10.0,
+        |r: &f64| r.is_finite() && *r >= 0.0,
+        "calls per second, a number >= 0 (0 = unlimited)",
+    )?;
+    Ok(PacerOptions {
+        rate: (rate > 0.0).then_some(rate),
+        burst: lookup.number(
+            &args.burst,
+            "burst",
+            1u32,
+            |n| *n >= 1,
+            "a whole number >= 1",
+        )?,
+    })
+}
+
+fn pool_options(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<PoolOptions, SettingsError> {
+    let backoff = Backoff {
+        base: lookup.duration(
+            &args.backoff_base,
+            "backoff_base",
+            Duration::from_millis(500),
+            false,
+        )?,
+        max: lookup.duration(
+            &args.backoff_max,
+            "backoff_max",
+            Duration::from_secs(30),
+            false,
+        )?,
+    };
+    if backoff.max < backoff.base {
+        return Err(SettingsError::Conflict(format!(
+            "backoff_max ({}) is shorter than backoff_base ({}); raise --backoff-max",
+            humantime::format_duration(backoff.max),
+            humantime::format_duration(backoff.base)
+        )));
+    }
+    Ok(PoolOptions {
+        concurrency: lookup.number(
+            &args.concurrency,
+            "concurrency",
+            16usize,
+            |n| (1..=4096).contains(n),
+            "a whole number from 1 to 4096",
+        )?,
+        retry: RetryPolicy {
             max_attempts: lookup.number(
                 &args.max_attempts,
                 "max_attempts",
@@ -338,110 +421,8 @@ impl Settings {
                 "a whole number from 1 to 100",
             )?,
             backoff,
-            max_consecutive_failures: (max_consecutive_failures > 0)
-                .then_some(max_consecutive_failures),
-            luhn: lookup.choice(
-                &args.luhn,
-                "luhn",
-                LuhnMode::Warn,
-                &[("warn", LuhnMode::Warn), ("reject", LuhnMode::Reject)],
-                "warn or reject",
-            )?,
-            max_calls,
-            mask: lookup.switch(args.mask, "mask")?,
-            prefix: lookup.text(&args.prefix, "prefix")?.unwrap_or_default(),
-            mode,
-            dry_run: args.dry_run,
-            summary: args
-                .summary
-                .clone()
-                .or(config.text("summary")?.map(PathBuf::from)),
-            fail_on_hit: lookup.switch(args.fail_on_hit, "fail_on_hit")?,
-            progress: lookup.choice(
-                &args.progress,
-                "progress",
-                ProgressMode::Auto,
-                &[
-                    ("auto", ProgressMode::Auto),
-                    ("always", ProgressMode::Always),
-                    ("never", ProgressMode::Never),
-                ],
-                "auto, always or never",
-            )?,
-            progress_interval: lookup.duration(
-                &None,
-                "progress_interval",
-                Duration::from_secs(10),
-                true,
-            )?,
-            log_format: lookup.choice(
-                &args.log_format,
-                "log_format",
-                LogFormat::Text,
-                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
-                "text or json",
-            )?,
-            simulate: args.simulate,
-            price_per_call,
-            warnings: config.warnings,
-            input,
-            output,
-        })
-    }
-
-    /// What the reader needs.
-    pub(crate) fn input(&self) -> InputOptions {
-        InputOptions {
-            source: self.input.clone(),
-            column: self.column.clone(),
-            no_header: self.no_header,
-            delimiter: self.delimiter,
-            encoding: self.encoding,
-        }
-    }
-
-    /// What the HTTP client needs. Settings hold no key only for a dry run or the simulator,
-    /// which brings its own.
-    pub(crate) fn client(&self) -> ClientOptions {
-        ClientOptions {
-            endpoint: self.endpoint.clone(),
-            key: self
-                .key
-                .clone()
-                .unwrap_or_else(|| SecretString::from(String::new())),
-            timeout: self.timeout,
-            pool_size: self.concurrency,
-        }
-    }
-
-    /// What the pacer needs.
-    pub(crate) fn pacer(&self) -> PacerOptions {
-        PacerOptions {
-            rate: self.rate,
-            burst: self.burst,
-        }
-    }
-
-    /// What the worker pool needs.
-    pub(crate) fn pool(&self) -> PoolOptions {
-        PoolOptions {
-            concurrency: self.concurrency,
-            retry: RetryPolicy {
-                max_attempts: self.max_attempts,
-                backoff: self.backoff,
-            },
-        }
-    }
-
-    /// How output rows are written.
-    pub(crate) fn sink(&self) -> SinkOptions {
-        SinkOptions {
-            delimiter: self.delimiter,
-            prefix: self.prefix.clone(),
-            excel: self.excel,
-            mask: self.mask,
-        }
-    }
+        },
+    })
 }
 
 fn input_and_output(args: &ScreenArgs) -> (InputSource, OutputTarget) {
@@ -602,24 +583,24 @@ mod tests {
             s.output,
             OutputTarget::Path(PathBuf::from("cards.screened.csv"))
         );
-        assert_eq!(s.concurrency, 16);
-        assert_eq!(s.rate, Some(10.0));
-        assert_eq!(s.burst, 1);
-        assert_eq!(s.timeout, Duration::from_secs(10));
-        assert_eq!(s.max_attempts, 5);
-        assert_eq!(s.backoff.base, Duration::from_millis(500));
-        assert_eq!(s.backoff.max, Duration::from_secs(30));
+        assert_eq!(s.pool.concurrency, 16);
+        assert_eq!(s.pacer.rate, Some(10.0));
+        assert_eq!(s.pacer.burst, 1);
+        assert_eq!(s.client.timeout, Duration::from_secs(10));
+        assert_eq!(s.pool.retry.max_attempts, 5);
+        assert_eq!(s.pool.retry.backoff.base, Duration::from_millis(500));
+        assert_eq!(s.pool.retry.backoff.max, Duration::from_secs(30));
         assert_eq!(s.max_consecutive_failures, Some(50));
         assert_eq!(s.luhn, LuhnMode::Warn);
-        assert_eq!(s.endpoint, DEFAULT_ENDPOINT);
-        assert_eq!(s.delimiter, b',');
+        assert_eq!(s.client.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(s.input.delimiter, b',');
         assert_eq!(s.progress_interval, Duration::from_secs(10));
     }
 
     #[test]
     fn stdin_writes_to_stdout_by_default() {
         let s = Settings::resolve(&args("-"), with_key).unwrap();
-        assert_eq!(s.input, InputSource::Stdin);
+        assert_eq!(s.input.source, InputSource::Stdin);
         assert_eq!(s.output, OutputTarget::Stdout);
     }
 
@@ -646,10 +627,10 @@ mod tests {
         a.config = Some(path);
         a.concurrency = Some("8".into());
         let s = Settings::resolve(&a, with_key).unwrap();
-        assert_eq!(s.rate, Some(2.5));
-        assert_eq!(s.concurrency, 8);
-        assert_eq!(s.timeout, Duration::from_secs(3));
-        assert!(s.mask);
+        assert_eq!(s.pacer.rate, Some(2.5));
+        assert_eq!(s.pool.concurrency, 8);
+        assert_eq!(s.client.timeout, Duration::from_secs(3));
+        assert!(s.sink.mask);
     }
 
     #[test]
@@ -689,21 +670,9 @@ mod tests {
         a.delimiter = Some("\\t".into());
         a.column = Some("2".into());
         let s = Settings::resolve(&a, with_key).unwrap();
-        assert_eq!(s.rate, None);
-        assert_eq!(s.delimiter, b'\t');
-        assert_eq!(s.column, Some(ColumnSpec::Index(2)));
-    }
-
-    #[test]
-    fn each_stage_gets_its_own_options() {
-        let mut a = args("cards.csv");
-        a.max_attempts = Some("3".into());
-        a.prefix = Some("s_".into());
-        let s = Settings::resolve(&a, with_key).unwrap();
-        assert_eq!(s.input().source, InputSource::Path("cards.csv".into()));
-        assert_eq!(s.pool().retry.max_attempts, 3);
-        assert_eq!(s.pacer().rate, Some(10.0));
-        assert_eq!(s.sink().prefix, "s_");
-        assert_eq!(s.client().pool_size, 16);
+        assert_eq!(s.pacer.rate, None);
+        assert_eq!(s.input.delimiter, b'\t');
+        assert_eq!(s.sink.delimiter, b'\t');
+        assert_eq!(s.input.column, Some(ColumnSpec::Index(2)));
     }
 }

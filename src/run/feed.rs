@@ -42,6 +42,20 @@ pub(super) struct FeedEnd {
     pub(super) counts: ReaderCounts,
 }
 
+/// Waits for the reader thread without blocking the runtime. A thread that panicked read
+/// nothing to its end.
+pub(super) async fn join(feed: JoinHandle<FeedEnd>) -> FeedEnd {
+    tokio::task::spawn_blocking(move || feed.join())
+        .await
+        .ok()
+        .and_then(|joined| joined.ok())
+        .unwrap_or(FeedEnd {
+            eof: false,
+            rows: 0,
+            counts: ReaderCounts::default(),
+        })
+}
+
 impl Feed {
     pub(super) fn spawn(self) -> std::io::Result<JoinHandle<FeedEnd>> {
         std::thread::Builder::new()

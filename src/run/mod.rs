@@ -68,34 +68,28 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let started = (Instant::now(), SystemTime::now());
     let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
     let bytes_read = Arc::clone(&control.counters.bytes_read);
-    let mut input = InputReader::open(&settings.input(), bytes_read)?;
-    check_added_columns(&input.header, &settings.prefix)?;
+    let mut input = InputReader::open(&settings.input, bytes_read)?;
+    check_added_columns(&input.header, &settings.sink.prefix)?;
     if settings.dry_run {
         return dry_run(&settings, &mut input);
     }
     let (client, simulator) = endpoint(&settings).await?;
     let index = Arc::new(CardIndex::new());
     let prepared = prepare::prepare(&settings, &input, &index)?;
-    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink())
+    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink)
         .map_err(|source| output_error(&settings.output, source))?;
 
     let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL);
     let pool = Pool::new(
         Client::new(&client)?,
-        Pacer::new(settings.pacer()),
+        Pacer::new(settings.pacer),
         Arc::clone(&control),
-        settings.pool(),
+        settings.pool,
         results_tx,
         tokio::runtime::Handle::current(),
     );
-    let signals = tokio::spawn(signals::watch(Arc::clone(&control)));
-    let progress = Progress::start(
-        Arc::clone(&control),
-        input.total_bytes,
-        settings.progress,
-        settings.progress_interval,
-    );
+    let watch = Watch::start(&control, input.total_bytes, &settings);
     let planner = Planner::new(input.header.card_index, settings.luhn, Arc::clone(&index));
     let feed = Feed {
         input,
@@ -120,17 +114,8 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         max_consecutive_failures: settings.max_consecutive_failures,
     };
     let collected = collect(collector, rows_rx, results_rx, &control).await;
-    let feed_end = tokio::task::spawn_blocking(move || feed.join())
-        .await
-        .ok()
-        .and_then(|joined| joined.ok())
-        .unwrap_or(FeedEnd {
-            eof: false,
-            rows: 0,
-            counts: Default::default(),
-        });
-    progress.finish();
-    signals.abort();
+    let feed_end = feed::join(feed).await;
+    watch.finish();
     let collected = match collected {
         Ok(collected) => collected,
         Err(CollectError::OutputClosed) => return Ok(0),
@@ -146,25 +131,56 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         started,
         exit_code,
         complete,
-        settings.input.to_string(),
+        settings.input.source.to_string(),
         settings.output.to_string(),
     );
-    eprint!("{}", summary.render());
-    if let Some(path) = &settings.summary {
-        prepare::write_summary(path, &summary).map_err(|source| RunError::Output {
-            path: path.display().to_string(),
-            source,
-        })?;
-    }
+    report(&settings, &summary)?;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
     Ok(exit_code)
 }
 
+/// What watches the run while it goes: the progress display and the signal handler.
+struct Watch {
+    progress: Progress,
+    signals: tokio::task::JoinHandle<()>,
+}
+
+impl Watch {
+    fn start(control: &Arc<Control>, total_bytes: Option<u64>, settings: &Settings) -> Watch {
+        Watch {
+            progress: Progress::start(
+                Arc::clone(control),
+                total_bytes,
+                settings.progress,
+                settings.progress_interval,
+            ),
+            signals: tokio::spawn(signals::watch(Arc::clone(control))),
+        }
+    }
+
+    fn finish(self) {
+        self.progress.finish();
+        self.signals.abort();
+    }
+}
+
+/// The summary on stderr, and as JSON with `--summary`.
+fn report(settings: &Settings, summary: &Summary) -> Result<(), RunError> {
+    eprint!("{}", summary.render());
+    if let Some(path) = &settings.summary {
+        prepare::write_summary(path, summary).map_err(|source| RunError::Output {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// How a stopped run is continued, for the advice it prints.
 fn next_run(settings: &Settings) -> NextRun {
-    match (&settings.input, &settings.output, settings.mode) {
+    match (&settings.input.source, &settings.output, settings.mode) {
         (InputSource::Stdin, _, _) | (_, OutputTarget::Stdout, _) => NextRun::StartOver,
         (_, _, RunMode::RetryErrors) => NextRun::RetryErrors,
         _ => NextRun::Resume,
@@ -182,7 +198,7 @@ fn check_added_columns(header: &Header, prefix: &str) -> Result<(), RunError> {
 async fn endpoint(
     settings: &Settings,
 ) -> Result<(ClientOptions, Option<RunningSimulator>), RunError> {
-    let mut client = settings.client();
+    let mut client = settings.client.clone();
     let simulator = if settings.simulate {
         let config = SimulatorConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -296,10 +312,13 @@ fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError
     counts.distinct_cards = distinct.len() as u64;
     counts.luhn_warnings = planner.luhn_warnings();
     let pace = Pace {
-        rate: settings.rate,
-        concurrency: settings.concurrency,
+        rate: settings.pacer.rate,
+        concurrency: settings.pool.concurrency,
         price_per_call: settings.price_per_call,
     };
-    print!("{}", counts.render(&settings.input.to_string(), pace));
+    print!(
+        "{}",
+        counts.render(&settings.input.source.to_string(), pace)
+    );
     Ok(0)
 }

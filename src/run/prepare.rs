@@ -47,7 +47,7 @@ pub(super) fn prepare(
         }
         OutputTarget::Path(path) => path.clone(),
     };
-    let (journal, prior) = match &settings.input {
+    let (journal, prior) = match &settings.input.source {
         // Standard input cannot be read again, so there is nothing to resume: the journal only
         // serves deduplication.
         InputSource::Stdin => (scratch_journal()?, None),
@@ -86,7 +86,7 @@ fn open_journal(
         RunMode::RetryErrors if unfinished => Err(RunError::RetryWhileUnfinished(shown())),
         RunMode::RetryErrors if !output.is_file() => Err(RunError::NothingToRetry(shown())),
         RunMode::RetryErrors => {
-            let prior = PriorOutput::open(output, settings.delimiter, &settings.prefix)?;
+            let prior = PriorOutput::open(output, settings.input.delimiter, &settings.sink.prefix)?;
             // The earlier output stays in place until this run completes, so a crash here
             // loses only the retried answers: a scratch journal is enough.
             Ok((scratch_journal()?, Some(prior)))
@@ -136,16 +136,17 @@ fn fingerprint(
     Ok(Fingerprint {
         input: stamp,
         column: settings
+            .input
             .column
             .as_ref()
             .map(|c| c.to_string())
             .unwrap_or_default(),
         card_index: input.header.card_index,
-        no_header: settings.no_header,
-        delimiter: settings.delimiter,
+        no_header: settings.input.no_header,
+        delimiter: settings.input.delimiter,
         encoding: input.encoding.name().to_string(),
-        prefix: settings.prefix.clone(),
-        mask: settings.mask,
+        prefix: settings.sink.prefix.clone(),
+        mask: settings.sink.mask,
         luhn: settings.luhn.as_str().to_string(),
     })
 }
