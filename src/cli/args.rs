@@ -169,7 +169,7 @@ pub struct SimulateArgs {
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    super::settings::parse_duration(text).map_err(|e| e.to_string())
+    parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn parse_probability(text: &str) -> Result<f64, String> {
@@ -177,4 +177,9 @@ fn parse_probability(text: &str) -> Result<f64, String> {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("{text:?} is not a probability between 0 and 1")),
     }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h 30m`.
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, humantime::DurationError> {
+    humantime::parse_duration(text.trim())
 }

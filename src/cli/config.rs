@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::settings::SettingsError;
+use super::error::SettingsError;
 
 /// The name looked for in the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "cardscreen.toml";

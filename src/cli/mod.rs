@@ -3,7 +3,9 @@
 
 mod args;
 mod config;
+mod error;
 mod settings;
 
 pub use args::{Cli, Command, ScreenArgs, SimulateArgs};
-pub use settings::{RunMode, Settings, SettingsError};
+pub use error::SettingsError;
+pub use settings::{RunMode, Settings};

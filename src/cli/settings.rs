@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use super::args::parse_duration;
 use super::args::ScreenArgs;
 use super::config::{ConfigValues, DEFAULT_CONFIG_FILE};
+use super::error::SettingsError;
 use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy};
 use crate::input::{ColumnSpec, EncodingChoice, InputOptions, InputSource, LuhnMode};
 use crate::logging::LogFormat;
@@ -22,42 +24,6 @@ use crate::vendor::DEFAULT_ENDPOINT;
 const DEFAULT_KEY_ENV: &str = "JUHE_KEY";
 const DURATION_EXPECTED: &str = "a duration such as \"500ms\", \"10s\" or \"2m\"";
 const POSITIVE_DURATION_EXPECTED: &str = "a duration above zero such as \"10s\"";
-
-/// A problem with the command line or the config file: always exit 2, before any call. The
-/// fields are what the messages name.
-#[derive(Debug, thiserror::Error)]
-#[allow(missing_docs)]
-pub enum SettingsError {
-    /// A value that does not parse or is out of range.
-    #[error("{key} = {value:?} is not valid; expected {expected}")]
-    BadValue {
-        key: &'static str,
-        value: String,
-        expected: &'static str,
-    },
-    /// A config key cardscreen does not know.
-    #[error("unknown key `{key}` in {file}; known keys are: {known}")]
-    UnknownKey {
-        key: String,
-        file: String,
-        known: String,
-    },
-    /// The config file cannot be read.
-    #[error("cannot read config file {path}: {source}")]
-    ConfigUnreadable {
-        path: String,
-        source: std::io::Error,
-    },
-    /// The config file is not TOML.
-    #[error("config file {path} is not valid TOML: {message}")]
-    ConfigSyntax { path: String, message: String },
-    /// Settings that are valid one by one but not together.
-    #[error("{0}")]
-    Conflict(String),
-    /// No key, and none needed to be found only for a dry run or the simulator.
-    #[error("no API key: set the environment variable {0} (or `key` in the config file), or try --simulate")]
-    MissingKey(String),
-}
 
 /// What to do with an unfinished run found for the same output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -491,11 +457,6 @@ fn bad(key: &'static str, value: impl fmt::Display, expected: &'static str) -> S
         value: value.to_string(),
         expected,
     }
-}
-
-/// Parses `500ms`, `10s`, `2m`, `1h 30m`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
-    humantime::parse_duration(text.trim())
 }
 
 fn parse_column(text: &str) -> Result<ColumnSpec, SettingsError> {

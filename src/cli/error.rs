@@ -1,0 +1,37 @@
+//! What can be wrong with the command line or the config file.
+
+/// A problem with the command line or the config file: always exit 2, before any call. The
+/// fields are what the messages name.
+#[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
+pub enum SettingsError {
+    /// A value that does not parse or is out of range.
+    #[error("{key} = {value:?} is not valid; expected {expected}")]
+    BadValue {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// A config key cardscreen does not know.
+    #[error("unknown key `{key}` in {file}; known keys are: {known}")]
+    UnknownKey {
+        key: String,
+        file: String,
+        known: String,
+    },
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    ConfigUnreadable {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The config file is not TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    ConfigSyntax { path: String, message: String },
+    /// Settings that are valid one by one but not together.
+    #[error("{0}")]
+    Conflict(String),
+    /// No key, and none needed to be found only for a dry run or the simulator.
+    #[error("no API key: set the environment variable {0} (or `key` in the config file), or try --simulate")]
+    MissingKey(String),
+}
