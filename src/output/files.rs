@@ -1,8 +1,8 @@
-//! Files that hold card numbers: created readable by their owner only, written beside their
-//! final name and renamed into place.
+//! Every file cardscreen writes is created here: readable by its owner only, written beside
+//! its final name and renamed into place.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -34,5 +34,47 @@ pub(crate) fn sync_parent(path: &Path) {
     };
     if let Ok(dir) = File::open(parent) {
         let _ = dir.sync_all();
+    }
+}
+
+/// Writes a whole file beside `path` and renames it into place, durably: a reader sees the old
+/// file or the new one, never half of one.
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let temporary = sibling(path, ".tmp");
+    let mut file = io::BufWriter::new(create_private(&temporary)?);
+    let written = write(&mut file)
+        .and_then(|()| file.flush())
+        .and_then(|()| file.get_ref().sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
+    }
+    std::fs::rename(&temporary, path)?;
+    sync_parent(path);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_atomic_write_leaves_the_whole_file_owner_only_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        write_atomically(&path, |w| w.write_all(b"first")).unwrap();
+        write_atomically(&path, |w| w.write_all(b"second")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!sibling(&path, ".tmp").exists());
+        let failed = write_atomically(&path, |_| Err(io::Error::other("disk full")));
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert!(!sibling(&path, ".tmp").exists());
     }
 }

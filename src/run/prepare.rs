@@ -161,10 +161,8 @@ pub(super) fn settle_output(paths: &OutputPaths) -> io::Result<()> {
 
 /// Writes the JSON summary beside its final name and renames it into place.
 pub(super) fn write_summary(path: &Path, summary: &Summary) -> io::Result<()> {
-    let temporary = files::sibling(path, ".tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    serde_json::to_writer_pretty(&mut file, summary).map_err(io::Error::other)?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    files::write_atomically(path, |file| {
+        serde_json::to_writer_pretty(&mut *file, summary).map_err(io::Error::other)?;
+        file.write_all(b"\n")
+    })
 }
