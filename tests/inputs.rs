@@ -3,15 +3,13 @@
 //! `/stats`, exactly which cleaned numbers were sent; whole-file problems must exit 2 with a
 //! message that says what is wrong and with no call made.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// One screening of a fixture against a simulator of its own.
 struct Screening {

@@ -1,8 +1,6 @@
 //! Output-shaping and logging options: --mask, --prefix, --log-format json, the config file.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn mask_hides_the_card_in_the_output_only() {

@@ -3,18 +3,20 @@
 //! checked in-process on many inputs; the binary against a simulator on fewer, since every case
 //! starts a process.
 
-mod common;
-
 use std::io::Cursor;
 use std::sync::Arc;
 
-use cardscreen::reader::{InputError, InputReader};
-use cardscreen::settings::{ScreenArgs, Settings};
-use common::*;
+use cardscreen::{
+    card::clean,
+    reader::{InputError, InputReader},
+    settings::{ScreenArgs, Settings},
+};
 use csv::ByteRecord;
 use encoding_rs::{Encoding, GB18030, UTF_8};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+use crate::common::*;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -187,8 +189,8 @@ fn check_card_cell(input: &InputReader, record: &ByteRecord) {
     if let Some(cell) = record.get(input.header.card_index) {
         // Everything is decoded before it is split, so every cell is UTF-8.
         let text = std::str::from_utf8(cell).expect("cells are UTF-8");
-        if let Ok(card) = cardscreen::card::clean(text) {
-            assert_eq!(cardscreen::card::clean(card.as_str()), Ok(card));
+        if let Ok(card) = clean(text) {
+            assert_eq!(clean(card.as_str()), Ok(card));
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Shared test harness: the real `cardscreen` binary, a real simulator process on a loopback
 //! port, and helpers to read outputs and simulator counters back.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
