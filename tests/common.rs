@@ -26,6 +26,15 @@ pub const ADDED: [&str; 12] = [
     "attempts",
 ];
 
+/// Where the six flags sit in `ADDED`: the vendor's answer names them the same way.
+pub const FLAGS: std::ops::Range<usize> = 2..8;
+
+/// The header line of an output: the input's names, then `ADDED`.
+pub fn header_line(input: &[&str], delimiter: char) -> String {
+    let names: Vec<&str> = input.iter().chain(&ADDED).copied().collect();
+    format!("{}\n", names.join(&delimiter.to_string()))
+}
+
 /// A `cardscreen simulate` process, killed when dropped.
 pub struct Simulator {
     child: Child,

@@ -30,7 +30,7 @@ fn output_keeps_every_row_in_order_with_the_simulators_flags() {
             "ok" => {
                 let cleaned = clean(card).expect("an ok row has a valid card");
                 let expected = flags_for(cleaned.as_str());
-                let flags: Vec<bool> = added[2..8].iter().map(|f| f == "1").collect();
+                let flags: Vec<bool> = added[FLAGS].iter().map(|f| f == "1").collect();
                 assert_eq!(flags, expected, "flags for row {input_row:?}");
                 let hit = expected.iter().any(|&f| f);
                 assert_eq!(added[1], if hit { "1" } else { "0" });
