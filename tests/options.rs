@@ -1,4 +1,6 @@
-//! Output-shaping and logging options: --mask, --prefix, --log-format json, the config file.
+//! Output-shaping and logging options do what they say: --mask hides cards from the output but
+//! not from the API, --prefix renames every added column, --log-format json writes one object a
+//! line, and a config file applies under the flags, never showing the key it holds.
 
 use crate::common::*;
 

@@ -1,4 +1,6 @@
-//! End-to-end screening through the real binary against a real simulator process.
+//! End-to-end screening through the real binary against a real simulator process: every row
+//! kept in order with the right flags, only valid cards paid for, retries, aborts and limits
+//! that protect the key and the vendor, and no key or full card in logs or readable files.
 
 use cardscreen::{card::clean, simulator::flags_for};
 

@@ -1,7 +1,6 @@
-//! Properties over whole input files. Any bytes either screen (one output row per data record,
-//! only card-shaped numbers sent) or are refused with exit 2, and never panic. The reader is
-//! checked in-process on many inputs; the binary against a simulator on fewer, since every case
-//! starts a process.
+//! Any bytes either screen (one output row per data record, only card-shaped numbers sent) or
+//! are refused with exit 2, and never panic: the reader in-process on many random files, the
+//! binary against a simulator on fewer, since each of those cases starts a process.
 
 use std::io::Cursor;
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! The simulator over real loopback HTTP, driven by reqwest as the screening client will be.
+//! The simulator answers like the vendor over real loopback HTTP, driven by reqwest: flags,
+//! error codes, quota, the QPS limit, transport faults that repeat by seed, and `/stats`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
