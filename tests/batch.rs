@@ -1,9 +1,9 @@
 //! Spend nothing twice and report like a batch job: deduplication, dry run, JSON summary,
 //! --fail-on-hit, --retry-errors and progress lines for cron.
 
-mod common;
+use cardscreen::{card::clean, simulator::flags_for};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn every_card_is_called_once_however_often_it_appears() {
@@ -36,7 +36,7 @@ fn every_card_is_called_once_however_often_it_appears() {
     let attempts_at = header.iter().position(|h| h == "attempts").unwrap();
     let first_row_of = |card: &str| rows.iter().position(|r| r[1] == card).unwrap();
     for (i, row) in rows.iter().enumerate() {
-        let cleaned = cardscreen::card::clean(&row[1]).unwrap();
+        let cleaned = clean(&row[1]).unwrap();
         let first = &rows[first_row_of(cleaned.as_str())];
         if std::ptr::eq(first, row) {
             assert_eq!(row[attempts_at], "1");
@@ -191,7 +191,7 @@ fn fail_on_hit_sets_the_exit_code() {
     // A file with no hits at all.
     let quiet: Vec<String> = cards(60, 53)
         .into_iter()
-        .filter(|c| !cardscreen::simulator::flags_for(c).iter().any(|&f| f))
+        .filter(|c| !flags_for(c).iter().any(|&f| f))
         .collect();
     let input = work.write("quiet.csv", card_csv(&quiet));
     let result = run(screen(

@@ -1,8 +1,8 @@
-//! Output-shaping and logging options: --mask, --prefix, --log-format json, the config file.
+//! Output-shaping and logging options do what they say: --mask hides cards from the output but
+//! not from the API, --prefix renames every added column, --log-format json writes one object a
+//! line, and a config file applies under the flags, never showing the key it holds.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn mask_hides_the_card_in_the_output_only() {
@@ -44,8 +44,8 @@ fn prefix_renames_the_added_columns_and_avoids_clashes() {
     ));
     assert_eq!(code(&result), 0, "{}", stderr(&result));
     let (header, rows) = read_csv(&out);
-    assert_eq!(header[..4], ["card", "status", "juhe_status", "juhe_hit"]);
-    assert_eq!(header.last().unwrap(), "juhe_attempts");
+    assert_eq!(header[..2], ["card", "status"]);
+    assert_eq!(header[2..], ADDED.map(|name| format!("juhe_{name}")));
     assert_eq!(rows[0][1], "active");
     assert_eq!(rows[0][2], "ok");
 }

@@ -1,8 +1,10 @@
-//! End-to-end screening through the real binary against a real simulator process.
+//! End-to-end screening through the real binary against a real simulator process: every row
+//! kept in order with the right flags, only valid cards paid for, retries, aborts and limits
+//! that protect the key and the vendor, and no key or full card in logs or readable files.
 
-mod common;
+use cardscreen::{card::clean, simulator::flags_for};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn output_keeps_every_row_in_order_with_the_simulators_flags() {
@@ -28,9 +30,9 @@ fn output_keeps_every_row_in_order_with_the_simulators_flags() {
         let card = &input_row[card_col];
         match added[0].as_str() {
             "ok" => {
-                let cleaned = cardscreen::card::clean(card).expect("an ok row has a valid card");
-                let expected = cardscreen::simulator::flags_for(cleaned.as_str());
-                let flags: Vec<bool> = added[2..8].iter().map(|f| f == "1").collect();
+                let cleaned = clean(card).expect("an ok row has a valid card");
+                let expected = flags_for(cleaned.as_str());
+                let flags: Vec<bool> = added[FLAGS].iter().map(|f| f == "1").collect();
                 assert_eq!(flags, expected, "flags for row {input_row:?}");
                 let hit = expected.iter().any(|&f| f);
                 assert_eq!(added[1], if hit { "1" } else { "0" });

@@ -1,11 +1,9 @@
 //! Never lose a paid result: kills, signals, stops and budgets leave a run that `--resume`
 //! finishes without paying twice, with the output of an uninterrupted run.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// The output of an uninterrupted run over `input`, against a simulator of its own.
 fn reference(work: &Workdir, input: &std::path::Path) -> Vec<Vec<String>> {

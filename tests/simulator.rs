@@ -1,13 +1,14 @@
-//! The simulator over real loopback HTTP, driven by reqwest as the screening client will be.
+//! The simulator answers like the vendor over real loopback HTTP, driven by reqwest: flags,
+//! error codes, quota, the QPS limit, transport faults that repeat by seed, and `/stats`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cardscreen::simulator::{
-    flags_for, start, Faults, RunningSimulator, SimulatorConfig, Stats, FLAG_NAMES,
-};
+use cardscreen::simulator::{flags_for, start, Faults, RunningSimulator, SimulatorConfig, Stats};
 use serde_json::Value;
+
+use crate::common::{ADDED, FLAGS};
 
 const KEY: &str = "demo-key";
 
@@ -61,10 +62,11 @@ async fn post(
 fn flags_of(answer: &Value) -> [bool; 6] {
     let data = answer["result"]["data"].as_object().expect("result.data");
     assert_eq!(data.len(), 6, "{answer}");
-    FLAG_NAMES.map(|name| match data[name].as_str() {
+    let names = &ADDED[FLAGS];
+    std::array::from_fn(|flag| match data[names[flag]].as_str() {
         Some("0") => false,
         Some("1") => true,
-        other => panic!("{name} is {other:?}"),
+        other => panic!("{} is {other:?}", names[flag]),
     })
 }
 

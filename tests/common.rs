@@ -1,6 +1,5 @@
 //! Shared test harness: the real `cardscreen` binary, a real simulator process on a loopback
 //! port, and helpers to read outputs and simulator counters back.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,6 +25,15 @@ pub const ADDED: [&str; 12] = [
     "error",
     "attempts",
 ];
+
+/// Where the six flags sit in `ADDED`: the vendor's answer names them the same way.
+pub const FLAGS: std::ops::Range<usize> = 2..8;
+
+/// The header line of an output: the input's names, then `ADDED`.
+pub fn header_line(input: &[&str], delimiter: char) -> String {
+    let names: Vec<&str> = input.iter().chain(&ADDED).copied().collect();
+    format!("{}\n", names.join(&delimiter.to_string()))
+}
 
 /// A `cardscreen simulate` process, killed when dropped.
 pub struct Simulator {

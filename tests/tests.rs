@@ -1,0 +1,13 @@
+//! The integration tests, as one program: the real binary against a real simulator process,
+//! with the shared harness in `common`. Cargo builds no other program from `tests/`: a new
+//! test file is a module declared here.
+
+mod common;
+
+mod batch;
+mod inputs;
+mod options;
+mod pipeline;
+mod properties;
+mod resume;
+mod simulator;
