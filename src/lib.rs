@@ -10,6 +10,7 @@ pub mod control;
 pub mod decode;
 pub mod dedup;
 pub mod files;
+mod hash;
 pub mod journal;
 pub mod logging;
 pub mod outcome;

@@ -26,6 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use crate::hash::fnv1a;
+
 /// The path the vendor serves the query on.
 pub const QUERY_PATH: &str = "/bankcardblack/query";
 
@@ -165,7 +167,7 @@ pub struct Stats {
 /// The flags the simulated vendor reports for a card, in the order of [`FLAG_NAMES`]: a fixed
 /// function of the card string, the same for every seed and every run.
 pub fn flags_for(card: &str) -> [bool; 6] {
-    let hash = splitmix64(fnv1a64(card.as_bytes()));
+    let hash = splitmix64(fnv1a(card.as_bytes()));
     // One card in twenty is a hit, as SPEC.md promises.
     if hash % 20 != 0 {
         return [false; 6];
@@ -775,12 +777,6 @@ fn splitmix64(value: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
 }
 
 /// Calls seen in the last second, as instants in arrival order.
