@@ -22,6 +22,7 @@ pub mod retry;
 pub mod screen;
 pub mod settings;
 pub mod simulator;
+pub mod vendor;
 pub mod writer;
 
 /// Runs a screening with its own runtime and returns the process exit code.

@@ -37,14 +37,7 @@ impl fmt::Display for Status {
 }
 
 /// The six vendor flags in output order.
-pub const FLAG_NAMES: [&str; 6] = [
-    "onlineBlack",
-    "offlineBlack",
-    "badCardHolder",
-    "fraudTrans",
-    "otherBlack",
-    "caseRelated",
-];
+pub use crate::vendor::FLAG_NAMES;
 
 /// The six flags packed into the low bits of a byte, bit `i` for `FLAG_NAMES[i]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

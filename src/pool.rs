@@ -13,6 +13,7 @@ use crate::control::{Control, Counters, StopReason};
 use crate::outcome::{Outcome, Status};
 use crate::pacer::Pacer;
 use crate::retry::Backoff;
+use crate::vendor;
 
 /// 10011 answers say "not now", not "not this card", so they do not use up `--max-attempts`;
 /// this cap only keeps a row from waiting forever on a key whose rate is far below ours.
@@ -247,8 +248,8 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
                 throttled += 1;
                 if throttled >= MAX_THROTTLED_PER_ROW {
                     return Some(error_outcome(
-                        Some(10011),
-                        format!("the API said the rate is too high (10011) {throttled} times; lower --rate"),
+                        Some(vendor::RATE_LIMITED),
+                        format!("the API said the rate is too high ({}) {throttled} times; lower --rate", vendor::RATE_LIMITED),
                         attempts,
                     ));
                 }

@@ -9,8 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
-/// The vendor's endpoint; HTTPS because card numbers must not cross the internet in clear text.
-pub const DEFAULT_ENDPOINT: &str = "https://apis.juhe.cn/bankcardblack/query";
+pub use crate::vendor::DEFAULT_ENDPOINT;
 pub const DEFAULT_CONFIG_FILE: &str = "cardscreen.toml";
 
 #[derive(Debug, Parser)]

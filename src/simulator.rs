@@ -27,12 +27,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::hash::fnv1a;
-
-/// The path the vendor serves the query on.
-pub const QUERY_PATH: &str = "/bankcardblack/query";
+use crate::vendor::{self, QUERY_PATH};
 
 /// The six flags of a successful answer, in the vendor's order (the order of [`flags_for`]).
-pub use crate::outcome::FLAG_NAMES;
+pub use crate::vendor::FLAG_NAMES;
 
 /// A wake-up later than this says the machine stalled, not how the timer behaves.
 const LATENESS_CAP_NS: u64 = 10_000_000;
@@ -44,11 +42,6 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const BAD_GATEWAY_PAGE: &str =
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
 <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
-
-/// Answered if one of our own answers cannot be serialised, which the vendor would also call an
-/// internal error.
-const INTERNAL_ERROR_ANSWER: &str =
-    r#"{"reason":"系统内部异常","result":null,"error_code":10014,"resultcode":"114"}"#;
 
 const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
 
@@ -543,8 +536,8 @@ impl QueryFields {
     fn absorb(&mut self, form: &[u8]) {
         for (name, value) in form_urlencoded::parse(form) {
             match name.as_ref() {
-                "key" => self.key = Some(value.into_owned()),
-                "bankcard" => self.bankcard = Some(value.into_owned()),
+                vendor::KEY_FIELD => self.key = Some(value.into_owned()),
+                vendor::CARD_FIELD => self.bankcard = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -576,26 +569,19 @@ enum Verdict {
 }
 
 impl Verdict {
-    fn error_code(self) -> u32 {
+    fn error_code(self) -> i64 {
         match self {
-            Verdict::Ok => 0,
-            Verdict::BadKey => 10001,
-            Verdict::RateLimited => 10011,
-            Verdict::QuotaUsedUp => 10012,
-            Verdict::BadCard => 271902,
-            Verdict::SourceTimeout => 271901,
+            Verdict::Ok => vendor::SUCCESS,
+            Verdict::BadKey => vendor::BAD_KEY,
+            Verdict::RateLimited => vendor::RATE_LIMITED,
+            Verdict::QuotaUsedUp => vendor::QUOTA_USED_UP,
+            Verdict::BadCard => vendor::BAD_CARD,
+            Verdict::SourceTimeout => vendor::DATA_SOURCE_TIMEOUT,
         }
     }
 
     fn reason(self) -> &'static str {
-        match self {
-            Verdict::Ok => "查询成功",
-            Verdict::BadKey => "错误的请求KEY",
-            Verdict::RateLimited => "当前IP请求超过限制",
-            Verdict::QuotaUsedUp => "请求超过次数限制",
-            Verdict::BadCard => "银行卡号错误",
-            Verdict::SourceTimeout => "数据源超时",
-        }
+        vendor::reason(self.error_code()).unwrap_or_default()
     }
 }
 
@@ -607,7 +593,7 @@ struct Answer {
     resultcode: Option<&'static str>,
     reason: &'static str,
     result: Option<AnswerResult>,
-    error_code: u32,
+    error_code: i64,
 }
 
 #[derive(Serialize, Debug)]
@@ -646,8 +632,16 @@ impl Answer {
                 },
                 orderid,
             }),
-            error_code: 0,
+            error_code: vendor::SUCCESS,
         }
+    }
+
+    /// What the vendor says when it fails itself; the one answer that needs no serialiser.
+    fn internal_error() -> Vec<u8> {
+        let code = vendor::INTERNAL_ERROR;
+        let reason = vendor::reason(code).unwrap_or_default();
+        format!(r#"{{"reason":"{reason}","result":null,"error_code":{code},"resultcode":"114"}}"#)
+            .into_bytes()
     }
 
     fn refusal(verdict: Verdict) -> Answer {
@@ -668,7 +662,7 @@ impl Answer {
 }
 
 fn encode(answer: &Answer) -> Vec<u8> {
-    serde_json::to_vec(answer).unwrap_or_else(|_| INTERNAL_ERROR_ANSWER.as_bytes().to_vec())
+    serde_json::to_vec(answer).unwrap_or_else(|_| Answer::internal_error())
 }
 
 fn json_answer(answer: &Answer) -> HttpResponse {
@@ -828,7 +822,7 @@ struct CardTally {
 
 #[derive(Default, Debug)]
 struct Tallies {
-    by_code: HashMap<u32, u64>,
+    by_code: HashMap<i64, u64>,
     transport_faults: [u64; 4],
     per_card: HashMap<String, CardTally>,
 }
@@ -1205,8 +1199,10 @@ mod tests {
             bad_card,
             r#"{"reason":"银行卡号错误","result":{},"error_code":271902}"#
         );
-        let internal: serde_json::Value = serde_json::from_str(INTERNAL_ERROR_ANSWER).unwrap();
+        let internal: serde_json::Value =
+            serde_json::from_slice(&Answer::internal_error()).unwrap();
         assert_eq!(internal["error_code"], 10014);
+        assert_eq!(internal["reason"], "系统内部异常");
     }
 
     #[test]
