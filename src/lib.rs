@@ -44,23 +44,7 @@ pub fn run_screen(settings: settings::Settings) -> i32 {
 }
 
 /// Runs `cardscreen simulate` until interrupted.
-pub fn run_simulator(args: settings::SimulateArgs) -> i32 {
-    let config = simulator::SimulatorConfig {
-        listen: args.listen,
-        key: args.key,
-        latency: args.latency,
-        timeout_rate: args.timeout_rate,
-        qps_limit: args.qps_limit,
-        quota: args.quota,
-        seed: args.seed,
-        faults: simulator::Faults {
-            http_502_rate: args.http_502_rate,
-            truncated_rate: args.truncated_rate,
-            reset_rate: args.reset_rate,
-            slow_rate: args.slow_rate,
-            slow_delay: args.slow_delay,
-        },
-    };
+pub fn run_simulator(config: simulator::SimulatorConfig) -> i32 {
     let Some(runtime) = runtime() else { return 2 };
     match runtime.block_on(simulator::serve_forever(config)) {
         Ok(()) => 0,

@@ -4,19 +4,27 @@
 
 use std::time::Duration;
 
+use super::config::{parse_duration, parse_probability};
+
 /// Transport failures, each a probability from 0 to 1. At most one strikes a call: they share
 /// one draw, in the order below, so rates that add up to more than 1 starve the later ones.
 /// A call hit by one is not billed: it never counts as a success or against the quota.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct Faults {
-    /// HTTP 502 with an nginx HTML page.
+    /// Chance that a call answers HTTP 502 with an nginx HTML page.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
     pub http_502_rate: f64,
-    /// HTTP 200 whose JSON body is cut in half.
+    /// Chance that a call answers HTTP 200 with its JSON body cut in half.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
     pub truncated_rate: f64,
-    /// The connection is reset without any response.
+    /// Chance that the connection is reset without an answer.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
     pub reset_rate: f64,
-    /// The answer comes only after `slow_delay`.
+    /// Chance that a call answers only after --slow-delay.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
     pub slow_rate: f64,
+    /// Delay of a slow answer.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub slow_delay: Duration,
 }
 

@@ -45,6 +45,7 @@ pub struct RunningSimulator {
 }
 
 impl RunningSimulator {
+    /// The bound address: with port 0 in `listen`, the port the system chose.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
