@@ -2,7 +2,8 @@
 //!
 //! The pipeline, one module per stage: `reader` (with `decode` and `card`) → `dedup` →
 //! `pacer` → `pool` (with `client` and `retry`) → `writer` (with `journal`), steered by
-//! `screen` and reported by `report`. `simulator` is a stand-in for the vendor.
+//! `screen` and reported by `report`. `vendor` is the wire protocol the client and the
+//! simulator share; `simulator` (cargo feature, on by default) is a stand-in for the vendor.
 
 pub mod card;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod report;
 pub mod retry;
 pub mod screen;
 pub mod settings;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod vendor;
 pub mod writer;
@@ -44,6 +46,7 @@ pub fn run_screen(settings: settings::Settings) -> i32 {
 }
 
 /// Runs `cardscreen simulate` until interrupted.
+#[cfg(feature = "simulator")]
 pub fn run_simulator(config: simulator::SimulatorConfig) -> i32 {
     let Some(runtime) = runtime() else { return 2 };
     match runtime.block_on(simulator::serve_forever(config)) {

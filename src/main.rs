@@ -2,15 +2,16 @@
 
 use std::process::ExitCode;
 
-use cardscreen::settings::{Cli, Command, LogFormat, Settings};
+use cardscreen::settings::{Cli, Command, Settings};
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Simulate(args) => {
-            cardscreen::logging::init(LogFormat::Text);
-            cardscreen::run_simulator(args)
+        #[cfg(feature = "simulator")]
+        Command::Simulate(config) => {
+            cardscreen::logging::init(cardscreen::settings::LogFormat::Text);
+            cardscreen::run_simulator(config)
         }
         Command::Screen(args) => match Settings::resolve(&args, |name| std::env::var(name).ok()) {
             Ok(settings) => {

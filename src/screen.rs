@@ -79,6 +79,8 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
         return dry_run(&settings, &mut input);
     }
 
+    // A build without the simulator never gets here with `--simulate`: settings refuse it.
+    #[cfg(feature = "simulator")]
     let simulator = if settings.simulate {
         let config = crate::simulator::SimulatorConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -92,6 +94,7 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
     } else {
         None
     };
+    #[cfg(feature = "simulator")]
     let (endpoint, key) = match &simulator {
         Some(sim) => {
             tracing::info!(endpoint = %sim.endpoint(), "Screening against the built-in simulator.");
@@ -100,15 +103,10 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
                 SecretString::from(crate::simulator::SimulatorConfig::default().key),
             )
         }
-        None => (
-            settings.endpoint.clone(),
-            // Settings refuse to resolve without a key unless simulating or dry-running.
-            settings
-                .key
-                .clone()
-                .unwrap_or_else(|| SecretString::from(String::new())),
-        ),
+        None => configured_endpoint(&settings),
     };
+    #[cfg(not(feature = "simulator"))]
+    let (endpoint, key) = configured_endpoint(&settings);
     if crate::settings::is_cleartext_remote(&endpoint) {
         tracing::warn!("The endpoint uses plain http:// to a remote host: card numbers and the key travel in clear text. Use https://.");
     }
@@ -268,10 +266,23 @@ pub async fn screen(settings: Settings) -> Result<i32, ScreenError> {
             source,
         })?;
     }
+    #[cfg(feature = "simulator")]
     if let Some(sim) = simulator {
         sim.shutdown().await;
     }
     Ok(exit_code)
+}
+
+/// The endpoint and key the settings name.
+fn configured_endpoint(settings: &Settings) -> (String, SecretString) {
+    (
+        settings.endpoint.clone(),
+        // Settings refuse to resolve without a key unless simulating or dry-running.
+        settings
+            .key
+            .clone()
+            .unwrap_or_else(|| SecretString::from(String::new())),
+    )
 }
 
 fn check_added_columns(header: &Header, prefix: &str) -> Result<(), ScreenError> {

@@ -29,6 +29,7 @@ pub enum Command {
     #[command(args_override_self = true)]
     Screen(Box<ScreenArgs>),
     /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
+    #[cfg(feature = "simulator")]
     Simulate(crate::simulator::SimulatorConfig),
 }
 
@@ -155,6 +156,8 @@ pub enum SettingsError {
     Conflict(String),
     #[error("no API key: set the environment variable {0} (or `key` in the config file), or try --simulate")]
     MissingKey(String),
+    #[error("this build has no simulator; --simulate needs cardscreen built with its default feature `simulator`")]
+    NoSimulator,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -616,6 +619,9 @@ impl Settings {
         }
 
         let simulate = args.simulate;
+        if simulate && !cfg!(feature = "simulator") {
+            return Err(SettingsError::NoSimulator);
+        }
         let key = match config.text("key")? {
             Some(k) => Some(SecretString::from(k)),
             None => env(&key_env).map(SecretString::from),
@@ -862,6 +868,18 @@ mod tests {
         a.key_env = Some("RISK_KEY".into());
         let err = Settings::resolve(&a, |_| None).unwrap_err();
         assert!(err.to_string().contains("RISK_KEY"), "{err}");
+    }
+
+    #[test]
+    fn simulate_needs_a_build_with_the_simulator() {
+        let mut a = args("cards.csv");
+        a.simulate = true;
+        let resolved = Settings::resolve(&a, |_| None);
+        if cfg!(feature = "simulator") {
+            assert!(resolved.is_ok_and(|s| s.simulate));
+        } else {
+            assert!(matches!(resolved, Err(SettingsError::NoSimulator)));
+        }
     }
 
     #[test]
