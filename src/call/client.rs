@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::card::Card;
 use crate::outcome::Flags;
+use crate::vendor;
 
 /// What one HTTP call produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +97,7 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
     let code = answer.error_code;
     let reason = answer.reason;
     match code {
-        0 => match (answer.flags, answer.orderid) {
+        vendor::SUCCESS => match (answer.flags, answer.orderid) {
             (Some(flags), orderid) => Disposition::Ok {
                 flags,
                 orderid: orderid.unwrap_or_default(),
@@ -106,28 +107,34 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
                 what: "unreadable answer (success without the six flags)".to_string(),
             },
         },
-        271902 => Disposition::Invalid { code, reason },
-        271901 => Disposition::Retry {
+        vendor::BAD_CARD => Disposition::Invalid { code, reason },
+        vendor::DATA_SOURCE_TIMEOUT => Disposition::Retry {
             code: Some(code),
             what: format!("data source timeout ({code})"),
         },
-        271903 => Disposition::Retry {
+        vendor::QUERY_EXCEPTION => Disposition::Retry {
             code: Some(code),
             what: format!("query exception ({code})"),
         },
-        10014 => Disposition::Retry {
+        vendor::INTERNAL_ERROR => Disposition::Retry {
             code: Some(code),
             what: format!("vendor internal error ({code})"),
         },
-        10020 => Disposition::Retry {
+        vendor::MAINTENANCE => Disposition::Retry {
             code: Some(code),
             what: format!("interface under maintenance ({code})"),
         },
-        10001 | 10002 | 10003 | 10004 | 10005 | 10007 | 10008 | 10009 | 10021 => {
-            Disposition::Abort { code, reason }
-        }
-        10011 => Disposition::Throttle,
-        10012 | 10013 => Disposition::Stop { code, reason },
+        vendor::BAD_KEY
+        | vendor::KEY_NOT_PERMITTED
+        | vendor::KEY_EXPIRED
+        | vendor::BAD_OPENID
+        | vendor::APP_NOT_VERIFIED
+        | vendor::UNKNOWN_SOURCE
+        | vendor::IP_BANNED
+        | vendor::KEY_BANNED
+        | vendor::INTERFACE_STOPPED => Disposition::Abort { code, reason },
+        vendor::RATE_LIMITED => Disposition::Throttle,
+        vendor::QUOTA_USED_UP | vendor::TEST_QUOTA_USED_UP => Disposition::Stop { code, reason },
         _ => Disposition::RowError { code, reason },
     }
 }
@@ -182,9 +189,11 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
-        let mut prefix = String::from("key=");
+        let mut prefix = format!("{}=", vendor::KEY_FIELD);
         percent_encode_into(key.expose_secret(), &mut prefix);
-        prefix.push_str("&bankcard=");
+        prefix.push('&');
+        prefix.push_str(vendor::CARD_FIELD);
+        prefix.push('=');
         Ok(Client {
             http,
             endpoint,
@@ -419,7 +428,7 @@ fn as_integer(value: &serde_json::Value) -> Option<i64> {
 
 fn parse_flags(data: &serde_json::Value) -> Option<Flags> {
     let mut bits = [false; 6];
-    for (bit, name) in bits.iter_mut().zip(crate::outcome::FLAG_NAMES) {
+    for (bit, name) in bits.iter_mut().zip(vendor::FLAG_NAMES) {
         *bit = match data.get(name)? {
             serde_json::Value::String(s) if s == "1" => true,
             serde_json::Value::String(s) if s == "0" => false,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::args::parse_duration;
 use super::args::ScreenArgs;
 use super::config::{ConfigValues, DEFAULT_CONFIG_FILE};
 use super::error::SettingsError;
@@ -60,6 +59,7 @@ pub struct Settings {
     pub(crate) progress_interval: Duration,
     /// How log lines look; set up before the run starts.
     pub log_format: LogFormat,
+    #[cfg_attr(not(feature = "simulator"), allow(dead_code))]
     pub(crate) simulate: bool,
     pub(crate) price_per_call: Option<f64>,
     /// Things to warn about once logging is set up.
@@ -183,6 +183,9 @@ impl Settings {
             _ => RunMode::New,
         };
         check_continuable(&source, &output, mode)?;
+        if args.simulate && !cfg!(feature = "simulator") {
+            return Err(SettingsError::NoSimulator);
+        }
         let input = input_options(args, &lookup, source)?;
         let pool = pool_options(args, &lookup)?;
         let max_consecutive_failures = lookup.number(
@@ -459,6 +462,11 @@ fn bad(key: &'static str, value: impl fmt::Display, expected: &'static str) -> S
     }
 }
 
+/// Parses `500ms`, `10s`, `2m`, `1h 30m`.
+fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text.trim())
+}
+
 fn parse_column(text: &str) -> Result<ColumnSpec, SettingsError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -573,6 +581,18 @@ mod tests {
         a.key_env = Some("RISK_KEY".into());
         let err = Settings::resolve(&a, |_| None).unwrap_err();
         assert!(err.to_string().contains("RISK_KEY"), "{err}");
+    }
+
+    #[test]
+    fn simulate_needs_a_build_with_the_simulator() {
+        let mut a = args("cards.csv");
+        a.simulate = true;
+        let resolved = Settings::resolve(&a, |_| None);
+        if cfg!(feature = "simulator") {
+            assert!(resolved.is_ok_and(|s| s.simulate));
+        } else {
+            assert!(matches!(resolved, Err(SettingsError::NoSimulator)));
+        }
     }
 
     #[test]

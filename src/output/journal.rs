@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::hash::fnv1a;
 use crate::outcome::{Flags, Outcome, Reason, Status};
 
 const MAGIC: &str = "cardscreen-journal 1";
@@ -113,12 +114,6 @@ impl Fingerprint {
         }
         differ
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use csv::ByteRecord;
-use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 use self::feed::{Feed, FeedEnd};
@@ -27,6 +26,7 @@ use crate::output::{
     PriorError,
 };
 use crate::report::{DryRun, Pace, Progress, Summary};
+#[cfg(feature = "simulator")]
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 
 /// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
@@ -55,6 +55,7 @@ pub(crate) enum RunError {
     RetryWhileUnfinished(String),
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: io::Error },
+    #[cfg(feature = "simulator")]
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(io::Error),
     #[error(transparent)]
@@ -73,7 +74,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     if settings.dry_run {
         return dry_run(&settings, &mut input);
     }
-    let (client, simulator) = endpoint(&settings).await?;
+    let endpoint = Endpoint::open(&settings).await?;
     let index = Arc::new(CardIndex::new());
     let prepared = prepare::prepare(&settings, &input, &index)?;
     let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink)
@@ -82,7 +83,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL);
     let pool = Pool::new(
-        Client::new(&client)?,
+        Client::new(&endpoint.client)?,
         Pacer::new(settings.pacer),
         Arc::clone(&control),
         settings.pool,
@@ -135,9 +136,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         settings.output.to_string(),
     );
     report(&settings, &summary)?;
-    if let Some(simulator) = simulator {
-        simulator.shutdown().await;
-    }
+    endpoint.close().await;
     Ok(exit_code)
 }
 
@@ -194,30 +193,49 @@ fn check_added_columns(header: &Header, prefix: &str) -> Result<(), RunError> {
     }
 }
 
-/// The endpoint to call and its key: the configured one, or the built-in simulator's.
-async fn endpoint(
-    settings: &Settings,
-) -> Result<(ClientOptions, Option<RunningSimulator>), RunError> {
-    let mut client = settings.client.clone();
-    let simulator = if settings.simulate {
-        let config = SimulatorConfig {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..Default::default()
+/// The endpoint the run calls, and the built-in simulator behind it when there is one.
+struct Endpoint {
+    client: ClientOptions,
+    #[cfg(feature = "simulator")]
+    simulator: Option<RunningSimulator>,
+}
+
+impl Endpoint {
+    /// The configured endpoint, or with `--simulate` a simulator started on a loopback port
+    /// (a build without the simulator refuses `--simulate` in the settings).
+    async fn open(settings: &Settings) -> Result<Endpoint, RunError> {
+        #[allow(unused_mut)]
+        let mut endpoint = Endpoint {
+            client: settings.client.clone(),
+            #[cfg(feature = "simulator")]
+            simulator: None,
         };
-        let running = simulator::start(config)
-            .await
-            .map_err(RunError::Simulator)?;
-        tracing::info!(endpoint = %running.endpoint(), "Screening against the built-in simulator.");
-        client.endpoint = running.endpoint();
-        client.key = SecretString::from(SimulatorConfig::default().key);
-        Some(running)
-    } else {
-        None
-    };
-    if is_cleartext_remote(&client.endpoint) {
-        tracing::warn!("The endpoint uses plain http:// to a remote host: card numbers and the key travel in clear text. Use https://.");
+        #[cfg(feature = "simulator")]
+        if settings.simulate {
+            let config = SimulatorConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..Default::default()
+            };
+            let running = simulator::start(config)
+                .await
+                .map_err(RunError::Simulator)?;
+            tracing::info!(endpoint = %running.endpoint(), "Screening against the built-in simulator.");
+            endpoint.client.endpoint = running.endpoint();
+            endpoint.client.key = secrecy::SecretString::from(SimulatorConfig::default().key);
+            endpoint.simulator = Some(running);
+        }
+        if is_cleartext_remote(&endpoint.client.endpoint) {
+            tracing::warn!("The endpoint uses plain http:// to a remote host: card numbers and the key travel in clear text. Use https://.");
+        }
+        Ok(endpoint)
     }
-    Ok((client, simulator))
+
+    async fn close(self) {
+        #[cfg(feature = "simulator")]
+        if let Some(simulator) = self.simulator {
+            simulator.shutdown().await;
+        }
+    }
 }
 
 /// Runs the collector on the runtime's workers, beside the calls whose results it takes,
