@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::faults::Faults;
+use super::faults::{parse_duration, parse_probability, Faults};
 
 /// How the simulator behaves: the flags of `cardscreen simulate`, and what `start` takes.
 #[derive(Clone, PartialEq, clap::Args)]
@@ -66,18 +66,6 @@ impl fmt::Debug for SimulatorConfig {
             .field("seed", &self.seed)
             .field("faults", &self.faults)
             .finish()
-    }
-}
-
-/// A duration as the command line writes them: `500ms`, `10s`, `2m`.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| e.to_string())
-}
-
-pub(super) fn parse_probability(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("{text:?} is not a probability between 0 and 1")),
     }
 }
 

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use super::config::{parse_duration, parse_probability};
-
 /// Transport failures, each a probability from 0 to 1. At most one strikes a call: they share
 /// one draw, in the order below, so rates that add up to more than 1 starve the later ones.
 /// A call hit by one is not billed: it never counts as a success or against the quota.
@@ -110,6 +108,18 @@ pub(super) fn splitmix64(value: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A duration as the command line writes them: `500ms`, `10s`, `2m`.
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| e.to_string())
+}
+
+pub(super) fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a probability between 0 and 1")),
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod answers;
 mod backend;
 mod config;
 mod faults;
+mod http;
 mod query;
 mod server;
 mod stats;

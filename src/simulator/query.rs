@@ -12,7 +12,7 @@ use tracing::debug;
 
 use super::backend::Backend;
 use super::faults::{draw, Draw, TransportFault};
-use super::server::{json_answer, respond, HttpResponse, ResetFault, JSON_CONTENT_TYPE};
+use super::http::{json_answer, respond, HttpResponse, ResetFault, JSON_CONTENT_TYPE};
 use crate::vendor;
 
 /// A form body bigger than this is not a card query; reading it whole would only cost memory.

@@ -1,7 +1,6 @@
 //! The simulator's HTTP/1.1 server: binding, the accept loop, one task per connection with a
 //! graceful stop, routing to the query, `/stats` and `/reset`, and the stream that can reset.
 
-use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,29 +9,23 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::answers::Answer;
 use super::backend::Backend;
 use super::config::SimulatorConfig;
+use super::http::{respond, HttpResponse, ResetFault, JSON_CONTENT_TYPE};
 use super::query::query;
 use super::stats::Stats;
 use crate::vendor::QUERY_PATH;
-
-pub(super) const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
-
-pub(super) type HttpResponse = Response<Full<Bytes>>;
 
 /// A simulator serving on the current tokio runtime. Dropping it stops the server as
 /// [`RunningSimulator::shutdown`] does, without waiting.
@@ -194,18 +187,6 @@ async fn serve_connection(
     }
 }
 
-/// Returned by the service to make hyper drop the connection without answering.
-#[derive(Debug)]
-pub(super) struct ResetFault;
-
-impl fmt::Display for ResetFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("simulated connection reset")
-    }
-}
-
-impl std::error::Error for ResetFault {}
-
 /// A TCP stream that is closed with a RST instead of a FIN when the reset fault strikes, so a
 /// client sees "connection reset" as it would from a failing load balancer.
 struct ResettableStream {
@@ -285,10 +266,6 @@ async fn route(
     }
 }
 
-pub(super) fn json_answer(answer: &Answer) -> HttpResponse {
-    respond(StatusCode::OK, JSON_CONTENT_TYPE, answer.encode())
-}
-
 fn stats_answer(backend: &Backend) -> HttpResponse {
     match serde_json::to_vec(&backend.stats()) {
         Ok(body) => respond(StatusCode::OK, JSON_CONTENT_TYPE, body),
@@ -309,18 +286,5 @@ fn method_not_allowed(allowed: &'static str) -> HttpResponse {
     response
         .headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allowed));
-    response
-}
-
-pub(super) fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> HttpResponse {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
