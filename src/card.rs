@@ -124,7 +124,7 @@ impl Card {
                 }
             })
             .sum();
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 
     /// First 6 and last 4 digits with a `*` for each digit between, e.g. `622848******1234`.
