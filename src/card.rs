@@ -176,6 +176,13 @@ pub enum Rejection {
          (--luhn warn sends such numbers anyway)"
     )]
     LuhnFailed,
+    /// A workbook number cell: Excel keeps 15 significant digits, so no cleaning brings the
+    /// lost ones back.
+    #[error(
+        "the card column is stored as numbers in the workbook, and Excel kept only 15 of this \
+         number's {digits} digits; format the column as Text and enter the card numbers again"
+    )]
+    ExcelNumber { digits: usize },
 }
 
 fn digit_word(count: &usize) -> &'static str {
@@ -197,6 +204,7 @@ impl Rejection {
             Rejection::TooFewDigits { .. } => Reason::TooFewDigits,
             Rejection::TooManyDigits { .. } => Reason::TooManyDigits,
             Rejection::LuhnFailed => Reason::LuhnFailed,
+            Rejection::ExcelNumber { .. } => Reason::ExcelNumber,
         }
     }
 }

@@ -22,7 +22,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Screen a CSV of card numbers and write it back with the blacklist flags added.
+    /// Screen a CSV or workbook of card numbers and write it back with the blacklist flags added.
     #[command(args_override_self = true)]
     Screen(Box<ScreenArgs>),
     /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
@@ -33,11 +33,14 @@ pub enum Command {
 /// Raw `screen` flags; every option is optional here so that the config file can fill it in.
 #[derive(Debug, Args, Default)]
 pub struct ScreenArgs {
-    /// CSV file to screen, or - for standard input.
+    /// CSV file or workbook (.xlsx .xlsm .xlsb .xls .ods) to screen, or - for standard input.
     pub input: OsString,
     /// Output CSV (default: <input stem>.screened.csv beside the input; - for standard output).
     #[arg(short, long)]
     pub output: Option<OsString>,
+    /// The sheet of a workbook to screen, by name or 1-based number [default: the first visible].
+    #[arg(long)]
+    pub sheet: Option<String>,
     /// TOML config file (default: cardscreen.toml in the working directory if present).
     #[arg(short = 'c', long)]
     pub config: Option<PathBuf>,

@@ -297,6 +297,12 @@ fn input_options(
             Some(text) => parse_encoding(&text)?,
             None => EncodingChoice::Auto,
         },
+        sheet: match lookup.text(&args.sheet, "sheet")? {
+            Some(text) if text.trim().is_empty() => {
+                return Err(bad("sheet", text, "a sheet name or a 1-based sheet number"))
+            }
+            other => other,
+        },
     })
 }
 

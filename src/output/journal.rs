@@ -34,6 +34,10 @@ pub(crate) struct Fingerprint {
     pub(crate) no_header: bool,
     pub(crate) delimiter: u8,
     pub(crate) encoding: String,
+    /// The sheet of a workbook input; empty for CSV. Journals written before workbooks were
+    /// read have none, and were of CSV inputs.
+    #[serde(default)]
+    pub(crate) sheet: String,
     pub(crate) prefix: String,
     pub(crate) mask: bool,
     pub(crate) luhn: String,
@@ -102,6 +106,9 @@ impl Fingerprint {
         }
         if self.encoding != other.encoding {
             differ.push("the encoding");
+        }
+        if self.sheet != other.sheet {
+            differ.push("the sheet");
         }
         if self.prefix != other.prefix {
             differ.push("--prefix");
@@ -418,6 +425,7 @@ mod tests {
             no_header: false,
             delimiter: b',',
             encoding: "UTF-8".into(),
+            sheet: String::new(),
             prefix: String::new(),
             mask: false,
             luhn: "warn".into(),

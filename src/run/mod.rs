@@ -318,7 +318,7 @@ fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError
     let mut distinct = HashSet::<u64, std::hash::BuildHasherDefault<CardHasher>>::default();
     while input.next_row(&mut record)? {
         counts.rows += 1;
-        match planner.check(&record) {
+        match planner.check(&record, input.card_cell()) {
             Checked::Settled(outcome) => {
                 let reason = outcome.reason.map_or("other", |r| r.as_str());
                 *counts.invalid_by_reason.entry(reason).or_default() += 1;

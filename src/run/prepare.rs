@@ -145,6 +145,7 @@ fn fingerprint(
         no_header: settings.input.no_header,
         delimiter: settings.input.delimiter,
         encoding: input.encoding.name().to_string(),
+        sheet: input.sheet.clone().unwrap_or_default(),
         prefix: settings.sink.prefix.clone(),
         mask: settings.sink.mask,
         luhn: settings.luhn.as_str().to_string(),
