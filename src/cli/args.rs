@@ -35,9 +35,13 @@ pub enum Command {
 pub struct ScreenArgs {
     /// CSV file or workbook (.xlsx .xlsm .xlsb .xls .ods) to screen, or - for standard input.
     pub input: OsString,
-    /// Output CSV (default: <input stem>.screened.csv beside the input; - for standard output).
+    /// Output file, a workbook when it ends in .xlsx (default: <input stem>.screened.csv, or
+    /// .screened.xlsx for a workbook input, beside the input; - for standard output).
     #[arg(short, long)]
     pub output: Option<OsString>,
+    /// csv or xlsx [default: from the output name, else xlsx for a workbook input, else csv].
+    #[arg(long)]
+    pub output_format: Option<String>,
     /// The sheet of a workbook to screen, by name or 1-based number [default: the first visible].
     #[arg(long)]
     pub sheet: Option<String>,

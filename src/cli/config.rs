@@ -17,6 +17,7 @@ const CONFIG_KEYS: &[&str] = &[
     "delimiter",
     "encoding",
     "excel",
+    "output_format",
     "endpoint",
     "key_env",
     "key",

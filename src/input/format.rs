@@ -1,6 +1,6 @@
 //! What kind of file the input is, judged by its first bytes and, for a ZIP archive, by what it
 //! holds: a workbook named `.csv` is read as a workbook, and a text export named `.xls` (as some
-//! banking systems write them) as text.
+//! banking systems write them) as text. The name decides only when the file cannot be read.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -92,6 +92,19 @@ pub(crate) fn by_extension(path: &Path) -> Option<WorkbookKind> {
         "xls" => Some(WorkbookKind::Xls),
         "ods" => Some(WorkbookKind::Ods),
         _ => None,
+    }
+}
+
+/// The format of the file at `path` by its content, or by its name when it cannot be read.
+pub(crate) fn of_path(path: &Path) -> Format {
+    let by_content = std::fs::File::open(path)
+        .ok()
+        .and_then(|mut file| of_file(&mut file).ok());
+    match by_content {
+        Some(Ok(format)) => format,
+        // Not a workbook after all; reading it says why.
+        Some(Err(_)) => Format::Csv,
+        None => by_extension(path).map_or(Format::Csv, Format::Workbook),
     }
 }
 
@@ -196,5 +209,16 @@ mod tests {
         let docx = zip_with(&[("word/document.xml", b"<x/>")]);
         let refused = format_of(&docx).unwrap_err().to_string();
         assert!(refused.contains("Word document"), "{refused}");
+    }
+
+    #[test]
+    fn the_name_decides_only_for_an_unreadable_file() {
+        let missing = Path::new("/nonexistent/cards.XLSX");
+        assert_eq!(of_path(missing), Format::Workbook(WorkbookKind::Xlsx));
+        assert_eq!(of_path(Path::new("/nonexistent/cards.csv")), Format::Csv);
+        let dir = tempfile::tempdir().unwrap();
+        let text_named_xls = dir.path().join("export.xls");
+        std::fs::write(&text_named_xls, "卡号\n6222024332181964\n").unwrap();
+        assert_eq!(of_path(&text_named_xls), Format::Csv);
     }
 }

@@ -244,6 +244,15 @@ impl Rows {
     }
 }
 
+/// Result of `InputReader::count_rows`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct RowCount {
+    /// Data rows, as `next_row` hands them out.
+    pub(crate) rows: u64,
+    /// The longest cell in characters, with its 1-based data row and column.
+    pub(crate) longest_cell: (usize, u64, usize),
+}
+
 impl InputReader {
     /// Opens the input and reads its header. Every whole-file problem surfaces here, before
     /// any call: a CSV file is checked to decode in its encoding first, and a workbook is
@@ -423,6 +432,48 @@ impl InputReader {
     /// Blank lines passed over so far (in files of more than one column, where they hold no row).
     pub fn blank_lines(&self) -> u64 {
         self.blank_lines
+    }
+
+    /// Reads the file at `path` once more, with this reader's encoding and sheet, and counts
+    /// its data rows as `next_row` hands them out: what a workbook output must know before
+    /// the first call, since a sheet has room for only so many rows and characters.
+    pub(crate) fn count_rows(
+        &self,
+        path: &Path,
+        options: &InputOptions,
+    ) -> Result<RowCount, InputError> {
+        let rows = match &self.rows {
+            Rows::Csv(_) => {
+                let (file, _) = open_file(path)?;
+                let rows = CsvRows::new(
+                    Box::new(file),
+                    self.encoding,
+                    options.delimiter,
+                    None,
+                    self.name.clone(),
+                );
+                Rows::Csv(rows)
+            }
+            Rows::Sheet(sheet) => {
+                Rows::Sheet(SheetRows::open(path, sheet.kind, Some(&sheet.sheet))?)
+            }
+        };
+        let mut again = InputReader::start(rows, self.encoding, None, options, self.sheet.clone())?;
+        let mut count = RowCount::default();
+        let mut record = ByteRecord::new();
+        while again.next_row(&mut record)? {
+            count.rows += 1;
+            for (column, field) in record.iter().enumerate() {
+                // A cell has at least as many bytes as characters: most need no counting.
+                if field.len() > count.longest_cell.0 {
+                    let chars = String::from_utf8_lossy(field).chars().count();
+                    if chars > count.longest_cell.0 {
+                        count.longest_cell = (chars, count.rows, column + 1);
+                    }
+                }
+            }
+        }
+        Ok(count)
     }
 }
 

@@ -1,12 +1,16 @@
 //! Where output rows go: the input's cells as they were (the card masked with `--mask`), then
-//! the added columns, as CSV in the input's delimiter.
+//! the added columns, as CSV in the input's delimiter or as a workbook (`workbook.rs`).
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use csv::ByteRecord;
 
+use super::workbook::XlsxSink;
+use super::OutputFormat;
 use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
+use crate::report::Figure;
 
 /// How many columns are added to every row.
 pub(crate) const ADDED_COUNT: usize = 12;
@@ -41,10 +45,12 @@ pub(crate) mod column {
 /// How output rows are written.
 #[derive(Debug, Clone)]
 pub(crate) struct SinkOptions {
+    pub(crate) format: super::OutputFormat,
+    /// CSV only.
     pub(crate) delimiter: u8,
     /// Put before every added column name.
     pub(crate) prefix: String,
-    /// Start with a UTF-8 BOM so that Excel shows Chinese text.
+    /// Start a CSV with a UTF-8 BOM so that Excel shows Chinese text.
     pub(crate) excel: bool,
     /// Write the card cell masked.
     pub(crate) mask: bool,
@@ -57,8 +63,55 @@ pub(crate) fn added_names(prefix: &str) -> impl Iterator<Item = String> + '_ {
         .map(move |name| format!("{prefix}{name}"))
 }
 
-/// Where the output rows go.
-pub(crate) struct OutputSink {
+/// Where the output rows go, in the format the settings chose.
+pub(crate) enum OutputSink {
+    Csv(Box<CsvSink>),
+    Xlsx(Box<XlsxSink>),
+}
+
+impl OutputSink {
+    /// Writes the header at once. `scratch_dir` is where a workbook's cells wait until it is
+    /// saved: the output's directory.
+    pub(crate) fn new(
+        out: Box<dyn Write + Send>,
+        header: &Header,
+        options: &SinkOptions,
+        scratch_dir: Option<&Path>,
+    ) -> io::Result<OutputSink> {
+        Ok(match options.format {
+            OutputFormat::Csv => OutputSink::Csv(Box::new(CsvSink::new(out, header, options)?)),
+            OutputFormat::Xlsx => {
+                OutputSink::Xlsx(Box::new(XlsxSink::new(out, header, options, scratch_dir)?))
+            }
+        })
+    }
+
+    pub(crate) fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
+        match self {
+            OutputSink::Csv(sink) => sink.write_row(record, outcome),
+            OutputSink::Xlsx(sink) => sink.write_row(record, outcome),
+        }
+    }
+
+    /// Writes out what is buffered; a workbook is written only by `finish`.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        match self {
+            OutputSink::Csv(sink) => sink.flush(),
+            OutputSink::Xlsx(_) => Ok(()),
+        }
+    }
+
+    /// Completes the output; a workbook gets `summary` as its second sheet.
+    pub(crate) fn finish(self, summary: &[(String, Figure)]) -> io::Result<()> {
+        match self {
+            OutputSink::Csv(sink) => sink.finish().map(drop),
+            OutputSink::Xlsx(sink) => sink.finish(summary),
+        }
+    }
+}
+
+/// Output rows as CSV.
+pub(crate) struct CsvSink {
     csv: csv::Writer<Box<dyn Write + Send>>,
     header_len: usize,
     card_index: usize,
@@ -67,14 +120,14 @@ pub(crate) struct OutputSink {
     masked: String,
 }
 
-impl OutputSink {
+impl CsvSink {
     /// Writes the header (and a BOM for Excel) at once: a file with only a header screens to an
     /// output with only a header.
     pub(crate) fn new(
         mut out: Box<dyn Write + Send>,
         header: &Header,
         options: &SinkOptions,
-    ) -> io::Result<OutputSink> {
+    ) -> io::Result<CsvSink> {
         if options.excel {
             out.write_all("\u{feff}".as_bytes())?;
         }
@@ -91,7 +144,7 @@ impl OutputSink {
             names.push_field(name.as_bytes());
         }
         csv.write_byte_record(&names).map_err(csv_to_io)?;
-        Ok(OutputSink {
+        Ok(CsvSink {
             csv,
             header_len: header.names.len(),
             card_index: header.card_index,
@@ -171,7 +224,7 @@ mod tests {
             card_index: 1,
         };
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut sink = OutputSink::new(Box::new(Shared(buffer.clone())), &header, options).unwrap();
+        let mut sink = CsvSink::new(Box::new(Shared(buffer.clone())), &header, options).unwrap();
         for (cells, outcome) in rows {
             sink.write_row(&ByteRecord::from(cells.to_vec()), outcome)
                 .unwrap();
@@ -195,6 +248,7 @@ mod tests {
 
     fn options() -> SinkOptions {
         SinkOptions {
+            format: crate::output::OutputFormat::Csv,
             delimiter: b',',
             prefix: String::new(),
             excel: false,
@@ -235,6 +289,7 @@ mod tests {
     #[test]
     fn mask_prefix_and_bom_apply() {
         let options = SinkOptions {
+            format: crate::output::OutputFormat::Csv,
             delimiter: b';',
             prefix: "s_".into(),
             excel: true,

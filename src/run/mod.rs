@@ -22,8 +22,8 @@ use crate::dedup::{CardHasher, CardIndex};
 use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
-    added_names, CollectError, Collected, Collector, JournalError, OutputSink, OutputTarget,
-    PriorError,
+    added_names, CollectError, Collected, Collector, JournalError, OutputFormat, OutputSink,
+    OutputTarget, PriorError, CELL_CHARS, SHEET_ROWS,
 };
 use crate::report::{DryRun, Pace, Progress, Summary};
 #[cfg(feature = "simulator")]
@@ -55,6 +55,14 @@ pub(crate) enum RunError {
     RetryWhileUnfinished(String),
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: io::Error },
+    #[error("the input has {rows} data rows, but a workbook sheet holds {} below its header; write CSV instead (-o NAME.csv or --output-format csv)", SHEET_ROWS - 1)]
+    TooManyRows { rows: u64 },
+    #[error("data row {row}, column {column} holds {chars} characters, more than a workbook cell holds ({CELL_CHARS}); write CSV instead (-o NAME.csv or --output-format csv)")]
+    CellTooLong {
+        row: u64,
+        column: usize,
+        chars: usize,
+    },
     #[cfg(feature = "simulator")]
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(io::Error),
@@ -74,10 +82,12 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     if settings.dry_run {
         return dry_run(&settings, &mut input);
     }
+    check_workbook_fits(&settings, &input)?;
     let endpoint = Endpoint::open(&settings).await?;
     let index = Arc::new(CardIndex::new());
     let prepared = prepare::prepare(&settings, &input, &index)?;
-    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink)
+    let scratch_dir = prepared.paths.as_ref().map(prepare::OutputPaths::directory);
+    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink, scratch_dir)
         .map_err(|source| output_error(&settings.output, source))?;
 
     let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
@@ -123,10 +133,9 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         Err(e) => return Err(e.into()),
     };
 
-    let tally = collected.tally.clone();
-    let (exit_code, complete) = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
+    let (exit_code, complete) = judge(&settings, &collected, &feed_end, &control);
     let summary = Summary::new(
-        &tally,
+        &collected.tally,
         &control,
         feed_end.counts,
         started,
@@ -135,6 +144,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         settings.input.source.to_string(),
         settings.output.to_string(),
     );
+    settle(&settings, collected, complete, prepared.paths, &summary)?;
     report(&settings, &summary)?;
     endpoint.close().await;
     Ok(exit_code)
@@ -261,32 +271,17 @@ async fn collect(
     collected
 }
 
-/// A complete run gets its output renamed into place and its journal removed; a stopped one
-/// keeps the journal for `--resume`. Returns the exit code and whether the run completed.
-fn settle(
+/// Whether the run completed, and its exit code.
+fn judge(
     settings: &Settings,
-    collected: Collected,
+    collected: &Collected,
     feed_end: &FeedEnd,
-    paths: Option<prepare::OutputPaths>,
     control: &Control,
-) -> Result<(i32, bool), RunError> {
+) -> (i32, bool) {
     let complete =
         feed_end.eof && collected.all_written && collected.rows_received == feed_end.rows;
     if !complete {
-        drop(collected.sink);
-        drop(collected.journal);
-        if let Some(paths) = &paths {
-            let _ = std::fs::remove_file(&paths.partial);
-        }
-        return Ok((control.stop_reason().map_or(2, |r| r.exit_code()), false));
-    }
-    let finished = collected.sink.finish().and_then(|writer| {
-        drop(writer);
-        paths.as_ref().map_or(Ok(()), prepare::settle_output)
-    });
-    finished.map_err(|source| output_error(&settings.output, source))?;
-    if let Err(e) = collected.journal.remove() {
-        tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
+        return (control.stop_reason().map_or(2, |r| r.exit_code()), false);
     }
     let tally = &collected.tally;
     let code = if tally.errors > 0 {
@@ -296,7 +291,61 @@ fn settle(
     } else {
         0
     };
-    Ok((code, true))
+    (code, true)
+}
+
+/// A complete run gets its output finished (a workbook with the summary as its second sheet)
+/// and renamed into place, and its journal removed; a stopped one keeps the journal for
+/// `--resume`.
+fn settle(
+    settings: &Settings,
+    collected: Collected,
+    complete: bool,
+    paths: Option<prepare::OutputPaths>,
+    summary: &Summary,
+) -> Result<(), RunError> {
+    if !complete {
+        drop(collected.sink);
+        drop(collected.journal);
+        if let Some(paths) = &paths {
+            let _ = std::fs::remove_file(&paths.partial);
+        }
+        return Ok(());
+    }
+    let finished = collected
+        .sink
+        .finish(&summary.figures())
+        .and_then(|()| paths.as_ref().map_or(Ok(()), prepare::settle_output));
+    finished.map_err(|source| output_error(&settings.output, source))?;
+    if let Err(e) = collected.journal.remove() {
+        tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
+    }
+    Ok(())
+}
+
+/// A workbook output must fit in one sheet, which is known before the first call and not after
+/// the last. Every output row comes from its own sheet row, the header from the header, so a
+/// workbook read with its header fits by itself; a CSV (or a headerless sheet) is counted in
+/// one more pass over the file, the price of refusing before anything is paid for.
+fn check_workbook_fits(settings: &Settings, input: &InputReader) -> Result<(), RunError> {
+    let InputSource::Path(path) = &settings.input.source else {
+        // Settings refuse a workbook output for standard input.
+        return Ok(());
+    };
+    if settings.sink.format != OutputFormat::Xlsx
+        || (input.sheet.is_some() && !settings.input.no_header)
+    {
+        return Ok(());
+    }
+    let count = input.count_rows(path, &settings.input)?;
+    if count.rows + 1 > SHEET_ROWS {
+        return Err(RunError::TooManyRows { rows: count.rows });
+    }
+    let (chars, row, column) = count.longest_cell;
+    if chars > CELL_CHARS {
+        return Err(RunError::CellTooLong { row, column, chars });
+    }
+    Ok(())
 }
 
 fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
