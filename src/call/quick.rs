@@ -12,9 +12,14 @@ const MAX_DEPTH: u32 = 32;
 
 /// The flags and orderid of a success, or `None` for anything the tolerant read must settle.
 pub(super) fn success(body: &[u8]) -> Option<(Flags, &str)> {
-    // The tolerant read refuses a body that is not UTF-8; so must this one.
-    std::str::from_utf8(body).ok()?;
-    let mut scan = Scan { bytes: body, at: 0 };
+    // The tolerant read refuses a body that is not UTF-8; so must this one. Checked once: every
+    // string then starts and ends at an ASCII quote, so slicing it from the text cannot fail.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut scan = Scan {
+        text,
+        bytes: body,
+        at: 0,
+    };
     let mut code = None;
     let mut result = None;
     scan.object(|scan, key| match key {
@@ -41,6 +46,7 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 }
 
 struct Scan<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
@@ -143,7 +149,7 @@ impl<'a> Scan<'a> {
                 _ => self.at += 1,
             }
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        let text = self.text.get(start..self.at)?;
         self.at += 1;
         Some(text)
     }
@@ -152,10 +158,7 @@ impl<'a> Scan<'a> {
         self.whitespace();
         let start = self.at;
         self.number()?;
-        std::str::from_utf8(&self.bytes[start..self.at])
-            .ok()?
-            .parse()
-            .ok()
+        self.text.get(start..self.at)?.parse().ok()
     }
 
     /// A JSON number, strictly: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
