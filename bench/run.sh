@@ -6,7 +6,13 @@
 #
 #   bench/run.sh                      # all scenarios, 5 runs per figure
 #   RUNS=3 bench/run.sh               # fewer runs per figure (at least 3)
-#   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset: overhead latency rate memory workbook
+#   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset of:
+#       overhead latency rate memory workbook pacer adaptive large
+#
+# `pacer` and `adaptive` run, side by side in each iteration, this checkout's binary and the
+# one built from PACER_BASELINE (default 2e01ae0, the last revision whose pacer was a GCRA of
+# its own rather than governor's). `large` screens 10,000,000 rows once (LARGE_RUNS=1): about
+# four minutes and 1.5 GB for the simulator.
 #
 # Needs the Rust toolchain, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
 # Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
@@ -18,7 +24,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 target=${CARGO_TARGET_DIR:-$repo/target}
 runs=${RUNS:-5}
-scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook}
+scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook pacer adaptive large}
+baseline_rev=${PACER_BASELINE:-2e01ae0}
+pacer_rates=${PACER_RATES:-5 10 50 200 1000}
+large_runs=${LARGE_RUNS:-1}
 concurrency=64
 key=bench-key-7d1c
 lib="$here/lib.py"
@@ -57,6 +66,9 @@ stop_sim() {
 
 cleanup() {
     stop_sim
+    if [[ -d $work/baseline ]]; then
+        git -C "$repo" worktree remove --force "$work/baseline" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,6 +105,8 @@ with opener.open("http://" + sys.argv[1] + "/stats", timeout=120) as answer:
 
 # measure_cardscreen SCENARIO SUBJECT ROWS "SIM FLAGS" [screen flags...]
 # The input is cards_ROWS.$input_ext and the output out.$output_ext (both csv unless set).
+# Runs $screen_bin (default: this checkout's). Every row must be called exactly once unless
+# $retries_expected is set (the adaptive scenario, where 10011 answers are retried).
 measure_cardscreen() {
     local scenario=$1 subject=$2 rows=$3 sim_flags=$4
     shift 4
@@ -104,7 +118,7 @@ measure_cardscreen() {
     spawned=$(now_ms)
     # Debug logs name the cause of each failed call, and cost nothing while calls succeed.
     JUHE_KEY=$key RUST_LOG=cardscreen=debug timeout 900 /usr/bin/time -v -o "$work/time.txt" \
-        "$bin" screen "$work/cards_$rows.${input_ext:-csv}" -o "$out" \
+        "${screen_bin:-$bin}" screen "$work/cards_$rows.${input_ext:-csv}" -o "$out" \
         --endpoint "http://$sim_addr/bankcardblack/query" \
         --concurrency "$concurrency" --progress never --summary "$work/summary.json" \
         "$@" 2>"$work/screen.err" || status=$?
@@ -119,14 +133,15 @@ measure_cardscreen() {
     python3 "$lib" record "$results" scenario="$scenario" subject="$subject" rows="$rows" \
         spawned_ms="$spawned" ended_ms="$ended" stats="$work/stats.json" time="$work/time.txt" \
         summary="$work/summary.json" concurrency="$concurrency" "${extra_fields[@]}"
-    python3 - "$results" "$rows" <<'PY'
+    python3 - "$results" "$rows" "${retries_expected:-}" <<'PY'
 import json, sys
 run = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 rows = int(sys.argv[2])
+retries = bool(sys.argv[3])
 problems = [what for what, bad in [
     ("rows in the summary", run["summary_rows"] != rows),
-    ("calls counted by cardscreen", run["summary_calls"] != rows),
-    ("calls seen by the simulator", run["calls"] != rows),
+    ("calls counted by cardscreen", run["summary_calls"] != run["calls"]),
+    ("calls seen by the simulator", run["calls"] != rows and not retries),
     ("error rows", run["summary_errors"] != 0),
 ] if bad]
 if problems:
@@ -172,6 +187,13 @@ echo "== Building (release)"
 (cd "$repo" && cargo build --release --quiet --bin cardscreen --example bare_loop)
 bin="$target/release/cardscreen"
 bare="$target/release/examples/bare_loop"
+if wants pacer || wants adaptive; then
+    echo "== Building the baseline pacer ($baseline_rev, release)"
+    git -C "$repo" worktree add --quiet --detach "$work/baseline" "$baseline_rev"
+    (cd "$work/baseline" && CARGO_TARGET_DIR="$target/bench-baseline" \
+        cargo build --release --quiet --bin cardscreen)
+    baseline_bin="$target/bench-baseline/release/cardscreen"
+fi
 
 echo "== Card files (distinct, Luhn-valid)"
 sizes=()
@@ -180,6 +202,15 @@ wants latency && sizes+=(16000)
 wants rate && sizes+=(2000)
 wants memory && sizes+=(2000 100000 1000000)
 wants workbook && sizes+=(200000)
+if wants pacer; then
+    for rate in $pacer_rates; do
+        # About 12 s of calls at each rate, and never fewer than 60.
+        rows=$((rate * 12 > 60 ? rate * 12 : 60))
+        sizes+=("$rows")
+    done
+fi
+wants adaptive && sizes+=(300)
+wants large && sizes+=(2000 10000000)
 for rows in $(printf '%s\n' "${sizes[@]}" | sort -un); do
     python3 "$lib" cards "$rows" "$work/cards_$rows.csv" "$work/cards_$rows.txt"
     echo "   $rows rows: $(du -h "$work/cards_$rows.csv" | cut -f1)"
@@ -222,7 +253,31 @@ for run in $(seq "$runs"); do
         input_ext=xlsx measure_cardscreen workbook xlsx_to_csv 200000 "" --rate 0
         input_ext=xlsx output_ext=xlsx measure_cardscreen workbook xlsx_to_xlsx 200000 "" --rate 0
     fi
+    if wants pacer; then
+        for rate in $pacer_rates; do
+            rows=$((rate * 12 > 60 ? rate * 12 : 60))
+            extra_fields=(rate_set="$rate")
+            echo "-- pacer: --rate $rate --burst 1, $rows rows: baseline, then governor"
+            screen_bin=$baseline_bin measure_cardscreen pacer baseline "$rows" "" --rate "$rate" --burst 1
+            measure_cardscreen pacer governor "$rows" "" --rate "$rate" --burst 1
+        done
+    fi
+    if wants adaptive; then
+        extra_fields=(rate_set=40 qps_limit=10)
+        echo "-- adaptive: --rate 40 against --qps-limit 10, 300 rows: baseline, then governor"
+        retries_expected=1 screen_bin=$baseline_bin measure_cardscreen adaptive baseline 300 "--qps-limit 10" --rate 40
+        retries_expected=1 measure_cardscreen adaptive governor 300 "--qps-limit 10" --rate 40
+    fi
 done
+
+if wants large; then
+    for run in $(seq "$large_runs"); do
+        extra_fields=()
+        echo "== Large: 2,000 rows then 10,000,000 rows (--rate 0), run $run of $large_runs"
+        measure_cardscreen large cardscreen_2k 2000 "" --rate 0
+        measure_cardscreen large cardscreen_10m 10000000 "" --rate 0
+    done
+fi
 
 echo "== Results"
 status=0

@@ -264,96 +264,6 @@ fn transport_failure(error: &reqwest::Error) -> TransportFailure {
     TransportFailure::Connection(kind.to_string())
 }
 
-/// The one shape almost every answer has: a success with its six flags and a string orderid.
-/// Read straight into these types, borrowing from the body, a success costs one allocation
-/// (its orderid) instead of a JSON tree of a dozen; anything else goes the tolerant way.
-#[derive(Deserialize)]
-struct Success<'a> {
-    error_code: i64,
-    #[serde(borrow)]
-    result: SuccessResult<'a>,
-}
-
-#[derive(Deserialize)]
-struct SuccessResult<'a> {
-    data: SuccessFlags,
-    #[serde(borrow)]
-    orderid: std::borrow::Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SuccessFlags {
-    online_black: Flag,
-    offline_black: Flag,
-    bad_card_holder: Flag,
-    fraud_trans: Flag,
-    other_black: Flag,
-    case_related: Flag,
-}
-
-/// A flag as the vendor writes it: "0"/"1", 0/1 or a JSON boolean. Anything else fails the
-/// quick read, and the tolerant one decides.
-struct Flag(bool);
-
-impl<'de> Deserialize<'de> for Flag {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Flag, D::Error> {
-        struct FlagVisitor;
-        impl serde::de::Visitor<'_> for FlagVisitor {
-            type Value = Flag;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("\"0\", \"1\", 0, 1 or a boolean")
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Flag, E> {
-                match text {
-                    "0" => Ok(Flag(false)),
-                    "1" => Ok(Flag(true)),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(text), &self)),
-                }
-            }
-            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Flag, E> {
-                match n {
-                    0 => Ok(Flag(false)),
-                    1 => Ok(Flag(true)),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Unsigned(n), &self)),
-                }
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Flag, E> {
-                match u64::try_from(n) {
-                    Ok(n) => self.visit_u64(n),
-                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(n), &self)),
-                }
-            }
-            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Flag, E> {
-                Ok(Flag(b))
-            }
-        }
-        deserializer.deserialize_any(FlagVisitor)
-    }
-}
-
-impl Success<'_> {
-    fn into_answer(self) -> Option<Answer> {
-        if self.error_code != 0 {
-            return None;
-        }
-        let data = self.result.data;
-        Some(Answer {
-            error_code: 0,
-            reason: String::new(),
-            flags: Some(Flags::from_bools([
-                data.online_black.0,
-                data.offline_black.0,
-                data.bad_card_holder.0,
-                data.fraud_trans.0,
-                data.other_black.0,
-                data.case_related.0,
-            ])),
-            orderid: Some(self.result.orderid.into_owned()),
-        })
-    }
-}
-
 #[derive(Deserialize)]
 struct Envelope {
     error_code: serde_json::Value,
@@ -367,13 +277,15 @@ struct Envelope {
 /// `result` null, `{}` or a string on errors, an old `resultcode` field) and strict where a
 /// wrong guess would cost a true answer (no `error_code`, or a success without all six flags).
 pub(crate) fn parse_answer(body: &[u8]) -> Reply {
-    if let Some(answer) = serde_json::from_slice::<Success>(body)
-        .ok()
-        .and_then(Success::into_answer)
-    {
-        return Reply::Answer(answer);
+    match super::quick::success(body) {
+        Some((flags, orderid)) => Reply::Answer(Answer {
+            error_code: vendor::SUCCESS,
+            reason: String::new(),
+            flags: Some(flags),
+            orderid: Some(orderid.to_string()),
+        }),
+        None => parse_tolerant(body),
     }
-    parse_tolerant(body)
 }
 
 /// The general reading of an answer, whatever its shape.
@@ -700,9 +612,11 @@ mod tests {
                 "{body}"
             );
         }
-        for body in &bodies[..3] {
-            let quick = serde_json::from_slice::<Success>(body.as_bytes());
-            assert!(quick.is_ok_and(|s| s.into_answer().is_some()), "{body}");
+        for body in [&bodies[0], &bodies[2]] {
+            assert!(
+                super::super::quick::success(body.as_bytes()).is_some(),
+                "{body}"
+            );
         }
         assert!(matches!(
             parse_answer(bodies[2].as_bytes()),
@@ -711,6 +625,38 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    proptest::proptest! {
+        /// Whatever the quick read accepts, the tolerant read reads the same way: a success
+        /// with its bytes changed here and there, and fragments of JSON spliced in.
+        #[test]
+        fn the_quick_read_never_disagrees_with_the_tolerant_one(
+            edits in proptest::collection::vec(
+                (0usize..220, proptest::sample::select(vec![
+                    "", " ", "0", "1", "\"", ",", ":", "{", "}", "[", "]", "\\", "\\u00", "-",
+                    "e5", ".5", "true", "null", "\"orderid\":\"Y\"", "\"error_code\":1",
+                    "\"onlineBlack\":\"1\"", "\u{e9}", "\u{1}",
+                ]), 0usize..3),
+                0..4,
+            )
+        ) {
+            let mut body = r#"{"reason":"查询成功","result":{"data":{"onlineBlack":"0","offlineBlack":"1","badCardHolder":"0","fraudTrans":0,"otherBlack":false,"caseRelated":"1"},"orderid":"JH7191"},"error_code":0}"#.as_bytes().to_vec();
+            for (at, insert, cut) in edits {
+                let at = at.min(body.len());
+                let end = (at + cut).min(body.len());
+                body.splice(at..end, insert.bytes());
+            }
+            if let Some((flags, orderid)) = super::super::quick::success(&body) {
+                let quick = Reply::Answer(Answer {
+                    error_code: 0,
+                    reason: String::new(),
+                    flags: Some(flags),
+                    orderid: Some(orderid.to_string()),
+                });
+                proptest::prop_assert_eq!(quick, parse_tolerant(&body), "{}", String::from_utf8_lossy(&body));
+            }
+        }
     }
 
     #[test]

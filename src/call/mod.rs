@@ -5,6 +5,7 @@
 mod client;
 mod pacer;
 mod pool;
+mod quick;
 mod retry;
 
 pub(crate) use client::{is_cleartext_remote, Client, ClientError, ClientOptions};

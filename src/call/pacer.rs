@@ -4,14 +4,20 @@
 //! sending pauses briefly; while calls succeed the rate climbs back slowly (AIMD, like the
 //! adaptive retry mode of the AWS SDKs), never above what the user set.
 //!
-//! The spacing is a generic cell rate algorithm of our own rather than `governor`'s: governor
-//! has no room for the millisecond or two the async timer wakes late, so each late wake-up
-//! pushed every later call back and `--rate 200` sent 162 calls a second (BENCHMARKS.md).
+//! The spacing is `governor`'s: a limiter whose burst holds, beyond `--burst`, the few
+//! milliseconds the async timer wakes late. Around it sit what governor has no notion of: the
+//! cap of `--rate` calls in any window as the vendor counts them, the turn that serves waiting
+//! callers in arrival order, and the response to 10011 (a new limiter at the new rate).
 
 use std::collections::VecDeque;
+use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use governor::clock::{Clock, MonotonicClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
 /// After a cut, the rate is at most this share of what the vendor accepted in the last second.
@@ -29,8 +35,9 @@ const RECOVERY_STEP: Duration = Duration::from_secs(3);
 const RECOVERY_FACTOR: f64 = 1.05;
 const MIN_RATE: f64 = 0.2;
 /// How late a call may be sent without the schedule losing that time. The async timer wakes a
-/// sleeper up to a millisecond or two after its deadline; without this slack every call would
-/// push the next one back by that much, and `--rate 200` would send about 160 calls a second.
+/// sleeper up to a millisecond or two after its deadline; a limiter without room for it pushes
+/// every later call back by that much, and `--rate 200` sent 162 calls a second. The limiter's
+/// burst grows by the calls the rate allows in this time (at least one).
 const TIMER_SLACK: Duration = Duration::from_millis(3);
 /// The vendor counts calls in any 1 s window as they arrive, after network and scheduling
 /// jitter. So at most `--rate` calls (plus the burst) go out in any window this much longer
@@ -51,11 +58,12 @@ pub(crate) struct PacerOptions {
     pub(crate) burst: u32,
 }
 
-pub(crate) struct Pacer {
+pub(crate) struct Pacer<C: Clock<Instant = Instant> = MonotonicClock> {
     /// The rate the user set; `None` = unlimited until the vendor says otherwise.
     ceiling: Option<f64>,
     burst: u32,
-    state: Mutex<PacerState>,
+    clock: C,
+    state: Mutex<PacerState<C>>,
     /// Callers wait for the next slot one at a time, in arrival order. Left to race, the tasks
     /// sleeping on the same instant wake in the order they went to sleep, and a row coming back
     /// from a backoff loses every race and starves while the rows behind it get through. The
@@ -63,9 +71,9 @@ pub(crate) struct Pacer {
     turn: Semaphore,
 }
 
-struct PacerState {
+struct PacerState<C: Clock<Instant = Instant>> {
     /// `None` while running unlimited.
-    schedule: Option<Schedule>,
+    schedule: Option<Schedule<C>>,
     rate: Option<f64>,
     /// No call goes out before this instant.
     paused_until: Option<Instant>,
@@ -123,29 +131,33 @@ impl AcceptedRate {
     }
 }
 
-/// When calls may go: evenly spaced at the rate by the generic cell rate algorithm (call `n + k`
-/// never earlier than `k` spacings after call `n`, less the tolerance), and never more than
-/// `window_calls` in any `WINDOW`. Both are judged on the instants calls are actually sent.
-/// In the steady state the window binds (1.5% under the rate); after a stall the spacing lets
-/// calls catch up at the full rate until it binds again, which makes up to 15 ms a second.
-#[derive(Debug, Clone)]
-struct Schedule {
-    spacing: Duration,
-    tolerance: Duration,
-    /// When the next call is due; `None` before the first.
-    due: Option<Instant>,
+type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<Instant>>;
+
+/// When calls may go: spaced at the rate by governor's limiter, and never more than
+/// `window_calls` in any `WINDOW` of the instants calls are actually sent. In the steady state
+/// the window binds (1.5% under the rate); after a stall the limiter's burst lets calls catch up
+/// until the window binds again, which makes up to 15 ms a second.
+struct Schedule<C: Clock<Instant = Instant>> {
+    limiter: Limiter<C>,
+    clock: C,
     /// How many calls any `WINDOW` may hold; 0 when not tracked.
     window_calls: usize,
     /// When the latest calls went, oldest first, at most `window_calls` of them.
     recent: VecDeque<Instant>,
 }
 
-impl Schedule {
-    fn new(rate: f64, burst: u32) -> Schedule {
+impl<C: Clock<Instant = Instant> + Clone> Schedule<C> {
+    fn new(rate: f64, burst: u32, clock: &C) -> Schedule<C> {
         let rate = rate.max(MIN_RATE);
-        let spacing = Duration::from_secs_f64(1.0 / rate);
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let slack = (rate * TIMER_SLACK.as_secs_f64()).ceil().max(1.0) as u32;
+        let cells = NonZeroU32::new(burst.max(1).saturating_add(slack)).unwrap_or(NonZeroU32::MIN);
+        // A rate so high that its period rounds to nothing is as good as unlimited.
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(cells);
         let window_calls = (rate.floor() as usize)
-            .saturating_add(burst as usize - 1)
+            .saturating_add(burst.max(1) as usize - 1)
             .max(1);
         let window_calls = if window_calls > MAX_WINDOW_CALLS {
             0
@@ -153,27 +165,28 @@ impl Schedule {
             window_calls
         };
         Schedule {
-            spacing,
-            tolerance: spacing * burst.saturating_sub(1) + TIMER_SLACK,
-            due: None,
+            limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
+            clock: clock.clone(),
             window_calls,
             recent: VecDeque::with_capacity(window_calls),
         }
     }
 
-    /// Takes the slot for a call sent at `now`, or says how long to wait for one.
-    fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let due = self.due.unwrap_or(now);
-        let mut earliest = due.checked_sub(self.tolerance).unwrap_or(due);
+    /// Takes the slot for a call sent now, or says how long to wait for one.
+    fn take(&mut self) -> Result<(), Duration> {
+        let now = self.clock.now();
         if self.window_calls > 0 && self.recent.len() >= self.window_calls {
             if let Some(&oldest) = self.recent.front() {
-                earliest = earliest.max(oldest + WINDOW);
+                let opens = oldest + WINDOW;
+                if now < opens {
+                    return Err(opens - now);
+                }
             }
         }
-        if now < earliest {
-            return Err(earliest - now);
+        // Asked only once the window has room: a cell the limiter hands out is a call sent.
+        if let Err(not_until) = self.limiter.check() {
+            return Err(not_until.wait_time_from(now));
         }
-        self.due = Some(due.max(now) + self.spacing);
         if self.window_calls > 0 {
             while self.recent.len() >= self.window_calls {
                 self.recent.pop_front();
@@ -186,20 +199,27 @@ impl Schedule {
 
 impl Pacer {
     pub(crate) fn new(options: PacerOptions) -> Pacer {
+        Pacer::with_clock(options, MonotonicClock)
+    }
+}
+
+impl<C: Clock<Instant = Instant> + Clone> Pacer<C> {
+    fn with_clock(options: PacerOptions, clock: C) -> Pacer<C> {
         let PacerOptions { rate, burst } = options;
         let burst = burst.max(1);
-        let now = Instant::now();
+        let now = clock.now();
         Pacer {
             ceiling: rate,
             burst,
             state: Mutex::new(PacerState {
-                schedule: rate.map(|r| Schedule::new(r, burst)),
+                schedule: rate.map(|r| Schedule::new(r, burst, &clock)),
                 rate,
                 paused_until: None,
                 last_cut: None,
                 last_step: now,
                 accepted: AcceptedRate::new(now),
             }),
+            clock,
             turn: Semaphore::new(1),
         }
     }
@@ -215,11 +235,11 @@ impl Pacer {
         loop {
             let wait = {
                 let mut state = self.lock();
-                let now = Instant::now();
+                let now = self.clock.now();
                 match (state.paused_until, state.schedule.as_mut()) {
                     (Some(until), _) if until > now => until - now,
                     (_, None) => return,
-                    (_, Some(schedule)) => match schedule.take(now) {
+                    (_, Some(schedule)) => match schedule.take() {
                         Ok(()) => return,
                         Err(wait) => wait,
                     },
@@ -238,7 +258,7 @@ impl Pacer {
     /// The vendor answered 10011: cut the rate to a little under what it accepted in the last
     /// second, and pause for as much of a second as the overshoot was large.
     pub(crate) fn on_throttled(&self) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.lock();
         if state
             .last_cut
@@ -264,7 +284,7 @@ impl Pacer {
             to = %format!("{cut:.1}"),
             "The API says calls come too fast (10011); slowing down."
         );
-        state.set_rate(cut, self.burst);
+        state.set_rate(cut, self.burst, &self.clock);
         state.paused_until = Some(now + MAX_PAUSE.mul_f64(overshoot));
         state.last_cut = Some(now);
         state.last_step = now;
@@ -272,7 +292,7 @@ impl Pacer {
 
     /// A call got through without 10011: after a quiet spell, climb back a step.
     pub(crate) fn on_accepted(&self) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.lock();
         state.accepted.count(now);
         let Some(rate) = state.rate else { return };
@@ -283,11 +303,11 @@ impl Pacer {
         let raised = rate * RECOVERY_FACTOR + 0.1;
         match self.ceiling {
             Some(ceiling) if raised >= ceiling => {
-                state.set_rate(ceiling, self.burst);
+                state.set_rate(ceiling, self.burst, &self.clock);
                 state.last_cut = None;
                 tracing::info!(rate = %format!("{ceiling:.1}"), "Back to the configured rate.");
             }
-            _ => state.set_rate(raised, self.burst),
+            _ => state.set_rate(raised, self.burst, &self.clock),
         }
     }
 
@@ -297,7 +317,7 @@ impl Pacer {
         self.lock().rate
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PacerState<C>> {
         // A panic while holding this lock cannot leave the state inconsistent, so recover it.
         self.state
             .lock()
@@ -305,14 +325,13 @@ impl Pacer {
     }
 }
 
-impl PacerState {
-    fn set_rate(&mut self, rate: f64, burst: u32) {
+impl<C: Clock<Instant = Instant> + Clone> PacerState<C> {
+    /// A new limiter at the new rate. The calls of the last second still count: a new rate
+    /// must not let calls through at once beyond what the window allows.
+    fn set_rate(&mut self, rate: f64, burst: u32, clock: &C) {
         self.rate = Some(rate);
-        let mut schedule = Schedule::new(rate, burst);
-        // The next call keeps its turn, and the calls of the last second still count: a new
-        // rate must not let calls through at once.
+        let mut schedule = Schedule::new(rate, burst, clock);
         if let Some(old) = self.schedule.take() {
-            schedule.due = old.due;
             let keep = old.recent.len().min(schedule.window_calls);
             schedule
                 .recent
@@ -324,10 +343,34 @@ impl PacerState {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
-    fn pacer(rate: Option<f64>, burst: u32) -> Pacer {
-        Pacer::new(PacerOptions { rate, burst })
+    /// A clock the test moves by hand.
+    #[derive(Clone)]
+    struct ManualClock(Arc<Mutex<Instant>>);
+
+    impl ManualClock {
+        fn new() -> ManualClock {
+            ManualClock(Arc::new(Mutex::new(Instant::now())))
+        }
+
+        fn advance(&self, by: Duration) {
+            *self.0.lock().unwrap() += by;
+        }
+    }
+
+    impl Clock for ManualClock {
+        type Instant = Instant;
+
+        fn now(&self) -> Instant {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    fn pacer(rate: Option<f64>, burst: u32) -> Pacer<ManualClock> {
+        Pacer::with_clock(PacerOptions { rate, burst }, ManualClock::new())
     }
 
     #[test]
@@ -357,11 +400,8 @@ mod tests {
     fn recovery_never_exceeds_the_configured_rate() {
         let pacer = pacer(Some(10.0), 1);
         pacer.on_throttled();
-        {
-            let mut state = pacer.lock();
-            state.last_step = Instant::now() - RECOVERY_STEP * 2;
-            state.rate = Some(9.9);
-        }
+        pacer.lock().rate = Some(9.9);
+        pacer.clock.advance(RECOVERY_STEP * 2);
         pacer.on_accepted();
         assert_eq!(pacer.current_rate(), Some(10.0));
     }
@@ -369,16 +409,15 @@ mod tests {
     /// Sends calls as a caller of `ready` would, each woken `lateness(n)` after the instant
     /// the schedule named, and returns the instants they went out.
     fn send(
-        schedule: &mut Schedule,
+        schedule: &mut Schedule<ManualClock>,
         calls: usize,
         lateness: impl Fn(usize) -> Duration,
     ) -> Vec<Instant> {
-        let mut now = Instant::now();
         let mut sent = Vec::with_capacity(calls);
         while sent.len() < calls {
-            match schedule.take(now) {
-                Ok(()) => sent.push(now),
-                Err(wait) => now += wait + lateness(sent.len()),
+            match schedule.take() {
+                Ok(()) => sent.push(schedule.clock.now()),
+                Err(wait) => schedule.clock.advance(wait + lateness(sent.len())),
             }
         }
         sent
@@ -401,14 +440,28 @@ mod tests {
         (sent.len() - 1) as f64 / span.as_secs_f64()
     }
 
+    /// Up to 2.9 ms late, varying call by call as the timer does.
+    fn timer_lateness(n: usize) -> Duration {
+        Duration::from_micros((n as u64 * 7_919) % 2_900)
+    }
+
     #[test]
     fn late_wake_ups_cost_no_rate_and_never_crowd_a_second() {
-        // Up to 2.9 ms late, varying call by call as the timer does.
-        let lateness = |n: usize| Duration::from_micros((n as u64 * 7_919) % 2_900);
-        let sent = send(&mut Schedule::new(200.0, 1), 2_000, lateness);
-        assert!(busiest_second(&sent) <= 200, "{}", busiest_second(&sent));
-        let rate = achieved_rate(&sent);
-        assert!((196.5..=200.0).contains(&rate), "{rate}");
+        for rate in [5.0, 10.0, 50.0, 200.0, 1000.0] {
+            let calls = (rate as usize * 10).max(100);
+            let mut schedule = Schedule::new(rate, 1, &ManualClock::new());
+            let sent = send(&mut schedule, calls, timer_lateness);
+            assert!(
+                busiest_second(&sent) <= rate as usize,
+                "{rate}: {}",
+                busiest_second(&sent)
+            );
+            let achieved = achieved_rate(&sent);
+            assert!(
+                achieved >= rate * 0.98 && achieved <= rate,
+                "{rate}: {achieved}"
+            );
+        }
     }
 
     #[test]
@@ -418,10 +471,11 @@ mod tests {
             if n == 500 {
                 Duration::from_millis(60)
             } else {
-                Duration::from_micros((n as u64 * 7_919) % 2_900)
+                timer_lateness(n)
             }
         };
-        let sent = send(&mut Schedule::new(200.0, 1), 2_000, lateness);
+        let mut schedule = Schedule::new(200.0, 1, &ManualClock::new());
+        let sent = send(&mut schedule, 2_000, lateness);
         assert!(busiest_second(&sent) <= 200, "{}", busiest_second(&sent));
         // 201 calls in a row always span the window, margin included.
         assert!(sent
@@ -435,15 +489,16 @@ mod tests {
     #[test]
     fn a_cut_keeps_the_calls_of_the_last_second() {
         let pacer = pacer(Some(100.0), 1);
-        let now = Instant::now();
         {
             let mut state = pacer.lock();
             let schedule = state.schedule.as_mut().unwrap();
-            for k in 0..100u32 {
-                assert_eq!(schedule.take(now + Duration::from_millis(10) * k), Ok(()));
+            for _ in 0..100 {
+                assert_eq!(schedule.take(), Ok(()));
+                pacer.clock.advance(Duration::from_millis(10));
             }
         }
         {
+            let now = pacer.clock.now();
             let mut state = pacer.lock();
             for _ in 0..70 {
                 state.accepted.count(now);
@@ -454,22 +509,22 @@ mod tests {
         let schedule = state.schedule.as_mut().unwrap();
         assert_eq!(schedule.window_calls, 63);
         // The last 63 calls went within the last 630 ms: the next must wait for the window.
-        let at = now + Duration::from_millis(1_000);
-        let wait = schedule.take(at).unwrap_err();
+        let wait = schedule.take().unwrap_err();
         assert!(wait >= Duration::from_millis(300), "{wait:?}");
     }
 
     #[test]
     fn a_burst_goes_at_once_then_the_rate_holds() {
-        let mut schedule = Schedule::new(10.0, 4);
-        let now = Instant::now();
+        let clock = ManualClock::new();
+        let mut schedule = Schedule::new(10.0, 4, &clock);
         for _ in 0..4 {
-            assert_eq!(schedule.take(now), Ok(()));
+            assert_eq!(schedule.take(), Ok(()));
         }
-        assert!(schedule.take(now).is_err());
         let sent = send(&mut schedule, 100, |_| Duration::ZERO);
         // 10 a second, plus the three the burst allows above it.
         assert!(busiest_second(&sent) <= 13, "{}", busiest_second(&sent));
+        let rate = achieved_rate(&sent);
+        assert!((9.7..=10.0).contains(&rate), "{rate}");
     }
 
     #[test]
@@ -477,7 +532,9 @@ mod tests {
         let pacer = pacer(None, 1);
         pacer.on_accepted();
         assert_eq!(pacer.current_rate(), None);
+        assert!(pacer.try_ready());
         pacer.on_throttled();
         assert!(pacer.current_rate().is_some());
+        assert!(!pacer.try_ready());
     }
 }

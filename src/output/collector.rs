@@ -15,7 +15,8 @@ use super::journal::Journal;
 use super::sink::OutputSink;
 use crate::call::Finished;
 use crate::control::{Control, Counters, StopReason};
-use crate::dedup::{CardHasher, CardIndex};
+use crate::dedup::CardIndex;
+use crate::hash::NumberHasher;
 use crate::outcome::{Outcome, Plan, Row, Status};
 use crate::report::Tally;
 
@@ -59,8 +60,8 @@ struct State {
     /// Rows read and not yet written, in input order.
     queue: VecDeque<Row>,
     /// Results of called rows not yet at the head of the queue, by row number. Row numbers need
-    /// no SipHash; the card hasher's single multiply is enough.
-    ready: HashMap<u64, Outcome, BuildHasherDefault<CardHasher>>,
+    /// no SipHash; a single multiply is enough.
+    ready: HashMap<u64, Outcome, BuildHasherDefault<NumberHasher>>,
     /// A row at the head can never get its result: the run stopped before its call was made.
     unfinished: bool,
     /// Rows arrived after the run could no longer finish.

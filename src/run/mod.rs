@@ -6,7 +6,6 @@ mod feed;
 mod prepare;
 mod signals;
 
-use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -18,7 +17,7 @@ use self::feed::{Feed, FeedEnd};
 use crate::call::{is_cleartext_remote, Client, ClientError, ClientOptions, Pacer, Pool};
 use crate::cli::{RunMode, Settings};
 use crate::control::{Control, NextRun};
-use crate::dedup::{CardHasher, CardIndex};
+use crate::dedup::{CardIndex, Claim};
 use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
@@ -357,14 +356,14 @@ fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
 
 /// `--dry-run`: read and check the whole file, count, estimate; no call.
 fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
+    let distinct = Arc::new(CardIndex::new());
     let mut planner = Planner::new(
         input.header.card_index,
         settings.luhn,
-        Arc::new(CardIndex::new()),
+        Arc::clone(&distinct),
     );
     let mut record = ByteRecord::new();
     let mut counts = DryRun::default();
-    let mut distinct = HashSet::<u64, std::hash::BuildHasherDefault<CardHasher>>::default();
     while input.next_row(&mut record)? {
         counts.rows += 1;
         match planner.check(&record, input.card_cell()) {
@@ -372,8 +371,11 @@ fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError
                 let reason = outcome.reason.map_or("other", |r| r.as_str());
                 *counts.invalid_by_reason.entry(reason).or_default() += 1;
             }
-            Checked::Card(card) if !distinct.insert(card.code()) => counts.duplicates += 1,
-            Checked::Card(_) => {}
+            Checked::Card(card) => {
+                if distinct.claim(card.code()) != Claim::Call {
+                    counts.duplicates += 1;
+                }
+            }
         }
     }
     counts.distinct_cards = distinct.len() as u64;
