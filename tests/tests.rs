@@ -5,6 +5,7 @@
 mod common;
 
 mod batch;
+mod hostile;
 mod inputs;
 mod options;
 mod pipeline;

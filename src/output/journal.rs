@@ -5,13 +5,15 @@
 //! Format: a first line `cardscreen-journal 1`, a second line with the JSON fingerprint of the
 //! input and of the settings that shape the output, then one tab-separated line per card.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use super::files;
 
 use crate::outcome::{Flags, Outcome, Reason, Status};
 
@@ -166,26 +168,22 @@ impl Journal {
         let mut header = format!("{MAGIC}\n");
         header.push_str(&serde_json::to_string(fingerprint).map_err(|e| err(io::Error::other(e)))?);
         header.push('\n');
-        let temporary = super::files::sibling(path, ".tmp");
-        {
-            let mut file = super::files::create_private(&temporary).map_err(err)?;
-            file.write_all(header.as_bytes()).map_err(err)?;
-            file.sync_all().map_err(err)?;
-        }
+        let temporary = files::sibling(path, ".tmp");
+        let mut file = files::create_private(&temporary).map_err(|source| JournalError::Io {
+            path: temporary.display().to_string(),
+            source,
+        })?;
+        file.write_all(header.as_bytes()).map_err(err)?;
+        file.sync_all().map_err(err)?;
         std::fs::rename(&temporary, path).map_err(err)?;
-        super::files::sync_parent(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
+        files::sync_parent(path);
+        // The file stays open through the rename: records go on after the header.
         Journal::from_file(file, Some(path.to_path_buf()), header.len() as u64).map_err(err)
     }
 
     /// A journal in an unnamed temporary file, for runs that cannot be resumed (standard output).
     pub(crate) fn scratch() -> io::Result<Journal> {
-        let file = tempfile::tempfile()?;
-        Journal::from_file(file, None, 0)
+        Journal::from_file(files::anonymous()?, None, 0)
     }
 
     /// Reopens the journal of an unfinished run, checks it belongs to the same job, and hands
@@ -199,11 +197,7 @@ impl Journal {
             path: path.display().to_string(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
+        let file = files::open_existing(path).map_err(err)?;
         let mut lines = BufReader::with_capacity(64 * 1024, file.try_clone().map_err(err)?);
         let foreign = || JournalError::Foreign {
             path: path.display().to_string(),
@@ -452,7 +446,10 @@ mod tests {
             (a, b)
         };
         // A torn record at the end, as a kill in mid-write leaves it.
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(b"13\tok\t0").unwrap();
         drop(file);
         let mut seen = Vec::new();
