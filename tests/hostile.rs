@@ -4,8 +4,55 @@
 //! lines of hyper here; everything else is the real binary against the real simulator.
 
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use crate::common::*;
+
+#[test]
+fn a_second_run_on_the_same_output_is_refused_at_once() {
+    let slow = Simulator::start(&["--latency", "30ms"]);
+    let other = Simulator::start(&[]);
+    let work = Workdir::new();
+    let all = cards(300, 50);
+    let input = work.write("cards.csv", card_csv(&all));
+    let expected = reference(&work, &input);
+    let out = work.path("out.csv");
+    let out_arg = out.to_str().unwrap();
+    let first = spawn(&mut screen(
+        &slow,
+        &input,
+        &["-o", out_arg, "--resume", "--rate", "40"],
+    ));
+    wait_for_calls(&slow, 20);
+    for mode in ["--resume", "--fresh", "--retry-errors"] {
+        let second = run(screen(&other, &input, &["-o", out_arg, mode]));
+        let message = stderr(&second);
+        assert_eq!(code(&second), 2, "{mode}: {message}");
+        let owner = format!(
+            "another cardscreen run (pid {}) is writing {out_arg}",
+            first.id()
+        );
+        assert!(message.contains(&owner), "{mode}: {message}");
+    }
+    assert_eq!(other.calls(), 0, "a refused run calls nothing");
+    // A run on another output is not held up.
+    let elsewhere = work.path("elsewhere.csv");
+    let beside = run(screen(
+        &other,
+        &input,
+        &["-o", elsewhere.to_str().unwrap(), "--resume"],
+    ));
+    assert_eq!(code(&beside), 0, "{}", stderr(&beside));
+    assert_eq!(other.calls(), 300);
+    let (code_seen, err) = finish(first, Duration::from_secs(60));
+    assert_eq!(code_seen, 0, "{err}");
+    assert_eq!(without_orderid(&out), expected);
+    assert_eq!(paid_twice(&slow), Vec::<String>::new());
+    assert!(
+        !work.path("out.csv.lock").exists(),
+        "a finished run leaves no lock file"
+    );
+}
 
 /// A file planted before the run, and what the run must do about it.
 enum Plant {
@@ -21,6 +68,7 @@ fn planted_links_are_never_written_through() {
         ("out.csv.partial", Plant::Symlink, &[][..]),
         ("out.csv.journal.tmp", Plant::Symlink, &[]),
         ("summary.json.tmp", Plant::Symlink, &[]),
+        ("out.csv.lock", Plant::Symlink, &[]),
         ("out.csv.journal", Plant::Symlink, &["--resume"]),
         ("out.csv.partial", Plant::HardLink, &[]),
         ("out.csv.journal.tmp", Plant::HardLink, &[]),

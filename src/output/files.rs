@@ -74,6 +74,23 @@ pub(crate) fn open_existing(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens the lock file beside an output, creating it (mode 0600) when missing. Unlike the
+/// others it is never removed and created anew before locking: a live run may hold it.
+pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .mode(0o600)
+        .open(path)
+        .map_err(refusal)?;
+    if !file.metadata()?.is_file() {
+        return Err(planted("something other than a regular file"));
+    }
+    Ok(file)
+}
+
 /// A file without a name, gone with the process: the journal of a run that cannot be resumed.
 pub(crate) fn anonymous() -> io::Result<File> {
     tempfile::tempfile()
@@ -188,6 +205,7 @@ mod tests {
             assert!(err.to_string().contains("symbolic link"), "{err}");
             assert!(check_creatable(path).is_err());
             assert!(open_existing(path).is_err());
+            assert!(open_lock(path).is_err());
         }
         assert!(!dir.path().join("nowhere").exists());
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");

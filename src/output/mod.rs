@@ -1,10 +1,12 @@
 //! The output stage: the `collector` takes rows in input order and results in any order,
 //! journals every result (`journal`) and writes rows in input order to the `sink`; `prior`
-//! reads an earlier output back for `--retry-errors`; `files` creates every file written.
+//! reads an earlier output back for `--retry-errors`; `files` creates every file written;
+//! `lock` keeps a second run off an output that a run is writing.
 
 mod collector;
 pub(crate) mod files;
 mod journal;
+mod lock;
 mod prior;
 mod sink;
 
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 
 pub(crate) use collector::{CollectError, Collected, Collector};
 pub(crate) use journal::{Fingerprint, InputStamp, Journal, JournalError};
+pub(crate) use lock::{LockFailure, OutputLock};
 pub(crate) use prior::{PriorError, PriorOutput};
 pub(crate) use sink::{added_names, OutputSink, SinkOptions};
 

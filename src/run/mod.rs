@@ -1,6 +1,6 @@
-//! One screening run, as the data flows: prepare (input, output, journal, endpoint) → start
-//! (pool, reader thread, progress, signals) → collect (rows written in input order) → settle
-//! (output renamed into place, journal removed, summary, exit code). The stages do the work.
+//! One screening run, as the data flows: lock the output → prepare (input, output, journal,
+//! endpoint) → start (pool, reader thread, progress, signals) → collect (rows written in input
+//! order) → settle (output renamed into place, journal removed, summary, exit code).
 
 mod feed;
 mod prepare;
@@ -23,8 +23,8 @@ use crate::dedup::{CardHasher, CardIndex};
 use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
-    added_names, CollectError, Collected, Collector, JournalError, OutputSink, OutputTarget,
-    PriorError,
+    added_names, CollectError, Collected, Collector, JournalError, LockFailure, OutputLock,
+    OutputSink, OutputTarget, PriorError,
 };
 use crate::report::{DryRun, Pace, Progress, Summary};
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
@@ -53,6 +53,8 @@ pub(crate) enum RunError {
     NothingToRetry(String),
     #[error("an unfinished run for {0} exists; finish it with --resume before --retry-errors")]
     RetryWhileUnfinished(String),
+    #[error("another cardscreen run ({holder}) is writing {output}; let it finish (or stop it) before starting another run on the same output")]
+    Locked { holder: String, output: String },
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: io::Error },
     #[error("cannot start the built-in simulator: {0}")]
@@ -66,6 +68,7 @@ pub(crate) enum RunError {
 /// Screens the input as the settings say and returns the exit code.
 pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let started = (Instant::now(), SystemTime::now());
+    let _lock = lock_output(&settings)?;
     let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
     let bytes_read = Arc::clone(&control.counters.bytes_read);
     let mut input = InputReader::open(&settings.input, bytes_read)?;
@@ -139,6 +142,28 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         simulator.shutdown().await;
     }
     Ok(exit_code)
+}
+
+/// Takes the output's lock before anything is read or discarded, and holds it for the run.
+/// Standard output needs none, nor does a dry run, which writes nothing.
+fn lock_output(settings: &Settings) -> Result<Option<OutputLock>, RunError> {
+    let OutputTarget::Path(output) = &settings.output else {
+        return Ok(None);
+    };
+    if settings.dry_run {
+        return Ok(None);
+    }
+    match OutputLock::acquire(output) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(LockFailure::Held { pid }) => Err(RunError::Locked {
+            holder: pid.map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}")),
+            output: output.display().to_string(),
+        }),
+        Err(LockFailure::Io { path, source }) => Err(RunError::Output {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// What watches the run while it goes: the progress display and the signal handler.
