@@ -3,10 +3,168 @@
 //! away, a damaged journal, a full disk and a lost terminal. Stand-in endpoints are a few
 //! lines of hyper here; everything else is the real binary against the real simulator.
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
 use crate::common::*;
+
+type Answer = Response<UnsyncBoxBody<Bytes, Infallible>>;
+
+/// A stand-in for the vendor on a loopback port: every call is answered by `answer(call
+/// number, card)`. It counts the calls it gets and stops when dropped.
+struct StandIn {
+    addr: SocketAddr,
+    calls: Arc<AtomicU64>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl StandIn {
+    fn start(answer: impl Fn(u64, &str) -> Answer + Send + Sync + 'static) -> StandIn {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let calls = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let answer = Arc::new(answer);
+        let counted = Arc::clone(&calls);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let accept = async {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        let (answer, calls) = (Arc::clone(&answer), Arc::clone(&counted));
+                        let service = hyper::service::service_fn(move |call: Request<Incoming>| {
+                            let (answer, calls) = (Arc::clone(&answer), Arc::clone(&calls));
+                            async move {
+                                let body = call.into_body().collect().await;
+                                let body = body.map(|b| b.to_bytes()).unwrap_or_default();
+                                let card = form_urlencoded::parse(&body)
+                                    .find(|(name, _)| name == "bankcard")
+                                    .map(|(_, value)| value.into_owned())
+                                    .unwrap_or_default();
+                                let number = calls.fetch_add(1, Ordering::SeqCst);
+                                Ok::<_, Infallible>(answer(number, &card))
+                            }
+                        });
+                        tokio::spawn(
+                            hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                        );
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        StandIn {
+            addr,
+            calls,
+            _stop: stop,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}/bankcardblack/query", self.addr)
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+fn respond(status: u16, body: impl Into<Bytes>) -> Answer {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()).boxed_unsync())
+        .expect("response")
+}
+
+/// The vendor's success answer with `orderid`, as JSON text.
+fn success(orderid: &str) -> String {
+    serde_json::json!({
+        "reason": "查询成功",
+        "result": {
+            "data": {
+                "onlineBlack": "0", "offlineBlack": "0", "badCardHolder": "0",
+                "fraudTrans": "0", "otherBlack": "0", "caseRelated": "0"
+            },
+            "orderid": orderid
+        },
+        "error_code": 0
+    })
+    .to_string()
+}
+
+/// A `screen` command against a stand-in, with quick retries.
+fn screen_at(endpoint: &str, input: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("screen")
+        .arg(input)
+        .args(["--endpoint", endpoint, "--rate", "0", "--concurrency", "4"])
+        .args(["--backoff-base", "1ms", "--backoff-max", "5ms"])
+        .args(["--progress", "never", "--max-attempts", "2"])
+        .args(extra)
+        .env("JUHE_KEY", KEY)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+#[test]
+fn redirects_are_never_followed() {
+    let catcher = StandIn::start(|_, _| respond(200, success("JH7190000000000000000001")));
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(2, 51)));
+    for status in [301u16, 302, 303, 307, 308] {
+        let location = format!("http://localhost:{}/steal", catcher.addr.port());
+        let redirector = StandIn::start(move |_, _| {
+            Response::builder()
+                .status(status)
+                .header("location", location.as_str())
+                .body(Full::new(Bytes::new()).boxed_unsync())
+                .expect("response")
+        });
+        let out = work.path(&format!("out-{status}.csv"));
+        let result = run(screen_at(
+            &redirector.endpoint(),
+            &input,
+            &["-o", out.to_str().unwrap()],
+        ));
+        assert_eq!(code(&result), 3, "{status}: {}", stderr(&result));
+        let (header, rows) = read_csv(&out);
+        for (state, error) in column(&header, &rows, "status")
+            .iter()
+            .zip(column(&header, &rows, "error"))
+        {
+            assert_eq!(state, "error");
+            assert!(
+                error.contains(&status.to_string()) && error.contains("localhost"),
+                "the error names the status and the Location host: {error}"
+            );
+        }
+        assert_eq!(column(&header, &rows, "attempts"), ["2", "2"], "retried");
+        assert_eq!(redirector.calls(), 4);
+    }
+    assert_eq!(catcher.calls(), 0, "no call reached the redirect's host");
+}
 
 #[test]
 fn a_second_run_on_the_same_output_is_refused_at_once() {

@@ -31,6 +31,11 @@ pub(crate) struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TransportFailure {
     Status(u16),
+    /// A 3xx answer, never followed, and the host its `Location` names.
+    Redirect {
+        status: u16,
+        to: String,
+    },
     BadBody(String),
     Timeout,
     Connection(String),
@@ -40,6 +45,9 @@ impl std::fmt::Display for TransportFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TransportFailure::Status(code) => write!(f, "HTTP status {code}"),
+            TransportFailure::Redirect { status, to } => {
+                write!(f, "HTTP status {status}, a redirect to {to} (not followed)")
+            }
             TransportFailure::BadBody(why) => write!(f, "unreadable answer ({why})"),
             TransportFailure::Timeout => write!(f, "no answer within the timeout"),
             TransportFailure::Connection(why) => write!(f, "connection failed ({why})"),
@@ -173,6 +181,11 @@ impl Client {
             .connect_timeout(timeout)
             .pool_max_idle_per_host(pool_size)
             .tcp_nodelay(true)
+            // The vendor never redirects a query. Following one would send the key and the card
+            // to whatever host it names (307/308 re-POST them), perhaps over plain http, and
+            // take that host's answer for the vendor's.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(endpoint.scheme() == "https")
             .user_agent(concat!("cardscreen/", env!("CARGO_PKG_VERSION")));
         if is_loopback(&endpoint) {
             // A proxy from the environment must not carry calls meant for this machine (the
@@ -213,6 +226,12 @@ impl Client {
             Err(e) => return Reply::Transport(transport_failure(&e)),
         };
         let status = response.status();
+        if status.is_redirection() {
+            return Reply::Transport(TransportFailure::Redirect {
+                status: status.as_u16(),
+                to: self.location_host(&response),
+            });
+        }
         if status != reqwest::StatusCode::OK {
             return Reply::Transport(TransportFailure::Status(status.as_u16()));
         }
@@ -220,6 +239,20 @@ impl Client {
             Ok(bytes) => parse_answer(&bytes),
             Err(e) => Reply::Transport(transport_failure(&e)),
         }
+    }
+}
+
+impl Client {
+    /// The host a redirect points to, for the row's error; only the host, as the URL may carry
+    /// anything.
+    fn location_host(&self, response: &reqwest::Response) -> String {
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| self.endpoint.join(location).ok())
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_else(|| "no readable Location".to_string())
     }
 }
 
@@ -645,6 +678,10 @@ mod tests {
     fn transport_failures_are_retried() {
         for failure in [
             TransportFailure::Status(502),
+            TransportFailure::Redirect {
+                status: 307,
+                to: "elsewhere.example".into(),
+            },
             TransportFailure::Timeout,
             TransportFailure::Connection("reset".into()),
         ] {
