@@ -4,18 +4,21 @@
 //! lines of hyper here; everything else is the real binary against the real simulator.
 
 use std::convert::Infallible;
+use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::pin::Pin;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming};
 use hyper::{Request, Response};
 
 use crate::common::*;
@@ -128,6 +131,71 @@ fn screen_at(endpoint: &str, input: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
+/// How a measured child ended: exit code (-1 for a signal), stderr (its first 64 KiB), and
+/// the peak resident memory of the process in KiB.
+struct Measured {
+    code: i32,
+    stderr: String,
+    peak_kib: u64,
+}
+
+/// Runs `cmd` to its end and measures it. The peak is the child's own `VmHWM`, read while it
+/// runs (a high-water mark, so the last reading is the peak up to then); `wait4`'s
+/// `ru_maxrss` would not do, as it counts the test process's memory from before the exec.
+fn run_measured(cmd: &mut Command, stdin: Stdio) -> Measured {
+    let mut child = cmd
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cardscreen");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let (mut kept, mut total, mut buffer) = (Vec::new(), 0, vec![0u8; 64 * 1024]);
+        while let Ok(n) = stderr.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+            let room = (64 * 1024usize).saturating_sub(kept.len());
+            kept.extend_from_slice(&buffer[..n.min(room)]);
+        }
+        (String::from_utf8_lossy(&kept).into_owned(), total)
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    // Until the child is a zombie (no memory left to report), which it stays until waited for:
+    // so its pid cannot be another process's while this reads.
+    let watcher = std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Some(hwm) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|status| vm_hwm_kib(&status))
+        {
+            peak = peak.max(hwm);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        peak
+    });
+    let peak_kib = watcher.join().expect("memory watcher");
+    let status = child.wait().expect("wait for cardscreen");
+    let (stderr, _) = reader.join().expect("stderr reader");
+    Measured {
+        code: status.code().unwrap_or(-1),
+        stderr,
+        peak_kib,
+    }
+}
+
+/// `VmHWM` from a `/proc/PID/status` text.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A run of cardscreen peaks far below this (about 15 MiB for a small file); holding one big
+/// answer or one huge line would take it far above.
+const PEAK_BOUND_KIB: u64 = 48 * 1024;
+
 #[test]
 fn redirects_are_never_followed() {
     let catcher = StandIn::start(|_, _| respond(200, success("JH7190000000000000000001")));
@@ -164,6 +232,79 @@ fn redirects_are_never_followed() {
         assert_eq!(redirector.calls(), 4);
     }
     assert_eq!(catcher.calls(), 0, "no call reached the redirect's host");
+}
+
+/// A body that never ends: 64 KiB every millisecond.
+struct Endless(tokio::time::Interval);
+
+impl Body for Endless {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        static CHUNK: [u8; 64 * 1024] = [b' '; 64 * 1024];
+        match self.0.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[test]
+fn answers_larger_than_64_kib_are_refused_and_memory_stays_flat() {
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(4, 52)));
+    let huge = Bytes::from(vec![b' '; 60 * 1024 * 1024]);
+    let sixty_mb = StandIn::start(move |_, _| respond(200, huge.clone()));
+    let endless = StandIn::start(|_, _| {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Response::builder()
+            .status(200)
+            .body(Endless(tick).boxed_unsync())
+            .expect("response")
+    });
+    for (name, server) in [("60 MB", &sixty_mb), ("endless", &endless)] {
+        let out = work.path("out.csv");
+        let measured = run_measured(
+            &mut screen_at(
+                &server.endpoint(),
+                &input,
+                &["-o", out.to_str().unwrap(), "--timeout", "2s"],
+            ),
+            Stdio::null(),
+        );
+        assert!(
+            measured.peak_kib < PEAK_BOUND_KIB,
+            "{name}: peak {} KiB",
+            measured.peak_kib
+        );
+        assert_eq!(measured.code, 3, "{name}: {}", measured.stderr);
+        let (header, rows) = read_csv(&out);
+        for error in column(&header, &rows, "error") {
+            assert!(
+                error.starts_with("answer larger than 64 KiB"),
+                "{name}: {error}"
+            );
+        }
+    }
+    // An answer padded to just under the limit is still an answer.
+    let padded = format!(
+        "{}{}",
+        success("JH7190000000000000000002"),
+        " ".repeat(60_000)
+    );
+    let roomy = StandIn::start(move |_, _| respond(200, padded.clone()));
+    let out = work.path("roomy.csv");
+    let result = run(screen_at(
+        &roomy.endpoint(),
+        &input,
+        &["-o", out.to_str().unwrap()],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
 }
 
 #[test]

@@ -39,6 +39,8 @@ pub(crate) enum TransportFailure {
     BadBody(String),
     Timeout,
     Connection(String),
+    /// More than `MAX_ANSWER` bytes: reading stopped there.
+    TooLarge,
 }
 
 impl std::fmt::Display for TransportFailure {
@@ -51,6 +53,7 @@ impl std::fmt::Display for TransportFailure {
             TransportFailure::BadBody(why) => write!(f, "unreadable answer ({why})"),
             TransportFailure::Timeout => write!(f, "no answer within the timeout"),
             TransportFailure::Connection(why) => write!(f, "connection failed ({why})"),
+            TransportFailure::TooLarge => write!(f, "answer larger than 64 KiB"),
         }
     }
 }
@@ -235,11 +238,47 @@ impl Client {
         if status != reqwest::StatusCode::OK {
             return Reply::Transport(TransportFailure::Status(status.as_u16()));
         }
-        match response.bytes().await {
-            Ok(bytes) => parse_answer(&bytes),
-            Err(e) => Reply::Transport(transport_failure(&e)),
+        match read_capped(response).await {
+            Ok(body) => parse_answer(&body),
+            Err(failure) => Reply::Transport(failure),
         }
     }
+}
+
+/// The vendor's answers are under 1 KB; a body larger than this is not one, however it ends.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Reads the body up to `MAX_ANSWER` bytes and no further, so that a huge or endless answer
+/// costs at most that much memory and is cut off at once rather than at `--timeout`.
+async fn read_capped(mut response: reqwest::Response) -> Result<bytes::Bytes, TransportFailure> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER as u64)
+    {
+        return Err(TransportFailure::TooLarge);
+    }
+    let mut next = async || response.chunk().await.map_err(|e| transport_failure(&e));
+    let Some(first) = next().await? else {
+        return Ok(bytes::Bytes::new());
+    };
+    // Nearly every answer comes as one chunk: hand it on without a copy.
+    let Some(second) = next().await? else {
+        return match first.len() {
+            0..=MAX_ANSWER => Ok(first),
+            _ => Err(TransportFailure::TooLarge),
+        };
+    };
+    let mut body = Vec::with_capacity(first.len() + second.len());
+    let mut chunk = Some(second);
+    body.extend_from_slice(&first);
+    while let Some(more) = chunk {
+        if body.len() + more.len() > MAX_ANSWER {
+            return Err(TransportFailure::TooLarge);
+        }
+        body.extend_from_slice(&more);
+        chunk = next().await?;
+    }
+    Ok(body.into())
 }
 
 impl Client {
@@ -684,6 +723,7 @@ mod tests {
             },
             TransportFailure::Timeout,
             TransportFailure::Connection("reset".into()),
+            TransportFailure::TooLarge,
         ] {
             assert!(matches!(
                 classify(Reply::Transport(failure)),
