@@ -21,6 +21,7 @@ mod report;
 mod run;
 #[allow(missing_docs)]
 pub mod simulator;
+mod text;
 pub mod vendor;
 
 /// Runs a screening with its own runtime and returns the process exit code.

@@ -308,6 +308,66 @@ fn answers_larger_than_64_kib_are_refused_and_memory_stays_flat() {
 }
 
 #[test]
+fn orderids_that_are_not_letters_and_digits_are_not_trusted() {
+    let all = cards(5, 53);
+    let unknown = all[4].clone();
+    let formulas = [
+        "=cmd|' /C calc'!A0",
+        "+HYPERLINK(\"http://evil.example\",\"x\")",
+        "-2+3",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "JH719\t=1+1",
+    ];
+    let liar = StandIn::start(move |call, card| {
+        if card == unknown {
+            let reason = "=HYPERLINK(\"http://evil.example\")\u{7}\r\n@x";
+            let body = serde_json::json!({"reason": reason, "result": null, "error_code": 99999});
+            return respond(200, body.to_string());
+        }
+        respond(200, success(formulas[call as usize % formulas.len()]))
+    });
+    let work = Workdir::new();
+    let mut text = String::from("id,card,note\n");
+    let notes = ["=1+1", "+HYPERLINK(\"x\")", "-2+3", "@SUM(A1)", "\tplain"];
+    for (i, card) in all.iter().enumerate() {
+        text.push_str(&format!(
+            "{},{card},\"{}\"\n",
+            i + 1,
+            notes[i].replace('"', "\"\"")
+        ));
+    }
+    let input = work.write("cards.csv", text);
+    let out = work.path("out.csv");
+    let result = run(screen_at(
+        &liar.endpoint(),
+        &input,
+        &["-o", out.to_str().unwrap()],
+    ));
+    assert_eq!(code(&result), 3, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(
+        column(&header, &rows, "note"),
+        notes,
+        "input cells unchanged"
+    );
+    assert!(column(&header, &rows, "orderid")
+        .iter()
+        .all(String::is_empty));
+    let errors = column(&header, &rows, "error");
+    for error in &errors[..4] {
+        assert!(error.starts_with("unexpected orderid"), "{error}");
+    }
+    assert!(errors[4].contains("99999"), "{}", errors[4]);
+    for error in &errors {
+        assert!(
+            error.starts_with(char::is_alphabetic),
+            "an error starts with a letter: {error:?}"
+        );
+        assert!(!error.contains(char::is_control), "{error:?}");
+    }
+}
+
+#[test]
 fn a_second_run_on_the_same_output_is_refused_at_once() {
     let slow = Simulator::start(&["--latency", "30ms"]);
     let other = Simulator::start(&[]);

@@ -108,9 +108,14 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
     let reason = answer.reason;
     match code {
         0 => match (answer.flags, answer.orderid) {
-            (Some(flags), orderid) => Disposition::Ok {
-                flags,
-                orderid: orderid.unwrap_or_default(),
+            (Some(flags), Some(orderid)) if is_vendor_orderid(&orderid) => {
+                Disposition::Ok { flags, orderid }
+            }
+            (Some(_), _) => Disposition::Retry {
+                code: None,
+                what: format!(
+                    "unexpected orderid (not 1 to {MAX_ORDERID} letters and digits) from the API"
+                ),
             },
             (None, _) => Disposition::Retry {
                 code: None,
@@ -141,6 +146,16 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
         10012 | 10013 => Disposition::Stop { code, reason },
         _ => Disposition::RowError { code, reason },
     }
+}
+
+/// The longest orderid taken from the vendor; its own are 24 characters (`JH719…`).
+const MAX_ORDERID: usize = 64;
+
+/// The vendor's orderids are letters and digits. Anything else is not trusted: the orderid
+/// goes into the output as it came, and a spreadsheet runs a cell such as `=cmd|' /C calc'!A0`
+/// or `+HYPERLINK(…)`; nor is the answer that carried it.
+fn is_vendor_orderid(orderid: &str) -> bool {
+    (1..=MAX_ORDERID).contains(&orderid.len()) && orderid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -624,6 +639,34 @@ mod tests {
             orderid: Some("o".into()),
         });
         assert!(matches!(classify(reply), Disposition::Ok { .. }));
+    }
+
+    #[test]
+    fn a_success_with_an_orderid_that_is_not_letters_and_digits_is_retried() {
+        let long = "J".repeat(MAX_ORDERID + 1);
+        for orderid in [
+            None,
+            Some(""),
+            Some("=cmd|' /C calc'!A0"),
+            Some("+HYPERLINK(\"x\")"),
+            Some("-2+3"),
+            Some("@SUM(1)"),
+            Some("JH719 1"),
+            Some(long.as_str()),
+        ] {
+            let reply = Reply::Answer(Answer {
+                error_code: 0,
+                reason: String::new(),
+                flags: Some(Flags(0)),
+                orderid: orderid.map(str::to_string),
+            });
+            match classify(reply) {
+                Disposition::Retry { code: None, what } => {
+                    assert!(what.starts_with("unexpected orderid"), "{what}")
+                }
+                other => panic!("{orderid:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]
