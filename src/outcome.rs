@@ -82,11 +82,13 @@ pub(crate) enum Reason {
     MissingColumn,
     /// The card cell is not text.
     NotText,
+    /// The row has more fields than the header.
+    TooManyFields,
 }
 
 impl Reason {
     /// Every reason, so that one read back from the journal becomes the same value again.
-    pub(crate) const ALL: [Reason; 10] = [
+    pub(crate) const ALL: [Reason; 11] = [
         Reason::Empty,
         Reason::ScientificNotation,
         Reason::FloatTail,
@@ -97,6 +99,7 @@ impl Reason {
         Reason::VendorRejected,
         Reason::MissingColumn,
         Reason::NotText,
+        Reason::TooManyFields,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -111,6 +114,7 @@ impl Reason {
             Reason::VendorRejected => "vendor_rejected",
             Reason::MissingColumn => "missing_column",
             Reason::NotText => "not_text",
+            Reason::TooManyFields => "too_many_fields",
         }
     }
 

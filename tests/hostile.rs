@@ -504,3 +504,55 @@ fn stale_world_writable_files_never_make_a_readable_output() {
         ["cards.csv", "out.csv", "summary.json"]
     );
 }
+
+#[test]
+fn a_row_longer_than_the_header_is_invalid_and_keeps_its_cells() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let all = cards(3, 56);
+    let text = format!(
+        "id,bankcard\n1,{},extra\n2,{}\n3,{},x,\"y, z\"\n",
+        all[0], all[1], all[2]
+    );
+    let input = work.write("cards.csv", text);
+    let out = work.path("out.csv");
+    let summary = work.path("summary.json");
+    let result = run(screen(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--summary",
+            summary.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.starts_with(header_line(&["id", "bankcard"], ',').as_bytes()));
+    let (header, rows) = read_csv(&out);
+    assert!(rows.iter().all(|row| row.len() == header.len()), "{rows:?}");
+    assert_eq!(
+        column(&header, &rows, "bankcard"),
+        [
+            format!("{},extra", all[0]),
+            all[1].clone(),
+            format!("{},x,\"y, z\"", all[2])
+        ]
+    );
+    assert_eq!(
+        column(&header, &rows, "status"),
+        ["invalid", "ok", "invalid"]
+    );
+    let errors = column(&header, &rows, "error");
+    assert!(
+        errors[0].contains("3 fields") && errors[0].contains("2"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[2].contains("4 fields"), "{}", errors[2]);
+    assert_eq!(sim.per_card(), called_once(&[all[1].as_str()]));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(summary["invalid_by_reason"]["too_many_fields"], 2);
+}

@@ -62,6 +62,7 @@ pub(crate) struct OutputSink {
     csv: csv::Writer<Box<dyn Write + Send>>,
     header_len: usize,
     card_index: usize,
+    delimiter: u8,
     mask: bool,
     /// Scratch for the masked card cell.
     masked: String,
@@ -95,26 +96,28 @@ impl OutputSink {
             csv,
             header_len: header.names.len(),
             card_index: header.card_index,
+            delimiter: options.delimiter,
             mask: options.mask,
             masked: String::new(),
         })
     }
 
     pub(crate) fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
+        if record.len() > self.header_len {
+            return self.write_long_row(record, outcome);
+        }
         for (index, field) in record.iter().enumerate() {
-            if self.mask && index == self.card_index {
-                self.masked = crate::card::mask_cell(&String::from_utf8_lossy(field));
-                self.csv
-                    .write_field(self.masked.as_bytes())
-                    .map_err(csv_to_io)?;
-            } else {
-                self.field(field)?;
-            }
+            self.input_field(index, field)?;
         }
         // Short (ragged) rows are padded so the added columns stay under their names.
         for _ in record.len()..self.header_len {
             self.field(b"")?;
         }
+        self.added_fields(outcome)
+    }
+
+    /// The added columns, which end the row.
+    fn added_fields(&mut self, outcome: &Outcome) -> io::Result<()> {
         let ok = outcome.status == Status::Ok;
         let bit = |on: bool| -> &'static [u8] {
             match (ok, on) {
@@ -139,6 +142,37 @@ impl OutputSink {
         self.csv.write_record(None::<&[u8]>).map_err(csv_to_io)
     }
 
+    /// A row longer than the header (it is `invalid`): the cells from the header's last column
+    /// on are kept in that column, joined with the delimiter as the input wrote them, so
+    /// nothing is lost and every added column stays under its name.
+    fn write_long_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
+        let last = self.header_len.saturating_sub(1);
+        for (index, field) in record.iter().take(last).enumerate() {
+            self.input_field(index, field)?;
+        }
+        let mut joined = Vec::new();
+        for (index, field) in record.iter().skip(last).enumerate() {
+            if index > 0 {
+                joined.push(self.delimiter);
+            }
+            quote_into(&mut joined, field, self.delimiter);
+        }
+        self.input_field(last, &joined)?;
+        self.added_fields(outcome)
+    }
+
+    /// One of the input's cells, the card masked with `--mask`.
+    fn input_field(&mut self, index: usize, field: &[u8]) -> io::Result<()> {
+        if self.mask && index == self.card_index {
+            self.masked = crate::card::mask_cell(&String::from_utf8_lossy(field));
+            self.csv
+                .write_field(self.masked.as_bytes())
+                .map_err(csv_to_io)
+        } else {
+            self.field(field)
+        }
+    }
+
     fn field(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.csv.write_field(bytes).map_err(csv_to_io)
     }
@@ -151,6 +185,26 @@ impl OutputSink {
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.csv.flush()
     }
+}
+
+/// Appends `field` as a CSV cell: quoted, its quotes doubled, when it holds the delimiter, a
+/// quote or a line break.
+fn quote_into(out: &mut Vec<u8>, field: &[u8], delimiter: u8) {
+    if !field
+        .iter()
+        .any(|&b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'))
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    for &byte in field {
+        if byte == b'"' {
+            out.push(b'"');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
 }
 
 fn csv_to_io(error: csv::Error) -> io::Error {
@@ -230,6 +284,28 @@ mod tests {
                 "3,,error,,,,,,,,,271901,data source timeout,5",
             ]
         );
+    }
+
+    #[test]
+    fn a_long_row_keeps_its_extra_cells_in_the_last_column() {
+        let text = written(
+            &options(),
+            &[(
+                &["1", "6222024332181964", "x", "y, \"z\""],
+                Outcome::invalid(Reason::TooManyFields, "too many".into()),
+            )],
+        );
+        let row = text.lines().nth(1).unwrap();
+        let cells = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(row.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(cells.len(), 2 + ADDED_COUNT);
+        assert_eq!(&cells[1], r#"6222024332181964,x,"y, ""z""""#);
+        assert_eq!(&cells[2], "invalid");
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         tokio::runtime::Handle::current(),
     );
     let watch = Watch::start(&control, input.total_bytes, &settings);
-    let planner = Planner::new(input.header.card_index, settings.luhn, Arc::clone(&index));
+    let planner = Planner::new(&input.header, settings.luhn, Arc::clone(&index));
     let feed = Feed {
         input,
         planner,
@@ -315,11 +315,7 @@ fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
 
 /// `--dry-run`: read and check the whole file, count, estimate; no call.
 fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
-    let mut planner = Planner::new(
-        input.header.card_index,
-        settings.luhn,
-        Arc::new(CardIndex::new()),
-    );
+    let mut planner = Planner::new(&input.header, settings.luhn, Arc::new(CardIndex::new()));
     let mut record = ByteRecord::new();
     let mut counts = DryRun::default();
     let mut distinct = HashSet::<u64, std::hash::BuildHasherDefault<CardHasher>>::default();
