@@ -3,8 +3,9 @@
 //! The modules read as the data flows: `cli` (flags and config into `Settings`) → `input`
 //! (read, decode, plan each row) → `dedup` → `call` (pace, call, retry) → `output` (journal,
 //! reorder, write) → `report`, steered by `run`. Below every stage lie the types that travel
-//! between them: `card`, `outcome`, `control`, and the `vendor`'s protocol. `simulator` stands
-//! in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
+//! between them: `card`, `outcome`, `control`, the `vendor`'s protocol, and `text` (how outside
+//! text is shown). `simulator` stands in for the vendor. docs/ARCHITECTURE.md tells the whole
+//! story on one page.
 
 #![warn(missing_docs)]
 

@@ -28,6 +28,17 @@ pub(crate) fn shown(text: &str) -> String {
     out
 }
 
+/// Bytes from outside as `shown` quotes them (invalid UTF-8 becomes U+FFFD).
+pub(crate) fn shown_bytes(bytes: &[u8]) -> String {
+    // Only the start can be shown: decode no more than that (four bytes a character at most).
+    let start = &bytes[..bytes.len().min(SHOWN_CHARS * 4 + 4)];
+    let mut text = shown(&String::from_utf8_lossy(start));
+    if start.len() < bytes.len() && !text.ends_with('…') {
+        text.push('…');
+    }
+    text
+}
+
 fn is_bidi_control(ch: char) -> bool {
     matches!(ch, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }

@@ -4,7 +4,7 @@
 //! lines of hyper here; everything else is the real binary against the real simulator.
 
 use std::convert::Infallible;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -131,11 +131,12 @@ fn screen_at(endpoint: &str, input: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-/// How a measured child ended: exit code (-1 for a signal), stderr (its first 64 KiB), and
-/// the peak resident memory of the process in KiB.
+/// How a measured child ended: exit code (-1 for a signal), stderr (its first 64 KiB) and
+/// stderr's full length, and the peak resident memory of the process in KiB.
 struct Measured {
     code: i32,
     stderr: String,
+    stderr_len: usize,
     peak_kib: u64,
 }
 
@@ -178,10 +179,11 @@ fn run_measured(cmd: &mut Command, stdin: Stdio) -> Measured {
     });
     let peak_kib = watcher.join().expect("memory watcher");
     let status = child.wait().expect("wait for cardscreen");
-    let (stderr, _) = reader.join().expect("stderr reader");
+    let (stderr, stderr_len) = reader.join().expect("stderr reader");
     Measured {
         code: status.code().unwrap_or(-1),
         stderr,
+        stderr_len,
         peak_kib,
     }
 }
@@ -555,4 +557,117 @@ fn a_row_longer_than_the_header_is_invalid_and_keeps_its_cells() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(summary["invalid_by_reason"]["too_many_fields"], 2);
+}
+
+/// Writes zeros to `child`'s stdin until it stops reading (at most `limit` bytes), like
+/// `- < /dev/zero` with a bound, so that a run that never stops cannot fill the machine.
+fn feed_zeros(stdin: std::process::ChildStdin, limit: usize) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut stdin = stdin;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut written = 0;
+        while written < limit && stdin.write_all(&zeros).is_ok() {
+            written += zeros.len();
+        }
+        written
+    })
+}
+
+#[test]
+fn a_huge_line_is_refused_with_bounded_stderr_and_memory() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    // 64 MiB of NUL bytes, sparse on disk.
+    let zeros = work.path("zeros.csv");
+    std::fs::File::create(&zeros)
+        .unwrap()
+        .set_len(64 * 1024 * 1024)
+        .unwrap();
+    let measured = run_measured(&mut screen(&sim, &zeros, &[]), Stdio::null());
+    assert_eq!(measured.code, 2, "{}", measured.stderr);
+    assert!(
+        measured
+            .stderr
+            .contains("line 1 is longer than 1 MiB — is this a CSV file?"),
+        "{}",
+        measured.stderr
+    );
+    assert!(
+        measured.stderr_len < 1000,
+        "stderr of {} bytes",
+        measured.stderr_len
+    );
+    assert!(
+        measured.peak_kib < PEAK_BOUND_KIB,
+        "peak {} KiB",
+        measured.peak_kib
+    );
+
+    // The same from a stream that never ends.
+    let mut cmd = screen(&sim, Path::new("-"), &[]);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let writer = feed_zeros(child.stdin.take().unwrap(), 256 * 1024 * 1024);
+    let (code_seen, err) = finish(child, Duration::from_secs(60));
+    let fed = writer.join().unwrap();
+    assert_eq!(code_seen, 2, "{}", &err[..err.len().min(500)]);
+    assert!(
+        err.contains("line 1 is longer than 1 MiB"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.len() < 1000, "stderr of {} bytes", err.len());
+    assert!(
+        fed < 64 * 1024 * 1024,
+        "read {fed} bytes of an endless stream"
+    );
+
+    // A record that runs on over quoted newlines is a record too.
+    let mut text = String::from("id,card\n1,\"");
+    text.push_str(&"a\n".repeat(600_000));
+    text.push_str("\"\n");
+    let quoted = work.write("quoted.csv", text);
+    let result = run(screen(&sim, &quoted, &[]));
+    assert_eq!(code(&result), 2, "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("line 2 is longer than 1 MiB"),
+        "{}",
+        stderr(&result)
+    );
+    assert_eq!(sim.calls(), 0);
+}
+
+#[test]
+fn long_but_sane_input_is_read_and_quoted_input_is_cut_in_messages() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    // A 900 KiB cell, quotes inside unquoted cells, and old Mac line ends: all fine.
+    let all = cards(3, 57);
+    let text = format!(
+        "id,card,note\r1,{},\"{}\"\r2,{},5\" floppy\r3,{},a \"quoted\" word\r",
+        all[0],
+        "x".repeat(900 * 1024),
+        all[1],
+        all[2]
+    );
+    let input = work.write("long.csv", text);
+    let out = work.path("out.csv");
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(column(&header, &rows, "status"), ["ok", "ok", "ok"]);
+
+    // A header that names no card column is quoted cut short, control bytes escaped.
+    let header_line = format!("id,name\u{1b}[31m{}\n1,2\n", "y".repeat(300_000));
+    let input = work.write("noisy.csv", header_line);
+    let result = run(screen(&sim, &input, &[]));
+    let message = stderr(&result);
+    assert_eq!(code(&result), 2, "{}", &message[..message.len().min(500)]);
+    assert!(message.len() < 1000, "stderr of {} bytes", message.len());
+    assert!(!message.contains('\u{1b}'), "{message}");
+    assert!(message.contains("\\u{1b}[31m"), "{message}");
 }
