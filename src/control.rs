@@ -19,6 +19,10 @@ pub(crate) enum StopReason {
     Budget { calls: u64 },
     /// SIGINT or SIGTERM (exit 130 / 143).
     Signal { number: i32 },
+    /// The reader of standard output went away (exit 4).
+    OutputClosed,
+    /// The disk (or a file size limit) is full (exit 4); `what` could not be written.
+    DiskFull { what: &'static str },
     /// The input could not be read to its end (exit 2).
     Input { message: String },
 }
@@ -26,7 +30,10 @@ pub(crate) enum StopReason {
 impl StopReason {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
-            StopReason::Refused { .. } | StopReason::Breaker { .. } => 4,
+            StopReason::Refused { .. }
+            | StopReason::Breaker { .. }
+            | StopReason::OutputClosed
+            | StopReason::DiskFull { .. } => 4,
             StopReason::Quota { .. } | StopReason::Budget { .. } => 5,
             StopReason::Signal { number } => 128 + number,
             StopReason::Input { .. } => 2,
@@ -55,6 +62,10 @@ impl StopReason {
                 "the call budget --max-calls {calls} is spent; {again} (with a new budget) to go on"
             ),
             StopReason::Signal { .. } => format!("interrupted; {again} to go on"),
+            StopReason::OutputClosed => "output closed: the reader of standard output went away before the last row, so the run stopped calling".to_string(),
+            StopReason::DiskFull { what } => format!(
+                "disk full: {what} could not be written (the partial output is removed, the answers received are kept); free some space, then {again}"
+            ),
             StopReason::Input { message } if resumable => {
                 format!("{message}; the results so far are kept for --resume")
             }
@@ -160,13 +171,6 @@ impl Control {
                 *slot = Some(reason);
             }
         }
-        self.state.store(STOPPING, Ordering::Release);
-        self.stopped.notify_waiters();
-    }
-
-    /// Stops without a reason to report, for when nobody is left to read the results (the
-    /// reader of standard output went away): nothing to warn about, nothing to resume.
-    pub(crate) fn halt(&self) {
         self.state.store(STOPPING, Ordering::Release);
         self.stopped.notify_waiters();
     }

@@ -30,6 +30,13 @@ pub fn run_screen(settings: cli::Settings) -> i32 {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
+    // Past a file size limit (`ulimit -f`, systemd's LimitFSIZE) a write then fails with
+    // EFBIG, which the run handles as a full disk (answers journaled, exit 4), instead of the
+    // signal killing the process in mid-write.
+    // SAFETY: setting a signal to be ignored has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let Some(runtime) = runtime() else { return 2 };
     let code = match runtime.block_on(run::screen(settings)) {
         Ok(code) => code,

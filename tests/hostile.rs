@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::process::{Command, Stdio};
@@ -670,4 +671,94 @@ fn long_but_sane_input_is_read_and_quoted_input_is_cut_in_messages() {
     assert!(message.len() < 1000, "stderr of {} bytes", message.len());
     assert!(!message.contains('\u{1b}'), "{message}");
     assert!(message.contains("\\u{1b}[31m"), "{message}");
+}
+
+#[test]
+fn a_closed_output_pipe_stops_calling_and_exits_4() {
+    let sim = Simulator::start(&["--latency", "20ms"]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(3000, 58)));
+    let mut child = screen(&sim, &input, &["-o", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cardscreen");
+    let mut first = String::new();
+    {
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        std::io::BufRead::read_line(&mut stdout, &mut first).expect("first line");
+        // Dropping the reader closes the pipe, like `| head -1`.
+    }
+    let (code_seen, err) = finish(child, Duration::from_secs(60));
+    assert_eq!(first, header_line(&["id", "card"], ','));
+    assert_eq!(code_seen, 4, "{err}");
+    assert!(err.contains("output closed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let calls = sim.calls();
+    assert!(calls <= 8 + 64, "{calls} calls after the reader went away");
+}
+
+/// Limits every file `cmd` writes to `bytes`: a write past it fails with EFBIG (cardscreen
+/// ignores SIGXFSZ), as one on a full disk fails with ENOSPC.
+fn limit_file_size(cmd: &mut Command, bytes: u64) {
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn a_full_disk_stops_with_exit_4_and_resume_pays_nothing_twice() {
+    let sim = Simulator::start(&["--latency", "5ms"]);
+    let work = Workdir::new();
+    let mut text = String::from("id,card,note\n");
+    for (i, card) in cards(1500, 61).iter().enumerate() {
+        text.push_str(&format!("{i},{card},{}\n", "n".repeat(400)));
+    }
+    let input = work.write("cards.csv", text);
+    let expected = reference(&work, &input);
+    let out = work.path("out.csv");
+    // The output of this wide file reaches 256 KiB long before the journal does, as a small
+    // disk fills under it.
+    let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
+    limit_file_size(&mut cmd, 256 * 1024);
+    let full = run(&mut cmd);
+    let message = stderr(&full);
+    assert_eq!(code(&full), 4, "{message}");
+    assert!(
+        message.contains("disk full: the output") && message.contains("--resume"),
+        "{message}"
+    );
+    assert!(
+        !work.path("out.csv.partial").exists(),
+        "the partial output is removed"
+    );
+    assert!(work.path("out.csv.journal").exists());
+
+    let resumed = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--resume"],
+    ));
+    assert_eq!(code(&resumed), 0, "{}", stderr(&resumed));
+    assert_eq!(without_orderid(&out), expected);
+    assert_eq!(paid_twice(&sim), Vec::<String>::new(), "no answer was lost");
+
+    // To standard output only the journal (an unnamed file) can fill: it stops the same way.
+    let mut cmd = screen(&sim, &input, &["-o", "-"]);
+    limit_file_size(&mut cmd, 32 * 1024);
+    let full = run(&mut cmd);
+    let message = stderr(&full);
+    assert_eq!(code(&full), 4, "{message}");
+    assert!(message.contains("disk full: the journal"), "{message}");
 }

@@ -69,8 +69,8 @@ pub(crate) struct OutputSink {
 }
 
 impl OutputSink {
-    /// Writes the header (and a BOM for Excel) at once: a file with only a header screens to an
-    /// output with only a header.
+    /// Writes the header (and a BOM for Excel) and flushes it: a file with only a header
+    /// screens to an output with only a header.
     pub(crate) fn new(
         mut out: Box<dyn Write + Send>,
         header: &Header,
@@ -92,6 +92,9 @@ impl OutputSink {
             names.push_field(name.as_bytes());
         }
         csv.write_byte_record(&names).map_err(csv_to_io)?;
+        // Handed on at once: a reader of standard output sees the header before any call, and
+        // one that has gone away is noticed before any call.
+        csv.flush()?;
         Ok(OutputSink {
             csv,
             header_len: header.names.len(),

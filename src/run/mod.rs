@@ -112,18 +112,16 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         control: Arc::clone(&control),
         index,
         journal: prepared.journal,
-        sink,
+        sink: Some(sink),
+        partial: prepared.paths.as_ref().map(|paths| paths.partial.clone()),
+        flush_rows: settings.output == OutputTarget::Stdout,
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
     };
     let collected = collect(collector, rows_rx, results_rx, &control).await;
     let feed_end = feed::join(feed).await;
     watch.finish();
-    let collected = match collected {
-        Ok(collected) => collected,
-        Err(CollectError::OutputClosed) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
+    let collected = collected?;
 
     let tally = collected.tally.clone();
     let (exit_code, complete) = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
@@ -258,12 +256,10 @@ async fn collect(
         Ok(collected) => collected,
         Err(joined) => std::panic::resume_unwind(joined.into_panic()),
     };
-    match &collected {
-        Ok(_) => {}
-        Err(CollectError::OutputClosed) => control.halt(),
-        Err(_) => control.stop(crate::control::StopReason::Input {
+    if collected.is_err() {
+        control.stop(crate::control::StopReason::Input {
             message: "the output could not be written".into(),
-        }),
+        });
     }
     collected
 }
@@ -279,15 +275,18 @@ fn settle(
 ) -> Result<(i32, bool), RunError> {
     let complete =
         feed_end.eof && collected.all_written && collected.rows_received == feed_end.rows;
-    if !complete {
-        drop(collected.sink);
-        drop(collected.journal);
-        if let Some(paths) = &paths {
-            let _ = std::fs::remove_file(&paths.partial);
+    let sink = match collected.sink {
+        Some(sink) if complete => sink,
+        unfinished => {
+            drop(unfinished);
+            drop(collected.journal);
+            if let Some(paths) = &paths {
+                let _ = std::fs::remove_file(&paths.partial);
+            }
+            return Ok((control.stop_reason().map_or(2, |r| r.exit_code()), false));
         }
-        return Ok((control.stop_reason().map_or(2, |r| r.exit_code()), false));
-    }
-    let finished = collected.sink.finish().and_then(|writer| {
+    };
+    let finished = sink.finish().and_then(|writer| {
         drop(writer);
         paths.as_ref().map_or(Ok(()), prepare::settle_output)
     });
