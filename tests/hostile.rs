@@ -699,6 +699,44 @@ fn a_closed_output_pipe_stops_calling_and_exits_4() {
     assert!(calls <= 8 + 64, "{calls} calls after the reader went away");
 }
 
+#[test]
+fn a_damaged_journal_record_is_dropped_and_its_card_asked_again() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let all = cards(60, 59);
+    let input = work.write("cards.csv", card_csv(&all));
+    let expected = reference(&work, &input);
+    let out = work.path("out.csv");
+    let out_arg = out.to_str().unwrap();
+    let first = run(screen(&sim, &input, &["-o", out_arg, "--max-calls", "30"]));
+    assert_eq!(code(&first), 5, "{}", stderr(&first));
+    let journal = work.path("out.csv.journal");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Line 3 is the first record: its flags out of range; line 5 gets a status nobody writes.
+    let mut fields: Vec<&str> = lines[2].split('\t').collect();
+    fields[2] = "64";
+    lines[2] = fields.join("\t");
+    let mut fields: Vec<&str> = lines[4].split('\t').collect();
+    fields[1] = "okay";
+    lines[4] = fields.join("\t");
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+
+    let second = run(screen(&sim, &input, &["-o", out_arg, "--resume"]));
+    let message = stderr(&second);
+    assert_eq!(code(&second), 0, "{message}");
+    assert!(
+        message.contains("line=3") && message.contains("line=5"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("write"),
+        "a read is not a write: {message}"
+    );
+    assert_eq!(without_orderid(&out), expected);
+    assert_eq!(sim.calls(), 60 + 2, "the two damaged cards are asked again");
+}
+
 /// Limits every file `cmd` writes to `bytes`: a write past it fails with EFBIG (cardscreen
 /// ignores SIGXFSZ), as one on a full disk fails with ENOSPC.
 fn limit_file_size(cmd: &mut Command, bytes: u64) {

@@ -43,6 +43,8 @@ pub(crate) enum CollectError {
     Output(io::Error),
     #[error("cannot write the journal: {0}")]
     Journal(io::Error),
+    #[error("cannot read a result back from the journal: {0}")]
+    JournalRead(io::Error),
 }
 
 pub(crate) struct Collector {
@@ -142,7 +144,7 @@ impl Collector {
     fn write_ready_rows(&mut self, state: &mut State) -> Result<(), CollectError> {
         let written = match self.write_rows(state) {
             Ok(written) => written,
-            Err(WriteFailure::Journal(e)) => return Err(CollectError::Journal(e)),
+            Err(WriteFailure::JournalRead(e)) => return Err(CollectError::JournalRead(e)),
             Err(WriteFailure::Output(e)) => return self.output_failed(e),
         };
         if written > 0 && self.flush_rows {
@@ -173,8 +175,10 @@ impl Collector {
                 },
                 Plan::Duplicate | Plan::Journaled => match self.index.location(head.card_code) {
                     Some(offset) => {
-                        let mut outcome =
-                            self.journal.read(offset).map_err(WriteFailure::Journal)?;
+                        let mut outcome = self
+                            .journal
+                            .read(offset)
+                            .map_err(WriteFailure::JournalRead)?;
                         if duplicate {
                             outcome.attempts = 0;
                         }
@@ -328,7 +332,8 @@ fn count_written(counters: &Counters, outcome: &Outcome) {
 /// Why writing rows stopped.
 enum WriteFailure {
     Output(io::Error),
-    Journal(io::Error),
+    /// A duplicate's result could not be read back.
+    JournalRead(io::Error),
 }
 
 /// No room left: the disk, the user's quota, or the process's file size limit.
