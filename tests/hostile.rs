@@ -737,6 +737,33 @@ fn a_damaged_journal_record_is_dropped_and_its_card_asked_again() {
     assert_eq!(sim.calls(), 60 + 2, "the two damaged cards are asked again");
 }
 
+#[test]
+fn a_summary_that_cannot_be_written_is_a_warning_that_keeps_the_exit_code() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(30, 60)));
+    let out = work.path("out.csv");
+    // A directory where the summary should go: found only when it is written, at the end.
+    let summary = work.path("summary.json");
+    std::fs::create_dir(&summary).unwrap();
+    let result = run(screen(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--summary",
+            summary.to_str().unwrap(),
+        ],
+    ));
+    let message = stderr(&result);
+    assert_eq!(code(&result), 0, "{message}");
+    assert!(message.contains(summary.to_str().unwrap()), "{message}");
+    let (_, rows) = read_csv(&out);
+    assert_eq!(rows.len(), 30);
+    assert!(!work.path("out.csv.journal").exists());
+}
+
 /// Limits every file `cmd` writes to `bytes`: a write past it fails with EFBIG (cardscreen
 /// ignores SIGXFSZ), as one on a full disk fails with ENOSPC.
 fn limit_file_size(cmd: &mut Command, bytes: u64) {

@@ -7,7 +7,7 @@ mod prepare;
 mod signals;
 
 use std::collections::HashSet;
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -23,8 +23,8 @@ use crate::dedup::{CardHasher, CardIndex};
 use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
-    added_names, CollectError, Collected, Collector, JournalError, LockFailure, OutputLock,
-    OutputSink, OutputTarget, PriorError,
+    added_names, CollectError, Collected, Collector, Journal, JournalError, LockFailure,
+    OutputLock, OutputSink, OutputTarget, PriorError,
 };
 use crate::report::{DryRun, Pace, Progress, Summary};
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
@@ -124,22 +124,27 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let collected = collected?;
 
     let tally = collected.tally.clone();
-    let (exit_code, complete) = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
+    let settled = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
     let summary = Summary::new(
         &tally,
         &control,
         feed_end.counts,
         started,
-        exit_code,
-        complete,
+        settled.exit_code,
+        settled.finished_journal.is_some(),
         settings.input.source.to_string(),
         settings.output.to_string(),
     );
-    report(&settings, &summary)?;
+    report(&settings, &summary);
+    // Only after the summary: a run that dies before this point leaves its journal, and a
+    // scheduler's --resume then finishes from it without a call rather than paying again.
+    if let Some(Err(e)) = settled.finished_journal.map(Journal::remove) {
+        tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
+    }
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
-    Ok(exit_code)
+    Ok(settled.exit_code)
 }
 
 /// Takes the output's lock before anything is read or discarded, and holds it for the run.
@@ -189,16 +194,16 @@ impl Watch {
     }
 }
 
-/// The summary on stderr, and as JSON with `--summary`.
-fn report(settings: &Settings, summary: &Summary) -> Result<(), RunError> {
-    eprint!("{}", summary.render());
+/// The summary on stderr, and as JSON with `--summary`. Failing to write it is a warning:
+/// the run has earned its exit code, and the output is what a scheduler acts on.
+fn report(settings: &Settings, summary: &Summary) {
+    // Not `eprint!`, which panics when stderr is gone (the terminal hung up).
+    let _ = io::stderr().write_all(summary.render().as_bytes());
     if let Some(path) = &settings.summary {
-        prepare::write_summary(path, summary).map_err(|source| RunError::Output {
-            path: path.display().to_string(),
-            source,
-        })?;
+        if let Err(e) = prepare::write_summary(path, summary) {
+            tracing::warn!(summary = %path.display(), error = %e, "Could not write the summary; the run's result and exit code stand.");
+        }
     }
-    Ok(())
 }
 
 /// How a stopped run is continued, for the advice it prints.
@@ -264,15 +269,23 @@ async fn collect(
     collected
 }
 
-/// A complete run gets its output renamed into place and its journal removed; a stopped one
-/// keeps the journal for `--resume`. Returns the exit code and whether the run completed.
+/// How the run ended.
+struct Settled {
+    exit_code: i32,
+    /// The journal of a completed run, to remove once the summary is written; `None` when the
+    /// run stopped and keeps it for `--resume`.
+    finished_journal: Option<Journal>,
+}
+
+/// A complete run gets its output renamed into place; a stopped one keeps the journal for
+/// `--resume` and drops its partial output.
 fn settle(
     settings: &Settings,
     collected: Collected,
     feed_end: &FeedEnd,
     paths: Option<prepare::OutputPaths>,
     control: &Control,
-) -> Result<(i32, bool), RunError> {
+) -> Result<Settled, RunError> {
     let complete =
         feed_end.eof && collected.all_written && collected.rows_received == feed_end.rows;
     let sink = match collected.sink {
@@ -283,7 +296,10 @@ fn settle(
             if let Some(paths) = &paths {
                 let _ = std::fs::remove_file(&paths.partial);
             }
-            return Ok((control.stop_reason().map_or(2, |r| r.exit_code()), false));
+            return Ok(Settled {
+                exit_code: control.stop_reason().map_or(2, |r| r.exit_code()),
+                finished_journal: None,
+            });
         }
     };
     let finished = sink.finish().and_then(|writer| {
@@ -291,18 +307,18 @@ fn settle(
         paths.as_ref().map_or(Ok(()), prepare::settle_output)
     });
     finished.map_err(|source| output_error(&settings.output, source))?;
-    if let Err(e) = collected.journal.remove() {
-        tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
-    }
     let tally = &collected.tally;
-    let code = if tally.errors > 0 {
+    let exit_code = if tally.errors > 0 {
         3
     } else if settings.fail_on_hit && tally.hits > 0 {
         1
     } else {
         0
     };
-    Ok((code, true))
+    Ok(Settled {
+        exit_code,
+        finished_journal: Some(collected.journal),
+    })
 }
 
 fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
