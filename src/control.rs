@@ -87,6 +87,8 @@ pub(crate) enum NextRun {
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
+/// A second signal: no more waiting for calls in flight.
+const EXITING: u8 = 2;
 
 /// Live counters for progress lines and the summary.
 ///
@@ -136,7 +138,10 @@ pub(crate) struct Control {
     /// Read before every call; on a line of its own so that counter bumps do not evict it.
     state: CacheLine<AtomicU8>,
     reason: Mutex<Option<StopReason>>,
+    /// Wakes those waiting for a stop, and for an exit.
     stopped: Notify,
+    /// The answers that had arrived when the exit came are journaled.
+    saved: Notify,
     /// Calls this run may still make; `u64::MAX` when there is no budget.
     budget_left: AtomicU64,
     budget: Option<u64>,
@@ -152,6 +157,7 @@ impl Control {
             state: CacheLine(AtomicU8::new(RUNNING)),
             reason: Mutex::new(None),
             stopped: Notify::new(),
+            saved: Notify::new(),
             budget_left: AtomicU64::new(max_calls.unwrap_or(u64::MAX)),
             budget: max_calls,
             counters: Counters::default(),
@@ -173,6 +179,35 @@ impl Control {
         }
         self.state.store(STOPPING, Ordering::Release);
         self.stopped.notify_waiters();
+    }
+
+    /// A second signal: the run exits without waiting for the calls in flight, once the
+    /// answers that have already arrived are journaled.
+    pub(crate) fn exit_now(&self) {
+        self.state.store(EXITING, Ordering::Release);
+        self.stopped.notify_waiters();
+    }
+
+    /// Resolves once `exit_now` was called.
+    pub(crate) async fn until_exiting(&self) {
+        loop {
+            let notified = self.stopped.notified();
+            if self.state.load(Ordering::Acquire) == EXITING {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Says that what had arrived is journaled; the exit may go ahead.
+    pub(crate) fn saved(&self) {
+        // One permit is kept if nobody waits yet, so the news cannot be missed.
+        self.saved.notify_one();
+    }
+
+    /// Resolves once `saved` was called.
+    pub(crate) async fn until_saved(&self) {
+        self.saved.notified().await;
     }
 
     /// Why the run stopped and what to do, if it stopped.

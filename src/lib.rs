@@ -9,6 +9,8 @@
 
 #![warn(missing_docs)]
 
+use std::io::Write;
+
 mod call;
 pub mod card;
 pub mod cli;
@@ -41,7 +43,9 @@ pub fn run_screen(settings: cli::Settings) -> i32 {
     let code = match runtime.block_on(run::screen(settings)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cardscreen: {}", card::mask_text(&e.to_string()));
+            // Not `eprintln!`, which panics when stderr is gone (the terminal hung up).
+            let message = card::mask_text(&e.to_string()).into_owned();
+            let _ = writeln!(std::io::stderr(), "cardscreen: {message}");
             2
         }
     };

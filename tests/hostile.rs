@@ -764,6 +764,11 @@ fn a_summary_that_cannot_be_written_is_a_warning_that_keeps_the_exit_code() {
     assert!(!work.path("out.csv.journal").exists());
 }
 
+#[test]
+fn sighup_saves_progress_like_sigterm() {
+    interrupt_then_resume(libc::SIGHUP, 143);
+}
+
 /// Limits every file `cmd` writes to `bytes`: a write past it fails with EFBIG (cardscreen
 /// ignores SIGXFSZ), as one on a full disk fails with ENOSPC.
 fn limit_file_size(cmd: &mut Command, bytes: u64) {

@@ -111,6 +111,10 @@ impl Collector {
             let room = state.queue.len() < self.window || state.unfinished;
             tokio::select! {
                 biased;
+                () = self.control.until_exiting() => {
+                    self.save_before_exit(&mut results, &mut state)?;
+                    break;
+                }
                 finished = results.recv(), if results_open => match finished {
                     Some(first) => self.take_results(first, &mut results, &mut state)?,
                     None => results_open = false,
@@ -264,6 +268,22 @@ impl Collector {
         Ok(())
     }
 
+    /// A second signal: the calls in flight are not waited for, but the answers that have
+    /// already arrived are paid for, so they are journaled before the exit.
+    fn save_before_exit(
+        &mut self,
+        results: &mut mpsc::Receiver<Finished>,
+        state: &mut State,
+    ) -> Result<(), CollectError> {
+        if let Ok(first) = results.try_recv() {
+            self.take_results(first, results, state)?;
+        }
+        self.journal_write(state, Journal::sync)?;
+        self.control.saved();
+        state.unfinished = true;
+        Ok(())
+    }
+
     /// One write to the journal. A full disk stops the run and frees the partial output's
     /// room, and the write is tried once more; if the journal still cannot take it, it takes
     /// nothing more (`None`), and what it holds is kept for `--resume`.
@@ -342,4 +362,71 @@ fn is_disk_full(error: &io::Error) -> bool {
         error.raw_os_error(),
         Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::NextRun;
+    use crate::input::Header;
+    use crate::outcome::Flags;
+    use crate::output::SinkOptions;
+
+    #[tokio::test]
+    async fn a_second_signal_journals_the_answers_that_have_arrived() {
+        let control = Arc::new(Control::new(None, NextRun::Resume));
+        let index = Arc::new(CardIndex::new());
+        let header = Header {
+            names: vec![b"card".to_vec()],
+            card_index: 0,
+        };
+        let options = SinkOptions {
+            delimiter: b',',
+            prefix: String::new(),
+            excel: false,
+            mask: false,
+        };
+        let sink = OutputSink::new(Box::new(io::sink()), &header, &options).unwrap();
+        let (results_tx, results) = mpsc::channel(8);
+        // The reader is still going: without the exit the collector would wait for it.
+        let (_rows_tx, rows) = mpsc::channel(1);
+        let permits = Arc::new(tokio::sync::Semaphore::new(3));
+        let cards = [
+            "6222024332181964",
+            "6228480402564890018",
+            "4111111111111111",
+        ];
+        for (row, digits) in cards.iter().enumerate() {
+            let card = crate::card::clean(digits).unwrap();
+            index.claim(card.code());
+            let finished = Finished::Done {
+                row: row as u64,
+                card,
+                outcome: Outcome::ok(Flags(0), format!("JH{row}"), 1),
+                unjournaled: Arc::clone(&permits).try_acquire_owned().unwrap(),
+            };
+            results_tx.send(finished).await.unwrap();
+        }
+        control.stop(StopReason::Signal { number: 2 });
+        control.exit_now();
+        let collector = Collector {
+            control: Arc::clone(&control),
+            index: Arc::clone(&index),
+            journal: Journal::scratch().unwrap(),
+            sink: Some(sink),
+            partial: None,
+            flush_rows: false,
+            window: 16,
+            max_consecutive_failures: None,
+        };
+        let mut collected = collector.run(rows, results).await.unwrap();
+        control.until_saved().await;
+        assert!(!collected.all_written);
+        for (row, digits) in cards.iter().enumerate() {
+            let code = crate::card::clean(digits).unwrap().code();
+            let offset = index.location(code).expect("journaled");
+            let outcome = collected.journal.read(offset).unwrap();
+            assert_eq!(outcome.orderid, format!("JH{row}"));
+        }
+    }
 }
