@@ -200,6 +200,52 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
 const PEAK_BOUND_KIB: u64 = 48 * 1024;
 
 #[test]
+fn a_second_run_on_the_same_output_is_refused_at_once() {
+    let slow = Simulator::start(&["--latency", "30ms"]);
+    let other = Simulator::start(&[]);
+    let work = Workdir::new();
+    let all = cards(300, 50);
+    let input = work.write("cards.csv", card_csv(&all));
+    let expected = reference(&work, &input);
+    let out = work.path("out.csv");
+    let out_arg = out.to_str().unwrap();
+    let first = spawn(&mut screen(
+        &slow,
+        &input,
+        &["-o", out_arg, "--resume", "--rate", "40"],
+    ));
+    wait_for_calls(&slow, 20);
+    for mode in ["--resume", "--fresh", "--retry-errors"] {
+        let second = run(screen(&other, &input, &["-o", out_arg, mode]));
+        let message = stderr(&second);
+        assert_eq!(code(&second), 2, "{mode}: {message}");
+        let owner = format!(
+            "another cardscreen run (pid {}) is writing {out_arg}",
+            first.id()
+        );
+        assert!(message.contains(&owner), "{mode}: {message}");
+    }
+    assert_eq!(other.calls(), 0, "a refused run calls nothing");
+    // A run on another output is not held up.
+    let elsewhere = work.path("elsewhere.csv");
+    let beside = run(screen(
+        &other,
+        &input,
+        &["-o", elsewhere.to_str().unwrap(), "--resume"],
+    ));
+    assert_eq!(code(&beside), 0, "{}", stderr(&beside));
+    assert_eq!(other.calls(), 300);
+    let (code_seen, err) = finish(first, Duration::from_secs(60));
+    assert_eq!(code_seen, 0, "{err}");
+    assert_eq!(without_orderid(&out), expected);
+    assert_eq!(paid_twice(&slow), Vec::<String>::new());
+    assert!(
+        !work.path("out.csv.lock").exists(),
+        "a finished run leaves no lock file"
+    );
+}
+
+#[test]
 fn redirects_are_never_followed() {
     let catcher = StandIn::start(|_, _| respond(200, success("JH7190000000000000000001")));
     let work = Workdir::new();
@@ -368,52 +414,6 @@ fn orderids_that_are_not_letters_and_digits_are_not_trusted() {
         );
         assert!(!error.contains(char::is_control), "{error:?}");
     }
-}
-
-#[test]
-fn a_second_run_on_the_same_output_is_refused_at_once() {
-    let slow = Simulator::start(&["--latency", "30ms"]);
-    let other = Simulator::start(&[]);
-    let work = Workdir::new();
-    let all = cards(300, 50);
-    let input = work.write("cards.csv", card_csv(&all));
-    let expected = reference(&work, &input);
-    let out = work.path("out.csv");
-    let out_arg = out.to_str().unwrap();
-    let first = spawn(&mut screen(
-        &slow,
-        &input,
-        &["-o", out_arg, "--resume", "--rate", "40"],
-    ));
-    wait_for_calls(&slow, 20);
-    for mode in ["--resume", "--fresh", "--retry-errors"] {
-        let second = run(screen(&other, &input, &["-o", out_arg, mode]));
-        let message = stderr(&second);
-        assert_eq!(code(&second), 2, "{mode}: {message}");
-        let owner = format!(
-            "another cardscreen run (pid {}) is writing {out_arg}",
-            first.id()
-        );
-        assert!(message.contains(&owner), "{mode}: {message}");
-    }
-    assert_eq!(other.calls(), 0, "a refused run calls nothing");
-    // A run on another output is not held up.
-    let elsewhere = work.path("elsewhere.csv");
-    let beside = run(screen(
-        &other,
-        &input,
-        &["-o", elsewhere.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&beside), 0, "{}", stderr(&beside));
-    assert_eq!(other.calls(), 300);
-    let (code_seen, err) = finish(first, Duration::from_secs(60));
-    assert_eq!(code_seen, 0, "{err}");
-    assert_eq!(without_orderid(&out), expected);
-    assert_eq!(paid_twice(&slow), Vec::<String>::new());
-    assert!(
-        !work.path("out.csv.lock").exists(),
-        "a finished run leaves no lock file"
-    );
 }
 
 /// A file planted before the run, and what the run must do about it.
