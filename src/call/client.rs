@@ -258,6 +258,18 @@ impl Client {
             Err(failure) => Reply::Transport(failure),
         }
     }
+
+    /// The host a redirect points to, for the row's error; only the host, as the URL may carry
+    /// anything.
+    fn location_host(&self, response: &reqwest::Response) -> String {
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| self.endpoint.join(location).ok())
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_else(|| "no readable Location".to_string())
+    }
 }
 
 /// The vendor's answers are under 1 KB; a body larger than this is not one, however it ends.
@@ -294,20 +306,6 @@ async fn read_capped(mut response: reqwest::Response) -> Result<bytes::Bytes, Tr
         chunk = next().await?;
     }
     Ok(body.into())
-}
-
-impl Client {
-    /// The host a redirect points to, for the row's error; only the host, as the URL may carry
-    /// anything.
-    fn location_host(&self, response: &reqwest::Response) -> String {
-        response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|location| location.to_str().ok())
-            .and_then(|location| self.endpoint.join(location).ok())
-            .and_then(|url| url.host_str().map(str::to_string))
-            .unwrap_or_else(|| "no readable Location".to_string())
-    }
 }
 
 /// True for `http://` endpoints that leave this machine: card numbers would travel in clear.

@@ -385,10 +385,13 @@ fn push_clean(line: &mut Vec<u8>, text: &str, limit: usize) {
 /// row whose result was received (`--retry-errors` is the way to ask again).
 fn parse_record(line: &[u8]) -> Option<(u64, Outcome)> {
     let text = std::str::from_utf8(line).ok()?;
-    let fields: Vec<&str> = text.split('\t').collect();
-    let [code, status, flags, attempts, error_code, reason, orderid, error] = fields[..] else {
+    let mut fields = text.split('\t');
+    let mut next = || fields.next();
+    let (code, status, flags, attempts) = (next()?, next()?, next()?, next()?);
+    let (error_code, reason, orderid, error) = (next()?, next()?, next()?, next()?);
+    if next().is_some() {
         return None;
-    };
+    }
     let code: u64 = code.parse().ok()?;
     Card::from_code(code)?;
     let flags: u8 = flags.parse().ok()?;

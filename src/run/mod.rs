@@ -1,6 +1,6 @@
 //! One screening run, as the data flows: lock the output → prepare (input, output, journal,
 //! endpoint) → start (pool, reader thread, progress, signals) → collect (rows written in input
-//! order) → settle (output renamed into place, journal removed, summary, exit code).
+//! order) → settle (output renamed into place, summary, then the journal removed; exit code).
 
 mod feed;
 mod prepare;
