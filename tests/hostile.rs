@@ -675,7 +675,8 @@ fn long_but_sane_input_is_read_and_quoted_input_is_cut_in_messages() {
 
 #[test]
 fn a_closed_output_pipe_stops_calling_and_exits_4() {
-    let sim = Simulator::start(&["--latency", "20ms"]);
+    // Calls slow enough that the reader has closed the pipe long before a batch is full.
+    let sim = Simulator::start(&["--latency", "50ms"]);
     let work = Workdir::new();
     let input = work.write("cards.csv", card_csv(&cards(3000, 58)));
     let mut child = screen(&sim, &input, &["-o", "-"])
