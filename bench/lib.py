@@ -2,6 +2,7 @@
 """Helpers for bench/run.sh: card files, one record per measured run, and the final table.
 
     lib.py cards N CSV TXT          distinct Luhn-valid cards, as a CSV and one card a line
+    lib.py workbook N XLSX          the same rows as the CSV of `cards`, as an .xlsx workbook
     lib.py record OUT.jsonl k=v...  one run: reads the simulator's /stats, /usr/bin/time -v
                                     and cardscreen's --summary files named in k=v, appends JSON
     lib.py table RESULTS.jsonl      the table, in Markdown, on stdout
@@ -10,6 +11,7 @@
 import json
 import statistics
 import sys
+import zipfile
 
 CARD_PREFIX = "622202"  # UnionPay-looking BIN; the rest is a running number and a check digit
 
@@ -27,18 +29,102 @@ def luhn_check_digit(partial: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+BRANCHES = ["Beijing, Chaoyang", "Shanghai", "Shenzhen", "广州天河支行"]
+HEADER = ["id", "name", "bankcard", "branch"]
+
+
+def card_rows(count: int):
+    """(id, name, card, branch) of every row, the same for the CSV and the workbook."""
+    for index in range(count):
+        partial = f"{CARD_PREFIX}{index:09d}"
+        card = partial + luhn_check_digit(partial)
+        yield index + 1, f"customer {index + 1}", card, BRANCHES[index % len(BRANCHES)]
+
+
 def cards(count: int, csv_path: str, txt_path: str) -> None:
-    branches = ["Beijing, Chaoyang", "Shanghai", "Shenzhen", "广州天河支行"]
     with open(csv_path, "w", encoding="utf-8") as csv, open(txt_path, "w") as txt:
-        csv.write("id,name,bankcard,branch\n")
-        for index in range(count):
-            partial = f"{CARD_PREFIX}{index:09d}"
-            card = partial + luhn_check_digit(partial)
-            branch = branches[index % len(branches)]
+        csv.write(",".join(HEADER) + "\n")
+        for ident, name, card, branch in card_rows(count):
             if "," in branch:
                 branch = f'"{branch}"'
-            csv.write(f"{index + 1},customer {index + 1},{card},{branch}\n")
+            csv.write(f"{ident},{name},{card},{branch}\n")
             txt.write(card + "\n")
+
+
+def workbook(count: int, xlsx_path: str) -> None:
+    """The rows of `cards` as Excel saves them: the id a number, every text in the shared
+    string table (a card column formatted as Text), written with the standard library only."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006/relationships"
+    kind = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    head = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    fixed = HEADER + BRANCHES
+    # Shared string indices: the fixed strings first, then each row's name and card.
+    def row_strings(index):
+        return len(fixed) + 2 * index, len(fixed) + 2 * index + 1
+
+    with zipfile.ZipFile(xlsx_path, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr("[Content_Types].xml", head + (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{kind}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{kind}.worksheet+xml"/>'
+            f'<Override PartName="/xl/sharedStrings.xml" ContentType="{kind}.sharedStrings+xml"/>'
+            "</Types>"))
+        book.writestr("_rels/.rels", head + (
+            f'<Relationships xmlns="{package}"><Relationship Id="rId1" '
+            f'Type="{rels}/officeDocument" Target="xl/workbook.xml"/></Relationships>'))
+        book.writestr("xl/workbook.xml", head + (
+            f'<workbook xmlns="{main}" xmlns:r="{rels}"><sheets>'
+            '<sheet name="Cards" sheetId="1" r:id="rId1"/></sheets></workbook>'))
+        book.writestr("xl/_rels/workbook.xml.rels", head + (
+            f'<Relationships xmlns="{package}">'
+            f'<Relationship Id="rId1" Type="{rels}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{rels}/sharedStrings" Target="sharedStrings.xml"/>'
+            "</Relationships>"))
+        with book.open("xl/worksheets/sheet1.xml", "w") as raw:
+            sheet = _Utf8(raw)
+            sheet.write(head + f'<worksheet xmlns="{main}"><dimension ref="A1:D{count + 1}"/><sheetData>')
+            sheet.write('<row r="1">' + "".join(
+                f'<c r="{column}1" t="s"><v>{i}</v></c>' for i, column in enumerate("ABCD")) + "</row>")
+            for index, (ident, _, _, _) in enumerate(card_rows(count)):
+                r = index + 2
+                name, card = row_strings(index)
+                branch = len(HEADER) + index % len(BRANCHES)
+                sheet.write(f'<row r="{r}"><c r="A{r}"><v>{ident}</v></c>'
+                            f'<c r="B{r}" t="s"><v>{name}</v></c><c r="C{r}" t="s"><v>{card}</v></c>'
+                            f'<c r="D{r}" t="s"><v>{branch}</v></c></row>')
+            sheet.write("</sheetData></worksheet>")
+            sheet.flush()
+        with book.open("xl/sharedStrings.xml", "w") as raw:
+            strings = _Utf8(raw)
+            unique = len(fixed) + 2 * count
+            strings.write(head + f'<sst xmlns="{main}" count="{unique}" uniqueCount="{unique}">')
+            for text in fixed:
+                strings.write(f"<si><t>{text}</t></si>")
+            for _, name, card, _ in card_rows(count):
+                strings.write(f"<si><t>{name}</t></si><si><t>{card}</t></si>")
+            strings.write("</sst>")
+            strings.flush()
+
+
+class _Utf8:
+    """Text written as UTF-8 through a buffer, for a zip entry opened for writing."""
+
+    def __init__(self, raw):
+        self.raw, self.parts, self.size = raw, [], 0
+
+    def write(self, text):
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > 1 << 16:
+            self.flush()
+
+    def flush(self):
+        self.raw.write("".join(self.parts).encode("utf-8"))
+        self.parts, self.size = [], 0
 
 
 def parse_time_v(path: str) -> dict:
@@ -214,6 +300,26 @@ def table(results_path: str) -> int:
         add("Memory: growth 100k → 1M rows, bytes per added card", spread(growth, ".1f"),
             f"dedup map alone {table:.1f} B", f"{ratio:.3f}", "≈ 1: nothing else grows", None)
 
+    # Workbooks: the same 200,000 rows read from .xlsx and written to .xlsx, against the CSV run.
+    def mb(subject):
+        return [kb * 1024 / 1e6 for kb in pick("workbook", subject, "max_rss_kb")]
+
+    def rows_per_s(subject):
+        return [r["rows"] / r["wall_s"] for r in runs
+                if r["scenario"] == "workbook" and r["subject"] == subject and "wall_s" in r]
+
+    csv_rss, csv_speed = mb("csv_to_csv"), rows_per_s("csv_to_csv")
+    for subject, label in [("xlsx_to_csv", ".xlsx in, CSV out"), ("xlsx_to_xlsx", ".xlsx in, .xlsx out")]:
+        rss, speed = mb(subject), rows_per_s(subject)
+        if rss and csv_rss:
+            add(f"Workbook: peak RSS, 200k rows, {label} (MB)", spread(rss, ".1f"),
+                "CSV in, CSV out " + spread(csv_rss, ".1f"),
+                f"{statistics.median(rss) / statistics.median(csv_rss):.2f}", "reported", None)
+        if speed and csv_speed:
+            add(f"Workbook: rows/s end to end, 200k rows, {label}", spread(speed, ".0f"),
+                "CSV in, CSV out " + spread(csv_speed, ".0f"),
+                f"{statistics.median(speed) / statistics.median(csv_speed):.3f}", "reported", None)
+
     # Start-up: process spawn to the first call at the simulator.
     ours = pick("overhead", "cardscreen", "first_call_ms")
     bare = pick("overhead", "bare_loop", "first_call_ms")
@@ -242,6 +348,8 @@ def main() -> int:
     command, *args = sys.argv[1:]
     if command == "cards":
         cards(int(args[0]), args[1], args[2])
+    elif command == "workbook":
+        workbook(int(args[0]), args[1])
     elif command == "record":
         record(args[0], args[1:])
     elif command == "table":

@@ -6,11 +6,11 @@
 #
 #   bench/run.sh                      # all scenarios, 5 runs per figure
 #   RUNS=3 bench/run.sh               # fewer runs per figure (at least 3)
-#   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset: overhead latency rate memory
+#   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset: overhead latency rate memory workbook
 #
 # Needs the Rust toolchain, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
 # Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
-# Takes about 7 minutes on a 2-core machine.
+# Takes about 10 minutes on a 2-core machine (the workbook scenario about 3 of them).
 
 set -euo pipefail
 
@@ -18,7 +18,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 target=${CARGO_TARGET_DIR:-$repo/target}
 runs=${RUNS:-5}
-scenarios=${BENCH_SCENARIOS:-overhead latency rate memory}
+scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook}
 concurrency=64
 key=bench-key-7d1c
 lib="$here/lib.py"
@@ -92,18 +92,19 @@ with opener.open("http://" + sys.argv[1] + "/stats", timeout=120) as answer:
 }
 
 # measure_cardscreen SCENARIO SUBJECT ROWS "SIM FLAGS" [screen flags...]
+# The input is cards_ROWS.$input_ext and the output out.$output_ext (both csv unless set).
 measure_cardscreen() {
     local scenario=$1 subject=$2 rows=$3 sim_flags=$4
     shift 4
     # shellcheck disable=SC2086 # the simulator flags are words on purpose
     start_sim $sim_flags
-    local out="$work/out.csv" status=0
+    local out="$work/out.${output_ext:-csv}" status=0
     rm -f "$out" "$out.journal" "$work/summary.json"
     local spawned
     spawned=$(now_ms)
     # Debug logs name the cause of each failed call, and cost nothing while calls succeed.
     JUHE_KEY=$key RUST_LOG=cardscreen=debug timeout 900 /usr/bin/time -v -o "$work/time.txt" \
-        "$bin" screen "$work/cards_$rows.csv" -o "$out" \
+        "$bin" screen "$work/cards_$rows.${input_ext:-csv}" -o "$out" \
         --endpoint "http://$sim_addr/bankcardblack/query" \
         --concurrency "$concurrency" --progress never --summary "$work/summary.json" \
         "$@" 2>"$work/screen.err" || status=$?
@@ -178,10 +179,15 @@ wants overhead && sizes+=(40000)
 wants latency && sizes+=(16000)
 wants rate && sizes+=(2000)
 wants memory && sizes+=(2000 100000 1000000)
+wants workbook && sizes+=(200000)
 for rows in $(printf '%s\n' "${sizes[@]}" | sort -un); do
     python3 "$lib" cards "$rows" "$work/cards_$rows.csv" "$work/cards_$rows.txt"
     echo "   $rows rows: $(du -h "$work/cards_$rows.csv" | cut -f1)"
 done
+if wants workbook; then
+    python3 "$lib" workbook 200000 "$work/cards_200000.xlsx"
+    echo "   200000 rows as .xlsx: $(du -h "$work/cards_200000.xlsx" | cut -f1)"
+fi
 
 for run in $(seq "$runs"); do
     echo "== Iteration $run of $runs"
@@ -208,6 +214,13 @@ for run in $(seq "$runs"); do
         measure_cardscreen memory cardscreen_2k 2000 "" --rate 0
         measure_cardscreen memory cardscreen_100k 100000 "" --rate 0
         measure_cardscreen memory cardscreen_1m 1000000 "" --rate 0
+    fi
+    if wants workbook; then
+        extra_fields=()
+        echo "-- workbook: 200,000 rows, CSV to CSV, then .xlsx to CSV, then .xlsx to .xlsx (--rate 0)"
+        measure_cardscreen workbook csv_to_csv 200000 "" --rate 0
+        input_ext=xlsx measure_cardscreen workbook xlsx_to_csv 200000 "" --rate 0
+        input_ext=xlsx output_ext=xlsx measure_cardscreen workbook xlsx_to_xlsx 200000 "" --rate 0
     fi
 done
 

@@ -124,7 +124,7 @@ impl Card {
                 }
             })
             .sum();
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 
     /// First 6 and last 4 digits with a `*` for each digit between, e.g. `622848******1234`.
@@ -177,6 +177,13 @@ pub enum Rejection {
          (--luhn warn sends such numbers anyway)"
     )]
     LuhnFailed,
+    /// A workbook number cell: Excel keeps 15 significant digits, so no cleaning brings the
+    /// lost ones back.
+    #[error(
+        "the card column is stored as numbers in the workbook, and Excel kept only 15 of this \
+         number's {digits} digits; format the column as Text and enter the card numbers again"
+    )]
+    ExcelNumber { digits: usize },
 }
 
 fn digit_word(count: &usize) -> &'static str {
@@ -198,6 +205,7 @@ impl Rejection {
             Rejection::TooFewDigits { .. } => Reason::TooFewDigits,
             Rejection::TooManyDigits { .. } => Reason::TooManyDigits,
             Rejection::LuhnFailed => Reason::LuhnFailed,
+            Rejection::ExcelNumber { .. } => Reason::ExcelNumber,
         }
     }
 }

@@ -4,8 +4,8 @@
 //! (read, decode, plan each row) → `dedup` → `call` (pace, call, retry) → `output` (journal,
 //! reorder, write) → `report`, steered by `run`. Below every stage lie the types that travel
 //! between them: `card`, `outcome`, `control`, the `vendor`'s protocol, and `text` (how outside
-//! text is shown). `simulator` stands in for the vendor. docs/ARCHITECTURE.md tells the whole
-//! story on one page.
+//! text is shown). `simulator` (a cargo feature, on by default) stands in for the vendor.
+//! docs/ARCHITECTURE.md tells the whole story on one page.
 
 #![warn(missing_docs)]
 
@@ -16,13 +16,14 @@ pub mod card;
 pub mod cli;
 mod control;
 mod dedup;
+mod hash;
 pub mod input;
 pub mod logging;
 mod outcome;
 mod output;
 mod report;
 mod run;
-#[allow(missing_docs)]
+#[cfg(feature = "simulator")]
 pub mod simulator;
 mod text;
 pub mod vendor;
@@ -55,23 +56,8 @@ pub fn run_screen(settings: cli::Settings) -> i32 {
 }
 
 /// Runs `cardscreen simulate` until interrupted.
-pub fn run_simulator(args: cli::SimulateArgs) -> i32 {
-    let config = simulator::SimulatorConfig {
-        listen: args.listen,
-        key: args.key,
-        latency: args.latency,
-        timeout_rate: args.timeout_rate,
-        qps_limit: args.qps_limit,
-        quota: args.quota,
-        seed: args.seed,
-        faults: simulator::Faults {
-            http_502_rate: args.http_502_rate,
-            truncated_rate: args.truncated_rate,
-            reset_rate: args.reset_rate,
-            slow_rate: args.slow_rate,
-            slow_delay: args.slow_delay,
-        },
-    };
+#[cfg(feature = "simulator")]
+pub fn run_simulator(config: simulator::SimulatorConfig) -> i32 {
     let Some(runtime) = runtime() else { return 2 };
     match runtime.block_on(simulator::serve_forever(config)) {
         Ok(()) => 0,

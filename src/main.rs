@@ -3,15 +3,15 @@
 use std::process::ExitCode;
 
 use cardscreen::cli::{Cli, Command, Settings};
-use cardscreen::logging::LogFormat;
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Simulate(args) => {
-            cardscreen::logging::init(LogFormat::Text);
-            cardscreen::run_simulator(args)
+        #[cfg(feature = "simulator")]
+        Command::Simulate(config) => {
+            cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
+            cardscreen::run_simulator(config)
         }
         Command::Screen(args) => match Settings::resolve(&args, |name| std::env::var(name).ok()) {
             Ok(settings) => {

@@ -82,13 +82,15 @@ pub(crate) enum Reason {
     MissingColumn,
     /// The card cell is not text.
     NotText,
+    /// The card cell is a workbook number of 16 digits or more: Excel has lost digits of it.
+    ExcelNumber,
     /// The row has more fields than the header.
     TooManyFields,
 }
 
 impl Reason {
     /// Every reason, so that one read back from the journal becomes the same value again.
-    pub(crate) const ALL: [Reason; 11] = [
+    pub(crate) const ALL: [Reason; 12] = [
         Reason::Empty,
         Reason::ScientificNotation,
         Reason::FloatTail,
@@ -99,6 +101,7 @@ impl Reason {
         Reason::VendorRejected,
         Reason::MissingColumn,
         Reason::NotText,
+        Reason::ExcelNumber,
         Reason::TooManyFields,
     ];
 
@@ -114,6 +117,7 @@ impl Reason {
             Reason::VendorRejected => "vendor_rejected",
             Reason::MissingColumn => "missing_column",
             Reason::NotText => "not_text",
+            Reason::ExcelNumber => "excel_number",
             Reason::TooManyFields => "too_many_fields",
         }
     }

@@ -169,6 +169,7 @@ fn options(source: InputSource) -> InputOptions {
         no_header: false,
         delimiter: b',',
         encoding: EncodingChoice::Auto,
+        sheet: None,
     }
 }
 

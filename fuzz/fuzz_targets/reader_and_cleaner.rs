@@ -25,6 +25,7 @@ fn options_for(options: u8) -> InputOptions {
         no_header: options & 0b1_0000 != 0,
         delimiter: [b',', b';', b'\t', b'|'][usize::from(options & 0b11)],
         encoding: encodings[usize::from((options >> 2) & 0b11)],
+        sheet: None,
     }
 }
 

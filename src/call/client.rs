@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::card::Card;
 use crate::outcome::Flags;
+use crate::vendor;
 
 /// What one HTTP call produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +108,7 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
     let code = answer.error_code;
     let reason = answer.reason;
     match code {
-        0 => match (answer.flags, answer.orderid) {
+        vendor::SUCCESS => match (answer.flags, answer.orderid) {
             (Some(flags), Some(orderid)) if is_vendor_orderid(&orderid) => {
                 Disposition::Ok { flags, orderid }
             }
@@ -122,28 +123,34 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
                 what: "unreadable answer (success without the six flags)".to_string(),
             },
         },
-        271902 => Disposition::Invalid { code, reason },
-        271901 => Disposition::Retry {
+        vendor::BAD_CARD => Disposition::Invalid { code, reason },
+        vendor::DATA_SOURCE_TIMEOUT => Disposition::Retry {
             code: Some(code),
             what: format!("data source timeout ({code})"),
         },
-        271903 => Disposition::Retry {
+        vendor::QUERY_EXCEPTION => Disposition::Retry {
             code: Some(code),
             what: format!("query exception ({code})"),
         },
-        10014 => Disposition::Retry {
+        vendor::INTERNAL_ERROR => Disposition::Retry {
             code: Some(code),
             what: format!("vendor internal error ({code})"),
         },
-        10020 => Disposition::Retry {
+        vendor::MAINTENANCE => Disposition::Retry {
             code: Some(code),
             what: format!("interface under maintenance ({code})"),
         },
-        10001 | 10002 | 10003 | 10004 | 10005 | 10007 | 10008 | 10009 | 10021 => {
-            Disposition::Abort { code, reason }
-        }
-        10011 => Disposition::Throttle,
-        10012 | 10013 => Disposition::Stop { code, reason },
+        vendor::BAD_KEY
+        | vendor::KEY_NOT_PERMITTED
+        | vendor::KEY_EXPIRED
+        | vendor::BAD_OPENID
+        | vendor::APP_NOT_VERIFIED
+        | vendor::UNKNOWN_SOURCE
+        | vendor::IP_BANNED
+        | vendor::KEY_BANNED
+        | vendor::INTERFACE_STOPPED => Disposition::Abort { code, reason },
+        vendor::RATE_LIMITED => Disposition::Throttle,
+        vendor::QUOTA_USED_UP | vendor::TEST_QUOTA_USED_UP => Disposition::Stop { code, reason },
         _ => Disposition::RowError { code, reason },
     }
 }
@@ -213,9 +220,11 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
-        let mut prefix = String::from("key=");
+        let mut prefix = format!("{}=", vendor::KEY_FIELD);
         percent_encode_into(key.expose_secret(), &mut prefix);
-        prefix.push_str("&bankcard=");
+        prefix.push('&');
+        prefix.push_str(vendor::CARD_FIELD);
+        prefix.push('=');
         Ok(Client {
             http,
             endpoint,
@@ -253,10 +262,7 @@ impl Client {
         if status != reqwest::StatusCode::OK {
             return Reply::Transport(TransportFailure::Status(status.as_u16()));
         }
-        match read_capped(response).await {
-            Ok(body) => parse_answer(&body),
-            Err(failure) => Reply::Transport(failure),
-        }
+        read_answer(response).await
     }
 
     /// The host a redirect points to, for the row's error; only the host, as the URL may carry
@@ -276,36 +282,40 @@ impl Client {
 const MAX_ANSWER: usize = 64 * 1024;
 
 /// Reads the body up to `MAX_ANSWER` bytes and no further, so that a huge or endless answer
-/// costs at most that much memory and is cut off at once rather than at `--timeout`.
-async fn read_capped(mut response: reqwest::Response) -> Result<bytes::Bytes, TransportFailure> {
+/// costs at most that much memory and is cut off at once rather than at `--timeout`, and
+/// parses it.
+async fn read_answer(mut response: reqwest::Response) -> Reply {
     if response
         .content_length()
         .is_some_and(|length| length > MAX_ANSWER as u64)
     {
-        return Err(TransportFailure::TooLarge);
+        return Reply::Transport(TransportFailure::TooLarge);
     }
     let mut next = async || response.chunk().await.map_err(|e| transport_failure(&e));
-    let Some(first) = next().await? else {
-        return Ok(bytes::Bytes::new());
-    };
-    // Nearly every answer comes as one chunk: hand it on without a copy.
-    let Some(second) = next().await? else {
-        return match first.len() {
-            0..=MAX_ANSWER => Ok(first),
-            _ => Err(TransportFailure::TooLarge),
+    let read = async {
+        let Some(first) = next().await? else {
+            return Ok(parse_answer(b""));
         };
-    };
-    let mut body = Vec::with_capacity(first.len() + second.len());
-    let mut chunk = Some(second);
-    body.extend_from_slice(&first);
-    while let Some(more) = chunk {
-        if body.len() + more.len() > MAX_ANSWER {
-            return Err(TransportFailure::TooLarge);
+        // Nearly every answer comes as one chunk: parse it where it is, without a copy.
+        let Some(second) = next().await? else {
+            return match first.len() {
+                0..=MAX_ANSWER => Ok(parse_answer(&first)),
+                _ => Err(TransportFailure::TooLarge),
+            };
+        };
+        let mut body = Vec::with_capacity(first.len() + second.len());
+        let mut chunk = Some(second);
+        body.extend_from_slice(&first);
+        while let Some(more) = chunk {
+            if body.len() + more.len() > MAX_ANSWER {
+                return Err(TransportFailure::TooLarge);
+            }
+            body.extend_from_slice(&more);
+            chunk = next().await?;
         }
-        body.extend_from_slice(&more);
-        chunk = next().await?;
-    }
-    Ok(body.into())
+        Ok(parse_answer(&body))
+    };
+    read.await.unwrap_or_else(Reply::Transport)
 }
 
 /// True for `http://` endpoints that leave this machine: card numbers would travel in clear.
@@ -504,7 +514,7 @@ fn as_integer(value: &serde_json::Value) -> Option<i64> {
 
 fn parse_flags(data: &serde_json::Value) -> Option<Flags> {
     let mut bits = [false; 6];
-    for (bit, name) in bits.iter_mut().zip(crate::outcome::FLAG_NAMES) {
+    for (bit, name) in bits.iter_mut().zip(vendor::FLAG_NAMES) {
         *bit = match data.get(name)? {
             serde_json::Value::String(s) if s == "1" => true,
             serde_json::Value::String(s) if s == "0" => false,

@@ -3,7 +3,6 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -23,21 +22,29 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Screen a CSV of card numbers and write it back with the blacklist flags added.
+    /// Screen a CSV or workbook of card numbers and write it back with the blacklist flags added.
     #[command(args_override_self = true)]
     Screen(Box<ScreenArgs>),
     /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
-    Simulate(SimulateArgs),
+    #[cfg(feature = "simulator")]
+    Simulate(crate::simulator::SimulatorConfig),
 }
 
 /// Raw `screen` flags; every option is optional here so that the config file can fill it in.
 #[derive(Debug, Args, Default)]
 pub struct ScreenArgs {
-    /// CSV file to screen, or - for standard input.
+    /// CSV file or workbook (.xlsx .xlsm .xlsb .xls .ods) to screen, or - for standard input.
     pub input: OsString,
-    /// Output CSV (default: <input stem>.screened.csv beside the input; - for standard output).
+    /// Output file, a workbook when it ends in .xlsx (default: <input stem>.screened.csv, or
+    /// .screened.xlsx for a workbook input, beside the input; - for standard output).
     #[arg(short, long)]
     pub output: Option<OsString>,
+    /// csv or xlsx [default: from the output name, else xlsx for a workbook input, else csv].
+    #[arg(long)]
+    pub output_format: Option<String>,
+    /// The sheet of a workbook to screen, by name or 1-based number [default: the first visible].
+    #[arg(long)]
+    pub sheet: Option<String>,
     /// TOML config file (default: cardscreen.toml in the working directory if present).
     #[arg(short = 'c', long)]
     pub config: Option<PathBuf>,
@@ -125,61 +132,4 @@ pub struct ScreenArgs {
     /// Screen against the built-in simulator on a loopback port (no key needed).
     #[arg(long)]
     pub simulate: bool,
-}
-
-/// `simulate` flags.
-#[derive(Debug, Args)]
-pub struct SimulateArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    pub listen: std::net::SocketAddr,
-    /// The one accepted key; others get 10001.
-    #[arg(long, default_value = "demo-key")]
-    pub key: String,
-    /// Mean service time, jittered.
-    #[arg(long, default_value = "0ms", value_parser = parse_duration_arg)]
-    pub latency: Duration,
-    /// Chance that a call answers 271901 (data source timeout).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
-    pub timeout_rate: f64,
-    /// Calls beyond N in any 1 s window answer 10011; 0 = off.
-    #[arg(long, default_value_t = 0)]
-    pub qps_limit: u32,
-    /// After N successful calls answer 10012; 0 = off.
-    #[arg(long, default_value_t = 0)]
-    pub quota: u64,
-    /// Makes the faults repeatable.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Chance that a call answers HTTP 502 with an HTML body.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
-    pub http_502_rate: f64,
-    /// Chance that a call answers with a truncated JSON body.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
-    pub truncated_rate: f64,
-    /// Chance that the connection is dropped without an answer.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
-    pub reset_rate: f64,
-    /// Chance that a call answers only after --slow-delay.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
-    pub slow_rate: f64,
-    /// Delay of a slow answer.
-    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
-    pub slow_delay: Duration,
-}
-
-fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map_err(|e| e.to_string())
-}
-
-fn parse_probability(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("{text:?} is not a probability between 0 and 1")),
-    }
-}
-
-/// Parses `500ms`, `10s`, `2m`, `1h 30m`.
-pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, humantime::DurationError> {
-    humantime::parse_duration(text.trim())
 }

@@ -11,11 +11,13 @@ pub const DEFAULT_CONFIG_FILE: &str = "cardscreen.toml";
 
 /// Every key the config file may hold.
 const CONFIG_KEYS: &[&str] = &[
+    "sheet",
     "column",
     "no_header",
     "delimiter",
     "encoding",
     "excel",
+    "output_format",
     "endpoint",
     "key_env",
     "key",

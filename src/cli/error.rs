@@ -34,4 +34,7 @@ pub enum SettingsError {
     /// No key, and none needed to be found only for a dry run or the simulator.
     #[error("no API key: set the environment variable {0} (or `key` in the config file), or try --simulate")]
     MissingKey(String),
+    /// `--simulate` in a build without the simulator.
+    #[error("this build has no simulator; --simulate needs cardscreen built with its default feature `simulator`")]
+    NoSimulator,
 }

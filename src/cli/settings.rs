@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::args::parse_duration;
 use super::args::ScreenArgs;
 use super::config::{ConfigValues, DEFAULT_CONFIG_FILE};
 use super::error::SettingsError;
 use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy};
+use crate::input::format::{self, Format};
 use crate::input::{ColumnSpec, EncodingChoice, InputOptions, InputSource, LuhnMode};
 use crate::logging::LogFormat;
-use crate::output::{OutputTarget, SinkOptions};
+use crate::output::{OutputFormat, OutputTarget, SinkOptions};
 use crate::report::ProgressMode;
 use crate::vendor::DEFAULT_ENDPOINT;
 
@@ -60,6 +60,7 @@ pub struct Settings {
     pub(crate) progress_interval: Duration,
     /// How log lines look; set up before the run starts.
     pub log_format: LogFormat,
+    #[cfg_attr(not(feature = "simulator"), allow(dead_code))]
     pub(crate) simulate: bool,
     pub(crate) price_per_call: Option<f64>,
     /// Things to warn about once logging is set up.
@@ -175,7 +176,7 @@ impl Settings {
             None => ConfigValues::default(),
         };
         let lookup = Lookup { config: &config };
-        let (source, output) = input_and_output(args);
+        let (source, output, output_format) = input_and_output(args, &lookup)?;
         let mode = match (args.resume, args.fresh, args.retry_errors) {
             (true, _, _) => RunMode::Resume,
             (_, true, _) => RunMode::Fresh,
@@ -183,6 +184,9 @@ impl Settings {
             _ => RunMode::New,
         };
         check_continuable(&source, &output, mode)?;
+        if args.simulate && !cfg!(feature = "simulator") {
+            return Err(SettingsError::NoSimulator);
+        }
         let input = input_options(args, &lookup, source)?;
         let pool = pool_options(args, &lookup)?;
         let max_consecutive_failures = lookup.number(
@@ -192,11 +196,17 @@ impl Settings {
             |_| true,
             "a whole number >= 0 (0 = never abort)",
         )?;
+        let mut warnings = config.warnings.clone();
+        let excel = lookup.switch(args.excel, "excel")?;
+        if excel && output_format == OutputFormat::Xlsx {
+            warnings.push("--excel puts a BOM before CSV output so that Excel shows Chinese text; the output is a workbook, which needs none.".into());
+        }
         Ok(Settings {
             sink: SinkOptions {
+                format: output_format,
                 delimiter: input.delimiter,
                 prefix: lookup.text(&args.prefix, "prefix")?.unwrap_or_default(),
-                excel: lookup.switch(args.excel, "excel")?,
+                excel,
                 mask: lookup.switch(args.mask, "mask")?,
             },
             client: client_options(args, &lookup, &env, pool.concurrency)?,
@@ -232,7 +242,7 @@ impl Settings {
                 |p: &f64| p.is_finite() && *p >= 0.0,
                 "a number >= 0",
             )?,
-            warnings: config.warnings,
+            warnings,
             input,
             output,
             pool,
@@ -293,6 +303,12 @@ fn input_options(
         encoding: match lookup.text(&args.encoding, "encoding")? {
             Some(text) => parse_encoding(&text)?,
             None => EncodingChoice::Auto,
+        },
+        sheet: match lookup.text(&args.sheet, "sheet")? {
+            Some(text) if text.trim().is_empty() => {
+                return Err(bad("sheet", text, "a sheet name or a 1-based sheet number"))
+            }
+            other => other,
         },
     })
 }
@@ -391,19 +407,74 @@ fn pool_options(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<PoolOptions, S
     })
 }
 
-fn input_and_output(args: &ScreenArgs) -> (InputSource, OutputTarget) {
+/// The input, the output and its format. A name ending in `.xlsx` asks for a workbook;
+/// without a name, a workbook input gets a workbook back and a CSV a CSV.
+fn input_and_output(
+    args: &ScreenArgs,
+    lookup: &Lookup<'_>,
+) -> Result<(InputSource, OutputTarget, OutputFormat), SettingsError> {
     let input = if args.input == "-" {
         InputSource::Stdin
     } else {
         InputSource::Path(PathBuf::from(&args.input))
     };
+    let asked = lookup.choice(
+        &args.output_format,
+        "output_format",
+        None,
+        &[
+            ("csv", Some(OutputFormat::Csv)),
+            ("xlsx", Some(OutputFormat::Xlsx)),
+        ],
+        "csv or xlsx",
+    )?;
+    let named = args.output.as_ref().filter(|o| *o != "-").map(|o| {
+        let extension = Path::new(o).extension().map(|e| e.to_ascii_lowercase());
+        match extension.as_ref().and_then(|e| e.to_str()) {
+            Some("xlsx") => OutputFormat::Xlsx,
+            _ => OutputFormat::Csv,
+        }
+    });
+    let format = match (asked, named, &input) {
+        (Some(asked), Some(named), _) if asked != named && names_a_format(args) => {
+            return Err(SettingsError::Conflict(format!(
+                "--output-format is {} but the output name ends in .{}; make them agree",
+                asked.extension(),
+                named.extension()
+            )))
+        }
+        (Some(asked), _, _) => asked,
+        (None, Some(named), _) => named,
+        (None, None, InputSource::Path(path)) if args.output.is_none() => {
+            match format::of_path(path) {
+                Format::Workbook(_) => OutputFormat::Xlsx,
+                Format::Csv => OutputFormat::Csv,
+            }
+        }
+        (None, None, _) => OutputFormat::Csv,
+    };
+    if format == OutputFormat::Xlsx && input == InputSource::Stdin {
+        return Err(SettingsError::Conflict(
+            "a workbook output must know before the first call that its rows fit in a sheet, and standard input cannot be read twice to count them; save the input to a file, or write CSV".into(),
+        ));
+    }
     let output = match (&args.output, &input) {
         (Some(o), _) if o == "-" => OutputTarget::Stdout,
         (Some(o), _) => OutputTarget::Path(PathBuf::from(o)),
         (None, InputSource::Stdin) => OutputTarget::Stdout,
-        (None, InputSource::Path(p)) => OutputTarget::Path(default_output(p)),
+        (None, InputSource::Path(p)) => OutputTarget::Path(default_output(p, format)),
     };
-    (input, output)
+    Ok((input, output, format))
+}
+
+/// Whether the output name ends in `.csv` or `.xlsx`, and so says which format it wants.
+fn names_a_format(args: &ScreenArgs) -> bool {
+    args.output.as_ref().is_some_and(|o| {
+        Path::new(o)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("xlsx"))
+    })
 }
 
 /// Refuses what can never be continued, and an output that would overwrite the input.
@@ -442,13 +513,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `<input stem>.screened.csv` beside the input.
-fn default_output(input: &Path) -> PathBuf {
+/// `<input stem>.screened.csv` (or `.xlsx`) beside the input.
+fn default_output(input: &Path, format: OutputFormat) -> PathBuf {
     let stem = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".to_string());
-    input.with_file_name(format!("{stem}.screened.csv"))
+    input.with_file_name(format!("{stem}.screened.{}", format.extension()))
 }
 
 fn bad(key: &'static str, value: impl fmt::Display, expected: &'static str) -> SettingsError {
@@ -457,6 +528,11 @@ fn bad(key: &'static str, value: impl fmt::Display, expected: &'static str) -> S
         value: value.to_string(),
         expected,
     }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h 30m`.
+fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text.trim())
 }
 
 fn parse_column(text: &str) -> Result<ColumnSpec, SettingsError> {
@@ -559,6 +635,49 @@ mod tests {
     }
 
     #[test]
+    fn the_output_format_follows_the_name_the_flag_or_the_input() {
+        let resolved = |input: &str, change: fn(&mut ScreenArgs)| {
+            let mut a = args(input);
+            change(&mut a);
+            Settings::resolve(&a, with_key).map(|s| (s.output, s.sink.format))
+        };
+        let path = |p: &str| OutputTarget::Path(PathBuf::from(p));
+        // A workbook in, a workbook out (judged by the name when the file cannot be read).
+        assert_eq!(
+            resolved("audit.XLSX", |_| {}).unwrap(),
+            (path("audit.screened.xlsx"), OutputFormat::Xlsx)
+        );
+        assert_eq!(
+            resolved("cards.csv", |_| {}).unwrap(),
+            (path("cards.screened.csv"), OutputFormat::Csv)
+        );
+        assert_eq!(
+            resolved("audit.xls", |a| a.output_format = Some("csv".into())).unwrap(),
+            (path("audit.screened.csv"), OutputFormat::Csv)
+        );
+        assert_eq!(
+            resolved("cards.csv", |a| a.output = Some("out.xlsx".into())).unwrap(),
+            (path("out.xlsx"), OutputFormat::Xlsx)
+        );
+        assert_eq!(
+            resolved("audit.xlsx", |a| a.output = Some("results".into())).unwrap(),
+            (path("results"), OutputFormat::Csv)
+        );
+        let conflict = resolved("cards.csv", |a| {
+            a.output = Some("out.csv".into());
+            a.output_format = Some("xlsx".into());
+        });
+        assert!(conflict
+            .unwrap_err()
+            .to_string()
+            .contains("make them agree"));
+        let piped = resolved("-", |a| a.output = Some("out.xlsx".into()));
+        assert!(piped.unwrap_err().to_string().contains("standard input"));
+        let unknown = resolved("cards.csv", |a| a.output_format = Some("xls".into()));
+        assert!(unknown.unwrap_err().to_string().contains("csv or xlsx"));
+    }
+
+    #[test]
     fn stdin_writes_to_stdout_by_default() {
         let s = Settings::resolve(&args("-"), with_key).unwrap();
         assert_eq!(s.input.source, InputSource::Stdin);
@@ -573,6 +692,18 @@ mod tests {
         a.key_env = Some("RISK_KEY".into());
         let err = Settings::resolve(&a, |_| None).unwrap_err();
         assert!(err.to_string().contains("RISK_KEY"), "{err}");
+    }
+
+    #[test]
+    fn simulate_needs_a_build_with_the_simulator() {
+        let mut a = args("cards.csv");
+        a.simulate = true;
+        let resolved = Settings::resolve(&a, |_| None);
+        if cfg!(feature = "simulator") {
+            assert!(resolved.is_ok_and(|s| s.simulate));
+        } else {
+            assert!(matches!(resolved, Err(SettingsError::NoSimulator)));
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The input stage: opens the CSV (file or stdin), settles its encoding, reads the header,
-//! finds the card column, then streams the data rows one `ByteRecord` at a time. `planner`
-//! decides, row by row, whether a row needs a call.
+//! The input stage: opens the input (a CSV file or stdin, whose encoding it settles, or a
+//! workbook's sheet), reads the header, finds the card column, then streams the data rows one
+//! `ByteRecord` at a time. `planner` decides, row by row, whether a row needs a call.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -13,11 +13,15 @@ use encoding_rs::Encoding;
 use std::fmt;
 
 use self::decode::{DecodeError, DecodeReader};
+use self::format::{Format, WorkbookKind};
 use self::limit::{RecordLimit, TooLong};
+use self::workbook::SheetRows;
 
 pub mod decode;
+pub(crate) mod format;
 pub mod limit;
 pub(crate) mod planner;
+pub(crate) mod workbook;
 
 pub use planner::LuhnMode;
 
@@ -83,6 +87,22 @@ pub struct InputOptions {
     pub delimiter: u8,
     /// How the bytes are decoded.
     pub encoding: EncodingChoice,
+    /// The sheet of a workbook, by name or 1-based number; `None` takes the first visible one.
+    pub sheet: Option<String>,
+}
+
+/// What the reader knows of a row's card cell that its text cannot say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CardCell {
+    /// Text, or a number short enough for Excel to hold every digit: the text is the card.
+    #[default]
+    Text,
+    /// A workbook number of this many digits. Excel keeps 15 significant digits of a number,
+    /// so the digits past the 15th were lost before cardscreen saw the file.
+    LongNumber {
+        /// How many digits the number has.
+        digits: usize,
+    },
 }
 
 /// Header names that mark the card column, compared case-insensitively.
@@ -140,6 +160,25 @@ pub enum InputError {
     NameWithoutHeader(String),
     #[error("with --no-header the card column cannot be guessed from {count} columns; pass --column N (1-based)")]
     NeedsColumn { count: usize },
+    #[error("input {path}: {why}")]
+    NotAWorkbook { path: String, why: String },
+    #[error("cannot read input {path} as an .{kind} workbook: {message}; {advice}")]
+    Workbook {
+        path: String,
+        kind: &'static str,
+        message: String,
+        advice: &'static str,
+    },
+    #[error("input {path} has no sheet {wanted:?}; its sheets are: {sheets} — pass --sheet with a name or number")]
+    NoSuchSheet {
+        path: String,
+        wanted: String,
+        sheets: String,
+    },
+    #[error("input {path} has no visible worksheet; its sheets are: {sheets} — pass --sheet with a name or number")]
+    NoVisibleSheet { path: String, sheets: String },
+    #[error("standard input holds {0}; pass the workbook's file name instead of -, since a workbook cannot be read as a stream")]
+    WorkbookOnStdin(&'static str),
 }
 
 /// The input's header as the output will show it, and where the card is.
@@ -169,40 +208,123 @@ impl Header {
     }
 }
 
-/// Reads data rows, decoded to UTF-8, one `ByteRecord` at a time.
+/// Reads data rows as UTF-8 text, one `ByteRecord` at a time, from a CSV or a workbook's sheet.
 pub struct InputReader {
-    csv: csv::Reader<Box<dyn Read + Send>>,
+    rows: Rows,
     /// The header as the output will show it, and where the card is.
     pub header: Header,
-    /// With `--no-header`, the first data row was read to size the header.
-    pending: Option<ByteRecord>,
-    /// What `TailWatch` saw last, to tell whether the final record had a line terminator.
-    tail: Arc<AtomicU32>,
+    /// A row held back: with `--no-header` the first one (read to size the header), and the
+    /// row after blank lines of a one-column file while their empty rows are handed out.
+    pending: Option<(ByteRecord, CardCell)>,
+    card_cell: CardCell,
     /// Empty one-cell rows still to hand out for blank lines of a one-column file.
     empty_rows_due: u64,
     blank_lines: u64,
-    /// The encoding the bytes were read in.
+    /// The encoding the bytes were read in (UTF-8 for a workbook, which holds text, not bytes).
     pub encoding: &'static Encoding,
-    /// Input size in bytes when known (a file), for progress by bytes.
+    /// Input size in bytes when known (a CSV file), for progress by bytes.
     pub total_bytes: Option<u64>,
+    /// The sheet read, when the input is a workbook.
+    pub sheet: Option<String>,
     name: String,
+}
+
+/// Where the rows come from.
+enum Rows {
+    Csv(CsvRows),
+    Sheet(SheetRows),
+}
+
+impl Rows {
+    /// Reads the next record: `Some(blank lines or empty rows before it)`, `None` at the end.
+    fn read(&mut self, record: &mut ByteRecord) -> Result<Option<u64>, InputError> {
+        match self {
+            Rows::Csv(csv) => csv.read(record),
+            Rows::Sheet(sheet) => sheet.read(record),
+        }
+    }
+
+    /// What the record last read holds in column `index` beyond its text.
+    fn card_cell(&self, index: usize) -> CardCell {
+        match self {
+            Rows::Csv(_) => CardCell::Text,
+            Rows::Sheet(sheet) => sheet
+                .long_number(index)
+                .map_or(CardCell::Text, |digits| CardCell::LongNumber { digits }),
+        }
+    }
+}
+
+/// Result of `InputReader::count_rows`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct RowCount {
+    /// Data rows, as `next_row` hands them out.
+    pub(crate) rows: u64,
+    /// The longest cell in characters, with its 1-based data row and column.
+    pub(crate) longest_cell: (usize, u64, usize),
 }
 
 impl InputReader {
     /// Opens the input and reads its header. Every whole-file problem surfaces here, before
-    /// any call: for a file the whole file is checked to decode in its encoding first.
+    /// any call: a CSV file is checked to decode in its encoding first, and a workbook is
+    /// recognised by its content, whatever its name.
     pub fn open(
         options: &InputOptions,
         bytes_read: Arc<AtomicU64>,
     ) -> Result<InputReader, InputError> {
-        match &options.source {
-            InputSource::Path(path) => {
-                let (file, size) = open_file(path)?;
-                let encoding = file_encoding(path, options.encoding)?;
-                InputReader::start(Box::new(file), encoding, Some(size), options, bytes_read)
+        let path = match &options.source {
+            InputSource::Path(path) => path,
+            InputSource::Stdin => {
+                return InputReader::from_stream(io::stdin(), options, bytes_read)
             }
-            InputSource::Stdin => InputReader::from_stream(io::stdin(), options, bytes_read),
+        };
+        let (mut file, size) = open_file(path)?;
+        let shown = || path.display().to_string();
+        let format = format::of_file(&mut file)
+            .map_err(|source| InputError::Unreadable {
+                path: shown(),
+                source,
+            })?
+            .map_err(|refused| InputError::NotAWorkbook {
+                path: shown(),
+                why: refused.to_string(),
+            })?;
+        if let Format::Workbook(kind) = format {
+            return InputReader::workbook(path, kind, options);
         }
+        if let Some(kind) = format::by_extension(path) {
+            tracing::info!(input = %path.display(), "The input is named like an .{} workbook but holds text; reading it as CSV.", kind.as_str());
+        }
+        if options.sheet.is_some() {
+            tracing::warn!(
+                "--sheet chooses a sheet of a workbook; the input is CSV, so it is ignored."
+            );
+        }
+        let encoding = file_encoding(path, options.encoding)?;
+        let rows = CsvRows::new(
+            Box::new(file),
+            encoding,
+            options.delimiter,
+            Some(bytes_read),
+            shown(),
+        );
+        InputReader::start(Rows::Csv(rows), encoding, Some(size), options, None)
+    }
+
+    fn workbook(
+        path: &Path,
+        kind: WorkbookKind,
+        options: &InputOptions,
+    ) -> Result<InputReader, InputError> {
+        let rows = SheetRows::open(path, kind, options.sheet.as_deref())?;
+        let sheet = rows.sheet.clone();
+        InputReader::start(
+            Rows::Sheet(rows),
+            encoding_rs::UTF_8,
+            None,
+            options,
+            Some(sheet),
+        )
     }
 
     /// Reads a stream that cannot be read twice, as standard input is read: `auto` judges the
@@ -220,59 +342,61 @@ impl InputReader {
                 path: options.source.to_string(),
                 source,
             })?;
+        if let Some(what) = format::workbook_signature(&prefix) {
+            return Err(InputError::WorkbookOnStdin(what));
+        }
         let encoding = decode::encoding_for(options.encoding)
             .unwrap_or_else(|| decode::detect_prefix(&prefix));
         let source = Box::new(io::Cursor::new(prefix).chain(source));
-        InputReader::start(source, encoding, None, options, bytes_read)
+        let rows = CsvRows::new(
+            source,
+            encoding,
+            options.delimiter,
+            Some(bytes_read),
+            options.source.to_string(),
+        );
+        InputReader::start(Rows::Csv(rows), encoding, None, options, None)
     }
 
-    /// Sets up decoding and CSV reading, and reads the header.
+    /// Reads the header (or, with `--no-header`, sizes it by the first row).
     fn start(
-        source: Box<dyn Read + Send>,
+        rows: Rows,
         encoding: &'static Encoding,
         total_bytes: Option<u64>,
         options: &InputOptions,
-        bytes_read: Arc<AtomicU64>,
+        sheet: Option<String>,
     ) -> Result<InputReader, InputError> {
-        let name = options.source.to_string();
-        let tail = Arc::new(AtomicU32::new(0));
-        let decoded: Box<dyn Read + Send> = Box::new(TailWatch {
-            inner: RecordLimit::new(
-                DecodeReader::new(source, encoding, Some(bytes_read)),
-                options.delimiter,
-            ),
-            tail: Arc::clone(&tail),
-        });
-        let csv = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(options.delimiter)
-            .buffer_capacity(64 * 1024)
-            .from_reader(decoded);
+        let name = match &sheet {
+            Some(sheet) => format!("{} (sheet {sheet})", options.source),
+            None => options.source.to_string(),
+        };
+        // A delimiter can only be wrong in delimited text.
+        let delimiter = matches!(rows, Rows::Csv(_)).then_some(options.delimiter);
         let mut reader = InputReader {
-            csv,
+            rows,
             header: Header {
                 names: Vec::new(),
                 card_index: 0,
             },
             pending: None,
-            tail,
+            card_cell: CardCell::Text,
             empty_rows_due: 0,
             blank_lines: 0,
             encoding,
             total_bytes,
+            sheet,
             name,
         };
         let mut first = ByteRecord::new();
-        if !reader.read_record(&mut first)? {
+        if reader.rows.read(&mut first)?.is_none() {
             return Err(InputError::Empty(reader.name.clone()));
         }
         reader.header = if options.no_header {
             let header = headerless(&first, options.column.as_ref())?;
-            reader.pending = Some(first);
+            reader.pending = Some((first, reader.rows.card_cell(header.card_index)));
             header
         } else {
-            with_header(&first, options.column.as_ref(), options.delimiter)?
+            with_header(&first, options.column.as_ref(), delimiter)?
         };
         Ok(reader)
     }
@@ -283,15 +407,123 @@ impl InputReader {
             self.empty_rows_due -= 1;
             record.clear();
             record.push_field(b"");
+            self.card_cell = CardCell::Text;
             return Ok(true);
         }
-        if let Some(held) = self.pending.take() {
+        if let Some((held, card_cell)) = self.pending.take() {
             *record = held;
+            self.card_cell = card_cell;
             return Ok(true);
         }
-        let line_before = self.csv.position().line();
-        if !self.read_record(record)? {
+        let Some(blank) = self.rows.read(record)? else {
             return Ok(false);
+        };
+        self.card_cell = self.rows.card_cell(self.header.card_index);
+        if blank > 0 {
+            if self.header.names.len() == 1 {
+                // In a one-column file a blank line is an empty cell (Excel writes it so): it
+                // is a row, and gets its `invalid` answer like any other.
+                self.empty_rows_due = blank - 1;
+                self.pending = Some((std::mem::take(record), self.card_cell));
+                record.push_field(b"");
+                self.card_cell = CardCell::Text;
+            } else {
+                self.blank_lines += blank;
+            }
+        }
+        Ok(true)
+    }
+
+    /// What the row last read holds in its card cell beyond its text: a workbook number too
+    /// long for Excel to have kept every digit.
+    pub fn card_cell(&self) -> CardCell {
+        self.card_cell
+    }
+
+    /// Blank lines passed over so far (in files of more than one column, where they hold no row).
+    pub fn blank_lines(&self) -> u64 {
+        self.blank_lines
+    }
+
+    /// Reads the file at `path` once more, with this reader's encoding and sheet, and counts
+    /// its data rows as `next_row` hands them out: what a workbook output must know before
+    /// the first call, since a sheet has room for only so many rows and characters.
+    pub(crate) fn count_rows(
+        &self,
+        path: &Path,
+        options: &InputOptions,
+    ) -> Result<RowCount, InputError> {
+        let rows = match &self.rows {
+            Rows::Csv(_) => {
+                let (file, _) = open_file(path)?;
+                let rows = CsvRows::new(
+                    Box::new(file),
+                    self.encoding,
+                    options.delimiter,
+                    None,
+                    self.name.clone(),
+                );
+                Rows::Csv(rows)
+            }
+            Rows::Sheet(sheet) => {
+                Rows::Sheet(SheetRows::open(path, sheet.kind, Some(&sheet.sheet))?)
+            }
+        };
+        let mut again = InputReader::start(rows, self.encoding, None, options, self.sheet.clone())?;
+        let mut count = RowCount::default();
+        let mut record = ByteRecord::new();
+        while again.next_row(&mut record)? {
+            count.rows += 1;
+            for (column, field) in record.iter().enumerate() {
+                // A cell has at least as many bytes as characters: most need no counting.
+                if field.len() > count.longest_cell.0 {
+                    let chars = String::from_utf8_lossy(field).chars().count();
+                    if chars > count.longest_cell.0 {
+                        count.longest_cell = (chars, count.rows, column + 1);
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// A CSV read from decoded UTF-8.
+struct CsvRows {
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    /// What `TailWatch` saw last, to tell whether the final record had a line terminator.
+    tail: Arc<AtomicU32>,
+    name: String,
+}
+
+impl CsvRows {
+    fn new(
+        source: Box<dyn Read + Send>,
+        encoding: &'static Encoding,
+        delimiter: u8,
+        bytes_read: Option<Arc<AtomicU64>>,
+        name: String,
+    ) -> CsvRows {
+        let tail = Arc::new(AtomicU32::new(0));
+        let decoded: Box<dyn Read + Send> = Box::new(TailWatch {
+            inner: RecordLimit::new(DecodeReader::new(source, encoding, bytes_read), delimiter),
+            tail: Arc::clone(&tail),
+        });
+        let csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .buffer_capacity(64 * 1024)
+            .from_reader(decoded);
+        CsvRows { csv, tail, name }
+    }
+
+    fn read(&mut self, record: &mut ByteRecord) -> Result<Option<u64>, InputError> {
+        let line_before = self.csv.position().line();
+        match self.csv.read_byte_record(record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => return Err(self.csv_error(e)),
         }
         // The CSV reader passes over blank lines before a record; find them from the lines it
         // consumed, less the record's own terminator and the newlines inside its fields.
@@ -301,19 +533,7 @@ impl InputReader {
                 .iter()
                 .map(|field| field.iter().filter(|&&b| b == b'\n').count() as u64)
                 .sum::<u64>();
-        let blank = consumed.saturating_sub(own);
-        if blank > 0 {
-            if self.header.names.len() == 1 {
-                // In a one-column file a blank line is an empty cell (Excel writes it so): it
-                // is a row, and gets its `invalid` answer like any other.
-                self.empty_rows_due = blank - 1;
-                self.pending = Some(std::mem::take(record));
-                record.push_field(b"");
-            } else {
-                self.blank_lines += blank;
-            }
-        }
-        Ok(true)
+        Ok(Some(consumed.saturating_sub(own)))
     }
 
     /// False only for a last record that ends at the end of the input without a newline: the
@@ -321,18 +541,6 @@ impl InputReader {
     fn record_terminated(&self) -> bool {
         let tail = self.tail.load(Ordering::Relaxed);
         tail & INPUT_ENDED == 0 || matches!((tail & 0xff) as u8, b'\n' | b'\r')
-    }
-
-    /// Blank lines passed over so far (in files of more than one column, where they hold no row).
-    pub fn blank_lines(&self) -> u64 {
-        self.blank_lines
-    }
-
-    fn read_record(&mut self, record: &mut ByteRecord) -> Result<bool, InputError> {
-        match self.csv.read_byte_record(record) {
-            Ok(more) => Ok(more),
-            Err(e) => Err(self.csv_error(e)),
-        }
     }
 
     fn csv_error(&self, error: csv::Error) -> InputError {
@@ -413,7 +621,7 @@ fn file_encoding(path: &Path, choice: EncodingChoice) -> Result<&'static Encodin
 fn with_header(
     first: &ByteRecord,
     column: Option<&ColumnSpec>,
-    delimiter: u8,
+    delimiter: Option<u8>,
 ) -> Result<Header, InputError> {
     let names: Vec<Vec<u8>> = first.iter().map(|f| f.to_vec()).collect();
     let header = Header {
@@ -462,9 +670,10 @@ fn with_header(
 }
 
 /// Advice for the two usual reasons a card column is not found, which `--column` cannot fix:
-/// the wrong delimiter (the whole header is one name), or no header row at all.
-fn header_advice(names: &[Vec<u8>], delimiter: u8) -> Option<String> {
-    if let [only] = names {
+/// the wrong delimiter (the whole header is one name), or no header row at all. A workbook has
+/// no delimiter (`None`).
+fn header_advice(names: &[Vec<u8>], delimiter: Option<u8>) -> Option<String> {
+    if let (Some(delimiter), [only]) = (delimiter, names) {
         let other = [b'\t', b';', b'|', b',']
             .into_iter()
             .find(|&candidate| candidate != delimiter && only.contains(&candidate));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use csv::ByteRecord;
 
+use super::CardCell;
 use crate::card::{self, Card, Rejection};
 use crate::dedup::{CardIndex, Claim};
 use crate::input::Header;
@@ -61,8 +62,9 @@ impl Planner {
         self.luhn_warnings
     }
 
-    /// Local checks only: what the cell says about the card.
-    pub(crate) fn check(&mut self, record: &ByteRecord) -> Checked {
+    /// Local checks only: what the cell says about the card. `card_cell` is what the reader
+    /// knows of the cell beyond its text.
+    pub(crate) fn check(&mut self, record: &ByteRecord, card_cell: CardCell) -> Checked {
         if record.len() > self.header_len {
             // Most often a cell holding the delimiter without quotes: which cell is the card
             // cannot be known, so nothing is paid for a guess.
@@ -74,6 +76,9 @@ impl Planner {
                     self.header_len
                 ),
             ));
+        }
+        if let CardCell::LongNumber { digits } = card_cell {
+            return Checked::Settled(rejected(&Rejection::ExcelNumber { digits }));
         }
         let Some(cell) = record.get(self.card_index) else {
             return Checked::Settled(Outcome::invalid(
@@ -112,9 +117,10 @@ impl Planner {
         &mut self,
         row: u64,
         record: ByteRecord,
+        card_cell: CardCell,
         kept: Option<Outcome>,
     ) -> (Row, Option<Card>) {
-        let (plan, card_code, call) = match self.check(&record) {
+        let (plan, card_code, call) = match self.check(&record, card_cell) {
             Checked::Settled(outcome) => (Plan::Settled(outcome), 0, None),
             Checked::Card(card) => match kept {
                 Some(outcome) => (Plan::Settled(outcome), card.code(), None),
@@ -162,10 +168,10 @@ mod tests {
     #[test]
     fn a_card_is_called_once_then_copied() {
         let mut planner = planner(2, 1, LuhnMode::Warn);
-        let (first, call) = planner.plan(0, record(&["a", VALID]), None);
+        let (first, call) = planner.plan(0, record(&["a", VALID]), CardCell::Text, None);
         assert!(matches!(first.plan, Plan::Call));
         assert_eq!(call.map(|c| c.code()), Some(first.card_code));
-        let (second, call) = planner.plan(1, record(&["b", VALID]), None);
+        let (second, call) = planner.plan(1, record(&["b", VALID]), CardCell::Text, None);
         assert!(matches!(second.plan, Plan::Duplicate) && call.is_none());
     }
 
@@ -179,7 +185,7 @@ mod tests {
             (record(&["a", VALID, "extra"]), Reason::TooManyFields),
         ];
         for (cells, reason) in cases {
-            let (row, call) = planner.plan(0, cells, None);
+            let (row, call) = planner.plan(0, cells, CardCell::Text, None);
             match row.plan {
                 Plan::Settled(outcome) => assert_eq!(outcome.reason, Some(reason)),
                 other => panic!("{other:?}"),
@@ -189,13 +195,33 @@ mod tests {
     }
 
     #[test]
+    fn a_workbook_number_that_lost_digits_is_never_sent() {
+        let mut planner = planner(1, 0, LuhnMode::Warn);
+        // The text is what Excel holds: a valid-looking card whose last digits are zeros.
+        let long = CardCell::LongNumber { digits: 19 };
+        let (row, call) = planner.plan(0, record(&["6228480402561230000"]), long, None);
+        match row.plan {
+            Plan::Settled(outcome) => {
+                assert_eq!(outcome.reason, Some(Reason::ExcelNumber));
+                assert!(
+                    outcome.error.contains("format the column as Text"),
+                    "{}",
+                    outcome.error
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(call.is_none());
+    }
+
+    #[test]
     fn luhn_warn_sends_and_counts_while_reject_settles() {
         let mut warn = planner(1, 0, LuhnMode::Warn);
-        let (row, call) = warn.plan(0, record(&[FAILS_LUHN]), None);
+        let (row, call) = warn.plan(0, record(&[FAILS_LUHN]), CardCell::Text, None);
         assert!(matches!(row.plan, Plan::Call) && call.is_some());
         assert_eq!(warn.luhn_warnings(), 1);
         let mut reject = planner(1, 0, LuhnMode::Reject);
-        let (row, call) = reject.plan(0, record(&[FAILS_LUHN]), None);
+        let (row, call) = reject.plan(0, record(&[FAILS_LUHN]), CardCell::Text, None);
         assert!(matches!(row.plan, Plan::Settled(ref o) if o.reason == Some(Reason::LuhnFailed)));
         assert!(call.is_none());
     }
@@ -204,7 +230,7 @@ mod tests {
     fn a_kept_result_settles_a_valid_card() {
         let mut planner = planner(1, 0, LuhnMode::Warn);
         let kept = Outcome::ok(Default::default(), "JH1".into(), 1);
-        let (row, call) = planner.plan(0, record(&[VALID]), Some(kept.clone()));
+        let (row, call) = planner.plan(0, record(&[VALID]), CardCell::Text, Some(kept.clone()));
         assert!(matches!(row.plan, Plan::Settled(ref o) if *o == kept));
         assert!(call.is_none());
     }

@@ -370,7 +370,7 @@ mod tests {
     use crate::control::NextRun;
     use crate::input::Header;
     use crate::outcome::Flags;
-    use crate::output::SinkOptions;
+    use crate::output::{OutputFormat, SinkOptions};
 
     #[tokio::test]
     async fn a_second_signal_journals_the_answers_that_have_arrived() {
@@ -381,12 +381,13 @@ mod tests {
             card_index: 0,
         };
         let options = SinkOptions {
+            format: OutputFormat::Csv,
             delimiter: b',',
             prefix: String::new(),
             excel: false,
             mask: false,
         };
-        let sink = OutputSink::new(Box::new(io::sink()), &header, &options).unwrap();
+        let sink = OutputSink::new(Box::new(io::sink()), &header, &options, None).unwrap();
         let (results_tx, results) = mpsc::channel(8);
         // The reader is still going: without the exit the collector would wait for it.
         let (_rows_tx, rows) = mpsc::channel(1);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::files;
 
 use crate::card::Card;
+use crate::hash::fnv1a;
 use crate::outcome::{is_error_line, Flags, Outcome, Reason, Status};
 
 const MAGIC: &str = "cardscreen-journal 1";
@@ -36,6 +37,10 @@ pub(crate) struct Fingerprint {
     pub(crate) no_header: bool,
     pub(crate) delimiter: u8,
     pub(crate) encoding: String,
+    /// The sheet of a workbook input; empty for CSV. Journals written before workbooks were
+    /// read have none, and were of CSV inputs.
+    #[serde(default)]
+    pub(crate) sheet: String,
     pub(crate) prefix: String,
     pub(crate) mask: bool,
     pub(crate) luhn: String,
@@ -105,6 +110,9 @@ impl Fingerprint {
         if self.encoding != other.encoding {
             differ.push("the encoding");
         }
+        if self.sheet != other.sheet {
+            differ.push("the sheet");
+        }
         if self.prefix != other.prefix {
             differ.push("--prefix");
         }
@@ -116,12 +124,6 @@ impl Fingerprint {
         }
         differ
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -450,6 +452,7 @@ mod tests {
             no_header: false,
             delimiter: b',',
             encoding: "UTF-8".into(),
+            sheet: String::new(),
             prefix: String::new(),
             mask: false,
             luhn: "warn".into(),

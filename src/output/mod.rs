@@ -1,7 +1,8 @@
 //! The output stage: the `collector` takes rows in input order and results in any order,
 //! journals every result (`journal`) and writes rows in input order to the `sink`; `prior`
 //! reads an earlier output back for `--retry-errors`; `files` creates every file written;
-//! `lock` keeps a second run off an output that a run is writing.
+//! `lock` keeps a second run off an output that a run is writing. `sink` writes CSV,
+//! `workbook` an Excel workbook.
 
 mod collector;
 pub(crate) mod files;
@@ -9,6 +10,7 @@ mod journal;
 mod lock;
 mod prior;
 mod sink;
+mod workbook;
 
 use std::path::PathBuf;
 
@@ -17,6 +19,26 @@ pub(crate) use journal::{Fingerprint, InputStamp, Journal, JournalError};
 pub(crate) use lock::{LockFailure, OutputLock};
 pub(crate) use prior::{PriorError, PriorOutput};
 pub(crate) use sink::{added_names, OutputSink, SinkOptions};
+pub(crate) use workbook::{CELL_CHARS, SHEET_ROWS};
+
+/// How the output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputFormat {
+    /// Delimited text, in the input's delimiter.
+    Csv,
+    /// An Excel workbook, every input cell kept as text.
+    Xlsx,
+}
+
+impl OutputFormat {
+    /// The file extension, also the word `--output-format` takes.
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Xlsx => "xlsx",
+        }
+    }
+}
 
 /// Where the output goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

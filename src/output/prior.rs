@@ -1,8 +1,10 @@
 //! The output of an earlier, completed run, read back alongside the input for
 //! `--retry-errors`: its added columns, found by name from the end of each row, say which rows
-//! keep their result and which are asked for again.
+//! keep their result and which are asked for again. A CSV is read here; a workbook's rows come
+//! from the input stage's workbook reader, handed in by the run.
 
 use std::fs::File;
+use std::io;
 use std::path::Path;
 
 use csv::ByteRecord;
@@ -20,7 +22,7 @@ pub(crate) enum PriorError {
     },
     #[error("{path} does not match the input: {why}; run without --retry-errors to screen the file again")]
     Mismatch { path: String, why: String },
-    #[error("{path}, line {line}: {why}")]
+    #[error("{path}, row {line}: {why}")]
     Row {
         path: String,
         line: u64,
@@ -28,14 +30,33 @@ pub(crate) enum PriorError {
     },
 }
 
+/// Reads the next row of an earlier output that is not CSV; `false` at its end.
+pub(crate) type ReadRecord = Box<dyn FnMut(&mut ByteRecord) -> io::Result<bool> + Send>;
+
+enum Rows {
+    Csv(csv::Reader<File>),
+    Other(ReadRecord),
+}
+
+impl Rows {
+    fn read(&mut self, record: &mut ByteRecord) -> io::Result<bool> {
+        match self {
+            Rows::Csv(csv) => csv.read_byte_record(record).map_err(io::Error::other),
+            Rows::Other(read) => read(record),
+        }
+    }
+}
+
 pub(crate) struct PriorOutput {
-    csv: csv::Reader<File>,
+    rows: Rows,
     record: ByteRecord,
+    /// Records read, the header included: the line or sheet row of the last one.
+    read: u64,
     name: String,
 }
 
 impl PriorOutput {
-    /// Opens the earlier output and checks that its last columns are the ones cardscreen adds.
+    /// Opens an earlier CSV output and checks that its last columns are the ones cardscreen adds.
     pub(crate) fn open(
         path: &Path,
         delimiter: u8,
@@ -46,17 +67,30 @@ impl PriorOutput {
             path: name.clone(),
             source,
         })?;
-        let mut csv = csv::ReaderBuilder::new()
+        let csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(file);
+        PriorOutput::start(Rows::Csv(csv), name, prefix)
+    }
+
+    /// An earlier output read by `read` (a workbook's rows, as text), checked as `open` checks.
+    pub(crate) fn from_rows(
+        read: ReadRecord,
+        path: &Path,
+        prefix: &str,
+    ) -> Result<PriorOutput, PriorError> {
+        PriorOutput::start(Rows::Other(read), path.display().to_string(), prefix)
+    }
+
+    fn start(mut rows: Rows, name: String, prefix: &str) -> Result<PriorOutput, PriorError> {
         let mut header = ByteRecord::new();
         let mismatch = |why: &str| PriorError::Mismatch {
             path: name.clone(),
             why: why.to_string(),
         };
-        if !csv.read_byte_record(&mut header).unwrap_or(false) || header.len() < ADDED_COUNT {
+        if !rows.read(&mut header).unwrap_or(false) || header.len() < ADDED_COUNT {
             return Err(mismatch("it has no cardscreen header"));
         }
         let tail = header.iter().skip(header.len() - ADDED_COUNT);
@@ -70,26 +104,28 @@ impl PriorOutput {
             ));
         }
         Ok(PriorOutput {
-            csv,
+            rows,
             record: ByteRecord::new(),
+            read: 1,
             name,
         })
     }
 
     /// The earlier result for the next row: `Some` to keep it, `None` to call again.
     pub(crate) fn next(&mut self) -> Result<Option<Outcome>, PriorError> {
+        self.read += 1;
         let more = self
-            .csv
-            .read_byte_record(&mut self.record)
+            .rows
+            .read(&mut self.record)
             .map_err(|e| PriorError::Row {
                 path: self.name.clone(),
-                line: e.position().map(|p| p.line()).unwrap_or(0),
-                why: "cannot read the earlier output".into(),
+                line: self.read,
+                why: format!("cannot read the earlier output: {e}"),
             })?;
         if !more || self.record.len() < ADDED_COUNT {
             return Err(PriorError::Row {
                 path: self.name.clone(),
-                line: self.record.position().map(|p| p.line()).unwrap_or(0),
+                line: self.read,
                 why: "the earlier output has fewer rows than the input; run without --retry-errors"
                     .into(),
             });
@@ -125,6 +161,6 @@ impl PriorOutput {
 
     /// True when the earlier output has no row left.
     pub(crate) fn at_end(&mut self) -> bool {
-        !self.csv.read_byte_record(&mut self.record).unwrap_or(false)
+        !self.rows.read(&mut self.record).unwrap_or(false)
     }
 }

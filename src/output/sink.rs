@@ -1,12 +1,17 @@
 //! Where output rows go: the input's cells as they were (the card masked with `--mask`), then
-//! the added columns, as CSV in the input's delimiter.
+//! the added columns, as CSV in the input's delimiter or as a workbook (`workbook.rs`).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+use std::path::Path;
 
 use csv::ByteRecord;
 
+use super::workbook::XlsxSink;
+use super::OutputFormat;
 use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
+use crate::report::Figure;
 
 /// How many columns are added to every row.
 pub(crate) const ADDED_COUNT: usize = 12;
@@ -41,10 +46,12 @@ pub(crate) mod column {
 /// How output rows are written.
 #[derive(Debug, Clone)]
 pub(crate) struct SinkOptions {
+    pub(crate) format: super::OutputFormat,
+    /// CSV only.
     pub(crate) delimiter: u8,
     /// Put before every added column name.
     pub(crate) prefix: String,
-    /// Start with a UTF-8 BOM so that Excel shows Chinese text.
+    /// Start a CSV with a UTF-8 BOM so that Excel shows Chinese text.
     pub(crate) excel: bool,
     /// Write the card cell masked.
     pub(crate) mask: bool,
@@ -57,8 +64,55 @@ pub(crate) fn added_names(prefix: &str) -> impl Iterator<Item = String> + '_ {
         .map(move |name| format!("{prefix}{name}"))
 }
 
-/// Where the output rows go.
-pub(crate) struct OutputSink {
+/// Where the output rows go, in the format the settings chose.
+pub(crate) enum OutputSink {
+    Csv(Box<CsvSink>),
+    Xlsx(Box<XlsxSink>),
+}
+
+impl OutputSink {
+    /// Writes the header at once. `scratch_dir` is where a workbook's cells wait until it is
+    /// saved: the output's directory.
+    pub(crate) fn new(
+        out: Box<dyn Write + Send>,
+        header: &Header,
+        options: &SinkOptions,
+        scratch_dir: Option<&Path>,
+    ) -> io::Result<OutputSink> {
+        Ok(match options.format {
+            OutputFormat::Csv => OutputSink::Csv(Box::new(CsvSink::new(out, header, options)?)),
+            OutputFormat::Xlsx => {
+                OutputSink::Xlsx(Box::new(XlsxSink::new(out, header, options, scratch_dir)?))
+            }
+        })
+    }
+
+    pub(crate) fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
+        match self {
+            OutputSink::Csv(sink) => sink.write_row(record, outcome),
+            OutputSink::Xlsx(sink) => sink.write_row(record, outcome),
+        }
+    }
+
+    /// Writes out what is buffered; a workbook is written only by `finish`.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        match self {
+            OutputSink::Csv(sink) => sink.flush(),
+            OutputSink::Xlsx(_) => Ok(()),
+        }
+    }
+
+    /// Completes the output; a workbook gets `summary` as its second sheet.
+    pub(crate) fn finish(self, summary: &[(String, Figure)]) -> io::Result<()> {
+        match self {
+            OutputSink::Csv(sink) => sink.finish().map(drop),
+            OutputSink::Xlsx(sink) => sink.finish(summary),
+        }
+    }
+}
+
+/// Output rows as CSV.
+pub(crate) struct CsvSink {
     csv: csv::Writer<Box<dyn Write + Send>>,
     header_len: usize,
     card_index: usize,
@@ -68,14 +122,14 @@ pub(crate) struct OutputSink {
     masked: String,
 }
 
-impl OutputSink {
+impl CsvSink {
     /// Writes the header (and a BOM for Excel) and flushes it: a file with only a header
     /// screens to an output with only a header.
     pub(crate) fn new(
         mut out: Box<dyn Write + Send>,
         header: &Header,
         options: &SinkOptions,
-    ) -> io::Result<OutputSink> {
+    ) -> io::Result<CsvSink> {
         if options.excel {
             out.write_all("\u{feff}".as_bytes())?;
         }
@@ -95,7 +149,7 @@ impl OutputSink {
         // Handed on at once: a reader of standard output sees the header before any call, and
         // one that has gone away is noticed before any call.
         csv.flush()?;
-        Ok(OutputSink {
+        Ok(CsvSink {
             csv,
             header_len: header.names.len(),
             card_index: header.card_index,
@@ -106,9 +160,7 @@ impl OutputSink {
     }
 
     pub(crate) fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
-        if record.len() > self.header_len {
-            return self.write_long_row(record, outcome);
-        }
+        let record = fit_to_header(record, self.header_len, self.delimiter);
         for (index, field) in record.iter().enumerate() {
             self.input_field(index, field)?;
         }
@@ -116,11 +168,6 @@ impl OutputSink {
         for _ in record.len()..self.header_len {
             self.field(b"")?;
         }
-        self.added_fields(outcome)
-    }
-
-    /// The added columns, which end the row.
-    fn added_fields(&mut self, outcome: &Outcome) -> io::Result<()> {
         let ok = outcome.status == Status::Ok;
         let bit = |on: bool| -> &'static [u8] {
             match (ok, on) {
@@ -143,25 +190,6 @@ impl OutputSink {
         self.field(outcome.error.as_bytes())?;
         self.field(number.format(outcome.attempts).as_bytes())?;
         self.csv.write_record(None::<&[u8]>).map_err(csv_to_io)
-    }
-
-    /// A row longer than the header (it is `invalid`): the cells from the header's last column
-    /// on are kept in that column, joined with the delimiter as the input wrote them, so
-    /// nothing is lost and every added column stays under its name.
-    fn write_long_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
-        let last = self.header_len.saturating_sub(1);
-        for (index, field) in record.iter().take(last).enumerate() {
-            self.input_field(index, field)?;
-        }
-        let mut joined = Vec::new();
-        for (index, field) in record.iter().skip(last).enumerate() {
-            if index > 0 {
-                joined.push(self.delimiter);
-            }
-            quote_into(&mut joined, field, self.delimiter);
-        }
-        self.input_field(last, &joined)?;
-        self.added_fields(outcome)
     }
 
     /// One of the input's cells, the card masked with `--mask`.
@@ -188,6 +216,34 @@ impl OutputSink {
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.csv.flush()
     }
+}
+
+/// `record` fitted to the header. A row longer than the header (it is `invalid`) gets its
+/// cells from the header's last column on joined in that column, as the input wrote them (the
+/// delimiter between, quoted where needed): nothing is lost and every added column stays under
+/// its name. Other rows are left as they are.
+pub(super) fn fit_to_header(
+    record: &ByteRecord,
+    header_len: usize,
+    delimiter: u8,
+) -> Cow<'_, ByteRecord> {
+    if record.len() <= header_len {
+        return Cow::Borrowed(record);
+    }
+    let last = header_len.saturating_sub(1);
+    let mut fitted = ByteRecord::new();
+    for field in record.iter().take(last) {
+        fitted.push_field(field);
+    }
+    let mut joined = Vec::new();
+    for (index, field) in record.iter().skip(last).enumerate() {
+        if index > 0 {
+            joined.push(delimiter);
+        }
+        quote_into(&mut joined, field, delimiter);
+    }
+    fitted.push_field(&joined);
+    Cow::Owned(fitted)
 }
 
 /// Appends `field` as a CSV cell: quoted, its quotes doubled, when it holds the delimiter, a
@@ -228,7 +284,7 @@ mod tests {
             card_index: 1,
         };
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut sink = OutputSink::new(Box::new(Shared(buffer.clone())), &header, options).unwrap();
+        let mut sink = CsvSink::new(Box::new(Shared(buffer.clone())), &header, options).unwrap();
         for (cells, outcome) in rows {
             sink.write_row(&ByteRecord::from(cells.to_vec()), outcome)
                 .unwrap();
@@ -252,6 +308,7 @@ mod tests {
 
     fn options() -> SinkOptions {
         SinkOptions {
+            format: crate::output::OutputFormat::Csv,
             delimiter: b',',
             prefix: String::new(),
             excel: false,
@@ -314,6 +371,7 @@ mod tests {
     #[test]
     fn mask_prefix_and_bom_apply() {
         let options = SinkOptions {
+            format: crate::output::OutputFormat::Csv,
             delimiter: b';',
             prefix: "s_".into(),
             excel: true,

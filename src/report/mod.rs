@@ -7,4 +7,4 @@ mod summary;
 
 pub(crate) use dry_run::{DryRun, Pace};
 pub(crate) use progress::{Progress, ProgressMode};
-pub(crate) use summary::{ReaderCounts, Summary, Tally};
+pub(crate) use summary::{Figure, ReaderCounts, Summary, Tally};

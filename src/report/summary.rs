@@ -92,6 +92,14 @@ pub(crate) struct Summary {
     pub(crate) finished_at: String,
 }
 
+/// One value of the summary, as a table shows it (the workbook output's Summary sheet).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Figure {
+    Count(u64),
+    Decimal(f64),
+    Text(String),
+}
+
 impl Summary {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -136,6 +144,58 @@ impl Summary {
             finished_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
                 .to_string(),
         }
+    }
+
+    /// The summary as a table of figures, named as in the JSON summary (a map's entries as
+    /// `hits_by_flag.fraudTrans`), in the JSON's order.
+    pub(crate) fn figures(&self) -> Vec<(String, Figure)> {
+        let count = |name: &str, value: u64| (name.to_string(), Figure::Count(value));
+        let text = |name: &str, value: &str| (name.to_string(), Figure::Text(value.to_string()));
+        let entries = |name: &str, map: Vec<(String, u64)>| {
+            map.into_iter()
+                .map(|(key, value)| (format!("{name}.{key}"), Figure::Count(value)))
+                .collect::<Vec<_>>()
+        };
+        let owned = |map: &BTreeMap<&'static str, u64>| {
+            map.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let mut figures = vec![
+            count("rows", self.rows),
+            count("ok", self.ok),
+            count("hits", self.hits),
+        ];
+        figures.extend(entries("hits_by_flag", owned(&self.hits_by_flag)));
+        figures.push(count("invalid", self.invalid));
+        figures.extend(entries("invalid_by_reason", owned(&self.invalid_by_reason)));
+        figures.push(count("errors", self.errors));
+        figures.extend(entries(
+            "errors_by_code",
+            self.errors_by_code
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        ));
+        figures.extend([
+            count("duplicates", self.duplicates),
+            count("luhn_warnings", self.luhn_warnings),
+            count("blank_lines_skipped", self.blank_lines_skipped),
+            count("calls", self.calls),
+            count("retries", self.retries),
+            count("throttled", self.throttled),
+            (
+                "elapsed_seconds".into(),
+                Figure::Decimal(self.elapsed_seconds),
+            ),
+            (
+                "calls_per_second".into(),
+                Figure::Decimal(self.calls_per_second),
+            ),
+            text("input", &self.input),
+            text("output", &self.output),
+            text("started_at", &self.started_at),
+            text("finished_at", &self.finished_at),
+        ]);
+        figures
     }
 
     /// The human summary for stderr.

@@ -84,7 +84,8 @@ impl Feed {
             // An exact-size copy (three allocations) for the row, and the read buffer stays:
             // taking the buffer instead left an empty record that grew field by field on the
             // next read.
-            let (row, call) = self.planner.plan(sent, record.clone(), kept);
+            let card_cell = self.input.card_cell();
+            let (row, call) = self.planner.plan(sent, record.clone(), card_cell, kept);
             if let Some(card) = call {
                 self.pool.submit(Job { row: sent, card });
             }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use csv::ByteRecord;
-use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 use self::feed::{Feed, FeedEnd};
@@ -24,9 +23,10 @@ use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
     added_names, CollectError, Collected, Collector, Journal, JournalError, LockFailure,
-    OutputLock, OutputSink, OutputTarget, PriorError,
+    OutputFormat, OutputLock, OutputSink, OutputTarget, PriorError, CELL_CHARS, SHEET_ROWS,
 };
 use crate::report::{DryRun, Pace, Progress, Summary};
+#[cfg(feature = "simulator")]
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 
 /// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
@@ -57,6 +57,15 @@ pub(crate) enum RunError {
     Locked { holder: String, output: String },
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: io::Error },
+    #[error("the input has {rows} data rows, but a workbook sheet holds {} below its header; write CSV instead (-o NAME.csv or --output-format csv)", SHEET_ROWS - 1)]
+    TooManyRows { rows: u64 },
+    #[error("data row {row}, column {column} holds {chars} characters, more than a workbook cell holds ({CELL_CHARS}); write CSV instead (-o NAME.csv or --output-format csv)")]
+    CellTooLong {
+        row: u64,
+        column: usize,
+        chars: usize,
+    },
+    #[cfg(feature = "simulator")]
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(io::Error),
     #[error(transparent)]
@@ -76,16 +85,18 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     if settings.dry_run {
         return dry_run(&settings, &mut input);
     }
-    let (client, simulator) = endpoint(&settings).await?;
+    check_workbook_fits(&settings, &input)?;
+    let endpoint = Endpoint::open(&settings).await?;
     let index = Arc::new(CardIndex::new());
     let prepared = prepare::prepare(&settings, &input, &index)?;
-    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink)
+    let scratch_dir = prepared.paths.as_ref().map(prepare::OutputPaths::directory);
+    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink, scratch_dir)
         .map_err(|source| output_error(&settings.output, source))?;
 
     let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL);
     let pool = Pool::new(
-        Client::new(&client)?,
+        Client::new(&endpoint.client)?,
         Pacer::new(settings.pacer),
         Arc::clone(&control),
         settings.pool,
@@ -123,28 +134,26 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     watch.finish();
     let collected = collected?;
 
-    let tally = collected.tally.clone();
-    let settled = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
+    let (exit_code, complete) = judge(&settings, &collected, &feed_end, &control);
     let summary = Summary::new(
-        &tally,
+        &collected.tally,
         &control,
         feed_end.counts,
         started,
-        settled.exit_code,
-        settled.finished_journal.is_some(),
+        exit_code,
+        complete,
         settings.input.source.to_string(),
         settings.output.to_string(),
     );
+    let finished_journal = settle(&settings, collected, complete, prepared.paths, &summary)?;
     report(&settings, &summary);
     // Only after the summary: a run that dies before this point leaves its journal, and a
     // scheduler's --resume then finishes from it without a call rather than paying again.
-    if let Some(Err(e)) = settled.finished_journal.map(Journal::remove) {
+    if let Some(Err(e)) = finished_journal.map(Journal::remove) {
         tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
     }
-    if let Some(simulator) = simulator {
-        simulator.shutdown().await;
-    }
-    Ok(settled.exit_code)
+    endpoint.close().await;
+    Ok(exit_code)
 }
 
 /// Takes the output's lock before anything is read or discarded, and holds it for the run.
@@ -222,30 +231,49 @@ fn check_added_columns(header: &Header, prefix: &str) -> Result<(), RunError> {
     }
 }
 
-/// The endpoint to call and its key: the configured one, or the built-in simulator's.
-async fn endpoint(
-    settings: &Settings,
-) -> Result<(ClientOptions, Option<RunningSimulator>), RunError> {
-    let mut client = settings.client.clone();
-    let simulator = if settings.simulate {
-        let config = SimulatorConfig {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..Default::default()
+/// The endpoint the run calls, and the built-in simulator behind it when there is one.
+struct Endpoint {
+    client: ClientOptions,
+    #[cfg(feature = "simulator")]
+    simulator: Option<RunningSimulator>,
+}
+
+impl Endpoint {
+    /// The configured endpoint, or with `--simulate` a simulator started on a loopback port
+    /// (a build without the simulator refuses `--simulate` in the settings).
+    async fn open(settings: &Settings) -> Result<Endpoint, RunError> {
+        #[allow(unused_mut)]
+        let mut endpoint = Endpoint {
+            client: settings.client.clone(),
+            #[cfg(feature = "simulator")]
+            simulator: None,
         };
-        let running = simulator::start(config)
-            .await
-            .map_err(RunError::Simulator)?;
-        tracing::info!(endpoint = %running.endpoint(), "Screening against the built-in simulator.");
-        client.endpoint = running.endpoint();
-        client.key = SecretString::from(SimulatorConfig::default().key);
-        Some(running)
-    } else {
-        None
-    };
-    if is_cleartext_remote(&client.endpoint) {
-        tracing::warn!("The endpoint uses plain http:// to a remote host: card numbers and the key travel in clear text. Use https://.");
+        #[cfg(feature = "simulator")]
+        if settings.simulate {
+            let config = SimulatorConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..Default::default()
+            };
+            let running = simulator::start(config)
+                .await
+                .map_err(RunError::Simulator)?;
+            tracing::info!(endpoint = %running.endpoint(), "Screening against the built-in simulator.");
+            endpoint.client.endpoint = running.endpoint();
+            endpoint.client.key = secrecy::SecretString::from(SimulatorConfig::default().key);
+            endpoint.simulator = Some(running);
+        }
+        if is_cleartext_remote(&endpoint.client.endpoint) {
+            tracing::warn!("The endpoint uses plain http:// to a remote host: card numbers and the key travel in clear text. Use https://.");
+        }
+        Ok(endpoint)
     }
-    Ok((client, simulator))
+
+    async fn close(self) {
+        #[cfg(feature = "simulator")]
+        if let Some(simulator) = self.simulator {
+            simulator.shutdown().await;
+        }
+    }
 }
 
 /// Runs the collector on the runtime's workers, beside the calls whose results it takes,
@@ -269,44 +297,18 @@ async fn collect(
     collected
 }
 
-/// How the run ended.
-struct Settled {
-    exit_code: i32,
-    /// The journal of a completed run, to remove once the summary is written; `None` when the
-    /// run stopped and keeps it for `--resume`.
-    finished_journal: Option<Journal>,
-}
-
-/// A complete run gets its output renamed into place; a stopped one keeps the journal for
-/// `--resume` and drops its partial output.
-fn settle(
+/// Whether the run completed, and its exit code.
+fn judge(
     settings: &Settings,
-    collected: Collected,
+    collected: &Collected,
     feed_end: &FeedEnd,
-    paths: Option<prepare::OutputPaths>,
     control: &Control,
-) -> Result<Settled, RunError> {
+) -> (i32, bool) {
     let complete =
         feed_end.eof && collected.all_written && collected.rows_received == feed_end.rows;
-    let sink = match collected.sink {
-        Some(sink) if complete => sink,
-        unfinished => {
-            drop(unfinished);
-            drop(collected.journal);
-            if let Some(paths) = &paths {
-                let _ = std::fs::remove_file(&paths.partial);
-            }
-            return Ok(Settled {
-                exit_code: control.stop_reason().map_or(2, |r| r.exit_code()),
-                finished_journal: None,
-            });
-        }
-    };
-    let finished = sink.finish().and_then(|writer| {
-        drop(writer);
-        paths.as_ref().map_or(Ok(()), prepare::settle_output)
-    });
-    finished.map_err(|source| output_error(&settings.output, source))?;
+    if !complete {
+        return (control.stop_reason().map_or(2, |r| r.exit_code()), false);
+    }
     let tally = &collected.tally;
     let exit_code = if tally.errors > 0 {
         3
@@ -315,10 +317,60 @@ fn settle(
     } else {
         0
     };
-    Ok(Settled {
-        exit_code,
-        finished_journal: Some(collected.journal),
-    })
+    (exit_code, true)
+}
+
+/// A complete run gets its output finished (a workbook with the summary as its second sheet)
+/// and renamed into place, and hands back its journal, to remove once the summary is written;
+/// a stopped one keeps the journal for `--resume` and drops its partial output.
+fn settle(
+    settings: &Settings,
+    collected: Collected,
+    complete: bool,
+    paths: Option<prepare::OutputPaths>,
+    summary: &Summary,
+) -> Result<Option<Journal>, RunError> {
+    let sink = match collected.sink {
+        Some(sink) if complete => sink,
+        unfinished => {
+            drop(unfinished);
+            drop(collected.journal);
+            if let Some(paths) = &paths {
+                let _ = std::fs::remove_file(&paths.partial);
+            }
+            return Ok(None);
+        }
+    };
+    let finished = sink
+        .finish(&summary.figures())
+        .and_then(|()| paths.as_ref().map_or(Ok(()), prepare::settle_output));
+    finished.map_err(|source| output_error(&settings.output, source))?;
+    Ok(Some(collected.journal))
+}
+
+/// A workbook output must fit in one sheet, which is known before the first call and not after
+/// the last. Every output row comes from its own sheet row, the header from the header, so a
+/// workbook read with its header fits by itself; a CSV (or a headerless sheet) is counted in
+/// one more pass over the file, the price of refusing before anything is paid for.
+fn check_workbook_fits(settings: &Settings, input: &InputReader) -> Result<(), RunError> {
+    let InputSource::Path(path) = &settings.input.source else {
+        // Settings refuse a workbook output for standard input.
+        return Ok(());
+    };
+    if settings.sink.format != OutputFormat::Xlsx
+        || (input.sheet.is_some() && !settings.input.no_header)
+    {
+        return Ok(());
+    }
+    let count = input.count_rows(path, &settings.input)?;
+    if count.rows + 1 > SHEET_ROWS {
+        return Err(RunError::TooManyRows { rows: count.rows });
+    }
+    let (chars, row, column) = count.longest_cell;
+    if chars > CELL_CHARS {
+        return Err(RunError::CellTooLong { row, column, chars });
+    }
+    Ok(())
 }
 
 fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
@@ -336,7 +388,7 @@ fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError
     let mut distinct = HashSet::<u64, std::hash::BuildHasherDefault<CardHasher>>::default();
     while input.next_row(&mut record)? {
         counts.rows += 1;
-        match planner.check(&record) {
+        match planner.check(&record, input.card_cell()) {
             Checked::Settled(outcome) => {
                 let reason = outcome.reason.map_or("other", |r| r.as_str());
                 *counts.invalid_by_reason.entry(reason).or_default() += 1;

@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 use super::RunError;
 use crate::cli::{RunMode, Settings};
 use crate::dedup::CardIndex;
+use crate::input::format::{self, Format};
+use crate::input::workbook::SheetRows;
 use crate::input::{InputError, InputReader, InputSource};
-use crate::output::{files, Fingerprint, InputStamp, Journal, OutputTarget, PriorOutput};
+use crate::output::{
+    files, Fingerprint, InputStamp, Journal, OutputTarget, PriorError, PriorOutput,
+};
 use crate::report::Summary;
 
 /// The output file is written through a buffer this large.
@@ -22,6 +26,16 @@ pub(super) struct OutputPaths {
     /// The partial file as created, to sync it before the rename without opening it by name.
     pub(super) partial_file: std::fs::File,
     pub(super) output: PathBuf,
+}
+
+impl OutputPaths {
+    /// The output's directory, where a workbook output keeps its cells until it is saved.
+    pub(super) fn directory(&self) -> &Path {
+        match self.output.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        }
+    }
 }
 
 pub(super) struct Prepared {
@@ -111,7 +125,7 @@ fn open_journal(
         RunMode::RetryErrors if unfinished => Err(RunError::RetryWhileUnfinished(shown())),
         RunMode::RetryErrors if !output.is_file() => Err(RunError::NothingToRetry(shown())),
         RunMode::RetryErrors => {
-            let prior = PriorOutput::open(output, settings.input.delimiter, &settings.sink.prefix)?;
+            let prior = open_prior(settings, output)?;
             // The earlier output stays in place until this run completes, so a crash here
             // loses only the retried answers: a scratch journal is enough.
             Ok((scratch_journal()?, Some(prior)))
@@ -139,6 +153,24 @@ fn open_journal(
             Ok((journal, None))
         }
     }
+}
+
+/// The earlier output `--retry-errors` keeps results from, CSV or workbook by its content.
+fn open_prior(settings: &Settings, output: &Path) -> Result<PriorOutput, RunError> {
+    let prefix = &settings.sink.prefix;
+    let Format::Workbook(kind) = format::of_path(output) else {
+        return Ok(PriorOutput::open(output, settings.input.delimiter, prefix)?);
+    };
+    let mut rows = SheetRows::open(output, kind, None).map_err(|e| PriorError::Unreadable {
+        path: output.display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let read = Box::new(move |record: &mut csv::ByteRecord| {
+        rows.read(record)
+            .map(|row| row.is_some())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    });
+    Ok(PriorOutput::from_rows(read, output, prefix)?)
 }
 
 fn scratch_journal() -> Result<Journal, RunError> {
@@ -170,6 +202,7 @@ fn fingerprint(
         no_header: settings.input.no_header,
         delimiter: settings.input.delimiter,
         encoding: input.encoding.name().to_string(),
+        sheet: input.sheet.clone().unwrap_or_default(),
         prefix: settings.sink.prefix.clone(),
         mask: settings.sink.mask,
         luhn: settings.luhn.as_str().to_string(),

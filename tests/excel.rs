@@ -1,0 +1,566 @@
+//! Workbooks in and out: .xlsx, .xls and .ods inputs screened through the real binary like
+//! their CSV twins, numeric card cells that Excel damaged never sent, sheets chosen by name and
+//! number, and the workbook output read back with calamine (every card a string, flags numbers,
+//! a frozen header, a Summary sheet that agrees with the JSON summary). CSV cells with line
+//! breaks, quotes and JSON come back unchanged in either output.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use calamine::{Data, Reader};
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The rows of a sheet as calamine reads them, from its first used row, and column A.
+fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
+    let mut book = calamine::open_workbook_auto(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let range = book
+        .worksheet_range(name)
+        .unwrap_or_else(|e| panic!("sheet {name} of {}: {e}", path.display()));
+    assert_eq!(
+        range.start().map(|(_, column)| column),
+        Some(0),
+        "from column A"
+    );
+    range.rows().map(<[Data]>::to_vec).collect()
+}
+
+/// A cell as text: strings as they are, whole numbers without `.0`.
+fn text(cell: &Data) -> String {
+    match cell {
+        Data::Float(n) if n.fract() == 0.0 => format!("{}", *n as i64),
+        Data::Empty => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Every row as text, the `orderid` column left out, for comparing with a CSV run.
+fn sheet_without_orderid(path: &Path) -> Vec<Vec<String>> {
+    let rows = sheet(path, "Screened");
+    let skip = rows[0]
+        .iter()
+        .position(|h| text(h) == "orderid")
+        .expect("orderid column");
+    rows.iter()
+        .map(|row| {
+            let mut row: Vec<String> = row.iter().map(text).collect();
+            row.remove(skip);
+            row
+        })
+        .collect()
+}
+
+/// An entry of the workbook's zip archive, as text.
+fn zip_entry(path: &Path, name: &str) -> String {
+    let file = std::fs::File::open(path).expect("open workbook");
+    let mut archive = zip::ZipArchive::new(file).expect("a zip archive");
+    let mut entry = archive.by_name(name).expect("entry in the archive");
+    let mut content = String::new();
+    entry.read_to_string(&mut content).expect("read entry");
+    content
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read summary")).expect("JSON")
+}
+
+/// `--summary` for a run, beside its output.
+fn summary_arg(work: &Workdir, name: &str) -> (String, std::path::PathBuf) {
+    let path = work.path(name);
+    (path.to_str().unwrap().to_string(), path)
+}
+
+#[test]
+fn a_text_card_column_under_a_chinese_sheet_and_header_screens_like_its_csv_twin() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let workbook = work.fixture("workbook_cards.xlsx");
+    let twin = work.fixture("workbook_cards.csv");
+    let (from_workbook, from_twin) = (work.path("a.csv"), work.path("b.csv"));
+    let (a_summary, a_summary_path) = summary_arg(&work, "a.json");
+    let (b_summary, b_summary_path) = summary_arg(&work, "b.json");
+    let a = run(screen(
+        &sim,
+        &workbook,
+        &[
+            "-o",
+            from_workbook.to_str().unwrap(),
+            "--summary",
+            &a_summary,
+        ],
+    ));
+    assert_eq!(code(&a), 0, "{}", stderr(&a));
+    let b = run(screen(
+        &sim,
+        &twin,
+        &["-o", from_twin.to_str().unwrap(), "--summary", &b_summary],
+    ));
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+
+    // Cell for cell, CR LF and quotes included, the twins come out the same.
+    assert_eq!(without_orderid(&from_workbook), without_orderid(&from_twin));
+    let (header, rows) = read_csv(&from_workbook);
+    assert_eq!(
+        header[..6],
+        ["序号", "姓名", "银行卡号", "联系方式", "", "备注"]
+    );
+    assert_eq!(column(&header, &rows, "序号"), ["1", "2", "3", "4", "5"]);
+    assert_eq!(column(&header, &rows, "联系方式")[0], "13800000000");
+    assert_eq!(
+        column(&header, &rows, "status"),
+        ["ok", "ok", "invalid", "ok", "ok"]
+    );
+    for key in [
+        "rows",
+        "ok",
+        "hits",
+        "invalid",
+        "duplicates",
+        "blank_lines_skipped",
+    ] {
+        assert_eq!(
+            json(&a_summary_path)[key],
+            json(&b_summary_path)[key],
+            "{key}"
+        );
+    }
+    assert_eq!(json(&a_summary_path)["blank_lines_skipped"], 1);
+    // Each run called each distinct valid card once; the hidden first sheet was not read.
+    let mut expected = called_once(&[
+        "6222024332181964",
+        "6225881161559405",
+        "6217009050786881482",
+    ]);
+    expected.values_mut().for_each(|calls| *calls = 2);
+    assert_eq!(sim.per_card(), expected);
+}
+
+#[test]
+fn a_numeric_card_column_sends_only_the_numbers_excel_kept_whole() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.fixture("workbook_numeric_cards.xlsx");
+    let out = work.path("out.csv");
+    let (summary, summary_path) = summary_arg(&work, "summary.json");
+    let result = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--summary", &summary],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    let notes = column(&header, &rows, "note");
+    let status = column(&header, &rows, "status");
+    let errors = column(&header, &rows, "error");
+    let cards = column(&header, &rows, "card");
+    for (i, note) in notes.iter().enumerate() {
+        match note.as_str() {
+            "13 digits" | "14 digits" | "15 digits" | "16 digits as text" => {
+                assert_eq!(status[i], "ok", "{note}");
+                assert!(!cards[i].ends_with(".0"), "{}", cards[i]);
+            }
+            "16 digits" | "17 digits" | "18 digits" | "19 digits" => {
+                assert_eq!(status[i], "invalid", "{note}");
+                assert!(
+                    errors[i].contains("stored as numbers")
+                        && errors[i].contains("format the column as Text"),
+                    "{}",
+                    errors[i]
+                );
+            }
+            "12 digits" => assert!(errors[i].contains("12 digits"), "{}", errors[i]),
+            other => panic!("unexpected row {other}"),
+        }
+    }
+    // Written as Excel shows such a number: 15 digits, then zeros.
+    assert_eq!(cards[3], "6222024332181960");
+    assert_eq!(
+        sim.per_card(),
+        called_once(&[
+            "6222024332185",
+            "62220243321816",
+            "622202433218195",
+            "6222024332181964",
+        ])
+    );
+    let summary = json(&summary_path);
+    assert_eq!(summary["invalid_by_reason"]["excel_number"], 4, "{summary}");
+    assert_eq!(summary["calls"], 4);
+}
+
+#[test]
+fn a_sheet_is_chosen_by_name_or_number_and_a_missing_one_lists_the_sheets() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.fixture("workbook_cards.xlsx");
+    let screened = |sheet: &str, out: &str| {
+        let out = work.path(out);
+        let result = run(screen(
+            &sim,
+            &input,
+            &["-o", out.to_str().unwrap(), "--sheet", sheet],
+        ));
+        assert_eq!(code(&result), 0, "--sheet {sheet}: {}", stderr(&result));
+        read_csv(&out)
+    };
+    let by_name = screened("第二批", "name.csv");
+    let by_number = screened("3", "number.csv");
+    assert_eq!(column(&by_name.0, &by_name.1, "id"), ["b1", "b2"]);
+    assert_eq!(
+        column(&by_name.0, &by_name.1, "card"),
+        column(&by_number.0, &by_number.1, "card")
+    );
+    // A hidden sheet is not the default, but can be asked for.
+    let hidden = screened("1", "hidden.csv");
+    assert_eq!(column(&hidden.0, &hidden.1, "card"), ["4563516316347018"]);
+    let calls = sim.calls();
+
+    let out = work.path("missing.csv");
+    let result = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--sheet", "Sheet1"],
+    ));
+    assert_eq!(code(&result), 2);
+    let message = stderr(&result);
+    assert!(
+        message.contains("\"Sheet1\"") && message.contains("1 隐藏 (hidden), 2 卡号清单, 3 第二批"),
+        "{message}"
+    );
+    assert!(!out.exists());
+    assert_eq!(sim.calls(), calls, "a missing sheet costs no call");
+}
+
+/// Columns of a two-row output, by name.
+type Columns = &'static [(&'static str, [&'static str; 2])];
+
+/// `.xls` and `.ods` files with dates, a date and time, a formula, a boolean and (in `.xls`)
+/// an error cell beside the cards.
+#[test]
+fn xls_and_ods_pass_dates_formulas_booleans_and_errors_through() {
+    let cases: [(&str, Columns); 2] = [
+        (
+            "workbook_legacy.xls",
+            &[
+                ("opened", ["2026-11-30", "2026-11-30"]),
+                ("seen_at", ["2026-11-30T08:15:00", "2026-11-30T08:15:00"]),
+                ("limit", ["42", "7"]),
+                ("double_limit", ["84", "14"]),
+                ("active", ["TRUE", "FALSE"]),
+                ("check", ["#N/A", "#N/A"]),
+            ],
+        ),
+        (
+            "workbook_open.ods",
+            &[
+                ("opened", ["2026-11-30", "2026-11-30"]),
+                ("seen_at", ["2026-11-30T08:15:00", "2026-11-30T08:15:00"]),
+                ("double_limit", ["84", "14"]),
+                ("active", ["TRUE", "FALSE"]),
+            ],
+        ),
+    ];
+    for (fixture, columns) in cases {
+        let sim = Simulator::start(&[]);
+        let work = Workdir::new();
+        let input = work.fixture(fixture);
+        let out = work.path("out.csv");
+        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+        assert_eq!(code(&result), 0, "{fixture}: {}", stderr(&result));
+        let (header, rows) = read_csv(&out);
+        for (name, expected) in columns {
+            assert_eq!(column(&header, &rows, name), *expected, "{fixture}: {name}");
+        }
+        assert_eq!(column(&header, &rows, "status"), ["ok", "ok"], "{fixture}");
+        assert_eq!(
+            sim.per_card(),
+            called_once(&["6222024332181964", "4563516316347018"]),
+            "{fixture}"
+        );
+    }
+}
+
+#[test]
+fn the_workbook_output_keeps_every_card_as_text_and_agrees_with_the_summary() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.fixture("workbook_cards.xlsx");
+    let (summary, summary_path) = summary_arg(&work, "summary.json");
+    let result = run(screen(&sim, &input, &["--summary", &summary]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    // A workbook in, a workbook out, by default.
+    let out = work.path("workbook_cards.screened.xlsx");
+    let mode = std::fs::metadata(&out)
+        .expect("output")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(files_in(work.dir.path()).len(), 3, "no temporary left");
+
+    // From its header, which two empty rows precede.
+    let input_rows = sheet(&input, "卡号清单");
+    let input_cards: Vec<&Data> = input_rows[1..]
+        .iter()
+        .filter(|row| row.iter().any(|c| *c != Data::Empty))
+        .map(|row| &row[2])
+        .collect();
+    let rows = sheet(&out, "Screened");
+    let header: Vec<String> = rows[0].iter().map(text).collect();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows.len(), input_cards.len() + 1);
+    for (row, card) in rows[1..].iter().zip(&input_cards) {
+        assert!(matches!(row[2], Data::String(_)), "card cell {:?}", row[2]);
+        assert_eq!(&&row[2], card, "the card cell as the input had it");
+        assert!(
+            matches!(row[at("序号")], Data::String(_)),
+            "every input cell is text"
+        );
+        if text(&row[at("status")]) == "ok" {
+            for flag in ["hit", "onlineBlack", "caseRelated", "attempts"] {
+                assert!(
+                    matches!(row[at(flag)], Data::Float(_)),
+                    "{flag}: {:?}",
+                    row[at(flag)]
+                );
+            }
+            assert!(matches!(row[at("orderid")], Data::String(_)));
+        }
+    }
+    // The header row is frozen and filtered; hit rows have their own (filled) style.
+    let xml = zip_entry(&out, "xl/worksheets/sheet1.xml");
+    assert!(
+        xml.contains(
+            r#"<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>"#
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains("<autoFilter ref=\"A1:R6\"/>"), "{xml}");
+    assert!(xml.contains("<cols><col "), "column widths are set: {xml}");
+    assert!(zip_entry(&out, "xl/styles.xml").contains("FFFFC7CE"));
+
+    let summary = json(&summary_path);
+    let figures: std::collections::BTreeMap<String, Data> = sheet(&out, "Summary")[1..]
+        .iter()
+        .map(|row| (text(&row[0]), row[1].clone()))
+        .collect();
+    for key in [
+        "rows",
+        "ok",
+        "hits",
+        "invalid",
+        "errors",
+        "calls",
+        "duplicates",
+    ] {
+        assert_eq!(
+            figures[key],
+            Data::Float(summary[key].as_f64().unwrap()),
+            "{key}"
+        );
+    }
+    for (flag, count) in summary["hits_by_flag"].as_object().unwrap() {
+        assert_eq!(
+            figures[&format!("hits_by_flag.{flag}")],
+            Data::Float(count.as_f64().unwrap()),
+            "{flag}"
+        );
+    }
+    assert_eq!(
+        figures["elapsed_seconds"],
+        Data::Float(summary["elapsed_seconds"].as_f64().unwrap())
+    );
+    assert_eq!(
+        text(&figures["output"]),
+        summary["output"].as_str().unwrap()
+    );
+
+    // The same rows as a CSV output holds them.
+    let csv_out = work.path("out.csv");
+    let result = run(screen(&sim, &input, &["-o", csv_out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    assert_eq!(sheet_without_orderid(&out), without_orderid(&csv_out));
+}
+
+#[test]
+fn line_breaks_quotes_and_json_in_csv_cells_come_back_unchanged_in_either_output() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.fixture("line_breaks_quotes_json.csv");
+    let records: Vec<Vec<Vec<u8>>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(&input)
+        .expect("read fixture")
+        .byte_records()
+        .map(|r| r.expect("record").iter().map(<[u8]>::to_vec).collect())
+        .collect();
+    assert!(
+        records[1][2].windows(2).any(|w| w == b"\r\n"),
+        "the fixture holds CR LF"
+    );
+
+    let csv_out = work.path("out.csv");
+    let result = run(screen(&sim, &input, &["-o", csv_out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let written: Vec<Vec<Vec<u8>>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(&csv_out)
+        .expect("read output")
+        .byte_records()
+        .map(|r| r.expect("record").iter().map(<[u8]>::to_vec).collect())
+        .collect();
+    assert_eq!(written.len(), records.len());
+    for (out, input) in written.iter().zip(&records) {
+        assert_eq!(out[..input.len()], input[..], "byte for byte");
+    }
+
+    let xlsx_out = work.path("out.xlsx");
+    let result = run(screen(&sim, &input, &["-o", xlsx_out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let rows = sheet(&xlsx_out, "Screened");
+    assert_eq!(rows.len(), records.len());
+    for (row, input) in rows.iter().zip(&records) {
+        for (cell, field) in row.iter().zip(input) {
+            let field = String::from_utf8(field.clone()).unwrap();
+            assert_eq!(*cell, Data::String(field), "the same text");
+        }
+    }
+}
+
+#[test]
+fn a_workbook_output_resumes_and_retries_errors_as_a_csv_does() {
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(200, 61)));
+    let out = work.path("out.xlsx");
+    let journal = work.path("out.xlsx.journal");
+    let sim = Simulator::start(&["--latency", "20ms"]);
+    let child = spawn(&mut screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    wait_for_calls(&sim, 60);
+    signal(&child, 2);
+    let (stopped, err) = finish(child, Duration::from_secs(20));
+    assert_eq!(stopped, 130, "{err}");
+    assert!(journal.exists() && !out.exists());
+    let result = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--resume"],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    assert!(paid_twice(&sim).is_empty(), "resume never pays twice");
+    assert!(!journal.exists());
+    let rows = sheet(&out, "Screened");
+    assert_eq!(rows.len(), 201);
+    assert!(rows[1..].iter().all(|r| text(&r[2]) == "ok"));
+
+    // Errors kept in a workbook are asked for again, and only they.
+    let flaky = Simulator::start(&["--timeout-rate", "0.2", "--seed", "9"]);
+    let failing = run(screen(
+        &flaky,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--max-attempts",
+            "1",
+            "--max-consecutive-failures",
+            "0",
+        ],
+    ));
+    assert_eq!(code(&failing), 3, "{}", stderr(&failing));
+    let before = sheet(&out, "Screened");
+    let failed: std::collections::BTreeSet<String> = before[1..]
+        .iter()
+        .filter(|r| text(&r[2]) == "error")
+        .map(|r| text(&r[1]))
+        .collect();
+    assert!(!failed.is_empty());
+    let healthy = Simulator::start(&[]);
+    let retried = run(screen(
+        &healthy,
+        &input,
+        &["-o", out.to_str().unwrap(), "--retry-errors"],
+    ));
+    assert_eq!(code(&retried), 0, "{}", stderr(&retried));
+    let called: std::collections::BTreeSet<String> = healthy.per_card().into_keys().collect();
+    assert_eq!(called, failed);
+    let after = sheet(&out, "Screened");
+    for (b, a) in before.iter().zip(&after) {
+        if text(&b[2]) != "error" {
+            assert_eq!(a, b, "a kept row is unchanged");
+        }
+    }
+}
+
+#[test]
+fn more_than_a_sheet_holds_is_refused_before_any_call() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    // A one-column file: 1,048,576 data rows and a header, one row too many.
+    let mut text = String::with_capacity(3 * 1_048_577);
+    text.push_str("card\n");
+    for _ in 0..1_048_576 {
+        text.push_str("1\n");
+    }
+    let input = work.write("many.csv", text);
+    let out = work.path("out.xlsx");
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 2);
+    let message = stderr(&result);
+    assert!(
+        message.contains("1048576 data rows") && message.contains("write CSV"),
+        "{message}"
+    );
+    assert!(!out.exists());
+
+    let long = format!("card,note\n6222024332181964,{}\n", "x".repeat(40_000));
+    let input = work.write("long.csv", long);
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 2);
+    let message = stderr(&result);
+    assert!(message.contains("40000 characters"), "{message}");
+    assert_eq!(sim.calls(), 0);
+}
+
+#[test]
+fn what_cannot_be_read_as_a_workbook_says_so() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let workbook = std::fs::read(work.fixture("workbook_cards.xlsx")).unwrap();
+    // On standard input a workbook is named, not decoded as text.
+    let piped = run_with_stdin(screen(&sim, Path::new("-"), &[]), &workbook);
+    assert_eq!(code(&piped), 2);
+    assert!(
+        stderr(&piped).contains("workbook's file name"),
+        "{}",
+        stderr(&piped)
+    );
+    // A workbook named .csv is still a workbook; a text file named .xls is read as text.
+    let renamed = work.write("renamed.csv", &workbook);
+    let out = work.path("renamed.out.csv");
+    let result = run(screen(&sim, &renamed, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let text_xls = work.write("export.xls", "卡号\n6222024332181964\n");
+    let out = work.path("export.out.csv");
+    let result = run(screen(&sim, &text_xls, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    // A broken workbook is refused before any call.
+    let calls = sim.calls();
+    let mut broken = workbook.clone();
+    broken.truncate(workbook.len() / 2);
+    let broken = work.write("broken.xlsx", broken);
+    let result = run(screen(
+        &sim,
+        &broken,
+        &["-o", work.path("b.csv").to_str().unwrap()],
+    ));
+    assert_eq!(code(&result), 2);
+    assert!(
+        stderr(&result).contains("broken.xlsx"),
+        "{}",
+        stderr(&result)
+    );
+    assert_eq!(sim.calls(), calls);
+}
