@@ -153,7 +153,8 @@ impl fmt::Debug for Card {
 pub enum Rejection {
     #[error("card number is empty")]
     Empty,
-    /// `shown` is the cell as Excel left it, masked in case it still holds a long digit run.
+    /// `shown` is the cell as Excel left it, masked in case it still holds a long digit run,
+    /// and cut to 200 characters.
     #[error(
         "Excel turned the number into {shown} and its last digits are lost; \
          re-export the column as text"
@@ -306,7 +307,7 @@ fn is_separator(ch: char) -> bool {
 fn classify_non_digit(core: &str, found: char) -> Rejection {
     if is_scientific(core) {
         Rejection::ScientificNotation {
-            shown: mask_text(core).into_owned(),
+            shown: crate::text::shown(core),
         }
     } else if is_float_tail(core) {
         Rejection::FloatTail

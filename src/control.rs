@@ -19,6 +19,10 @@ pub(crate) enum StopReason {
     Budget { calls: u64 },
     /// SIGINT or SIGTERM (exit 130 / 143).
     Signal { number: i32 },
+    /// The reader of standard output went away (exit 4).
+    OutputClosed,
+    /// The disk (or a file size limit) is full (exit 4); `what` could not be written.
+    DiskFull { what: &'static str },
     /// The input could not be read to its end (exit 2).
     Input { message: String },
 }
@@ -26,7 +30,10 @@ pub(crate) enum StopReason {
 impl StopReason {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
-            StopReason::Refused { .. } | StopReason::Breaker { .. } => 4,
+            StopReason::Refused { .. }
+            | StopReason::Breaker { .. }
+            | StopReason::OutputClosed
+            | StopReason::DiskFull { .. } => 4,
             StopReason::Quota { .. } | StopReason::Budget { .. } => 5,
             StopReason::Signal { number } => 128 + number,
             StopReason::Input { .. } => 2,
@@ -55,6 +62,10 @@ impl StopReason {
                 "the call budget --max-calls {calls} is spent; {again} (with a new budget) to go on"
             ),
             StopReason::Signal { .. } => format!("interrupted; {again} to go on"),
+            StopReason::OutputClosed => "output closed: the reader of standard output went away before the last row, so the run stopped calling".to_string(),
+            StopReason::DiskFull { what } => format!(
+                "disk full: {what} could not be written (the partial output is removed, the answers received are kept); free some space, then {again}"
+            ),
             StopReason::Input { message } if resumable => {
                 format!("{message}; the results so far are kept for --resume")
             }
@@ -76,6 +87,8 @@ pub(crate) enum NextRun {
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
+/// A second signal: no more waiting for calls in flight.
+const EXITING: u8 = 2;
 
 /// Live counters for progress lines and the summary.
 ///
@@ -125,7 +138,10 @@ pub(crate) struct Control {
     /// Read before every call; on a line of its own so that counter bumps do not evict it.
     state: CacheLine<AtomicU8>,
     reason: Mutex<Option<StopReason>>,
+    /// Wakes those waiting for a stop, and for an exit.
     stopped: Notify,
+    /// The answers that had arrived when the exit came are journaled.
+    saved: Notify,
     /// Calls this run may still make; `u64::MAX` when there is no budget.
     budget_left: AtomicU64,
     budget: Option<u64>,
@@ -141,6 +157,7 @@ impl Control {
             state: CacheLine(AtomicU8::new(RUNNING)),
             reason: Mutex::new(None),
             stopped: Notify::new(),
+            saved: Notify::new(),
             budget_left: AtomicU64::new(max_calls.unwrap_or(u64::MAX)),
             budget: max_calls,
             counters: Counters::default(),
@@ -164,11 +181,33 @@ impl Control {
         self.stopped.notify_waiters();
     }
 
-    /// Stops without a reason to report, for when nobody is left to read the results (the
-    /// reader of standard output went away): nothing to warn about, nothing to resume.
-    pub(crate) fn halt(&self) {
-        self.state.store(STOPPING, Ordering::Release);
+    /// A second signal: the run exits without waiting for the calls in flight, once the
+    /// answers that have already arrived are journaled.
+    pub(crate) fn exit_now(&self) {
+        self.state.store(EXITING, Ordering::Release);
         self.stopped.notify_waiters();
+    }
+
+    /// Resolves once `exit_now` was called.
+    pub(crate) async fn until_exiting(&self) {
+        loop {
+            let notified = self.stopped.notified();
+            if self.state.load(Ordering::Acquire) == EXITING {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Says that what had arrived is journaled; the exit may go ahead.
+    pub(crate) fn saved(&self) {
+        // One permit is kept if nobody waits yet, so the news cannot be missed.
+        self.saved.notify_one();
+    }
+
+    /// Resolves once `saved` was called.
+    pub(crate) async fn until_saved(&self) {
+        self.saved.notified().await;
     }
 
     /// Why the run stopped and what to do, if it stopped.

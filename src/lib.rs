@@ -3,10 +3,13 @@
 //! The modules read as the data flows: `cli` (flags and config into `Settings`) → `input`
 //! (read, decode, plan each row) → `dedup` → `call` (pace, call, retry) → `output` (journal,
 //! reorder, write) → `report`, steered by `run`. Below every stage lie the types that travel
-//! between them: `card`, `outcome`, `control`, and the `vendor`'s protocol. `simulator` (a cargo
-//! feature, on by default) stands in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
+//! between them: `card`, `outcome`, `control`, the `vendor`'s protocol, and `text` (how outside
+//! text is shown). `simulator` (a cargo feature, on by default) stands in for the vendor.
+//! docs/ARCHITECTURE.md tells the whole story on one page.
 
 #![warn(missing_docs)]
+
+use std::io::Write;
 
 mod call;
 pub mod card;
@@ -22,6 +25,7 @@ mod report;
 mod run;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+mod text;
 pub mod vendor;
 
 /// Runs a screening with its own runtime and returns the process exit code.
@@ -29,11 +33,20 @@ pub fn run_screen(settings: cli::Settings) -> i32 {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
+    // Past a file size limit (`ulimit -f`, systemd's LimitFSIZE) a write then fails with
+    // EFBIG, which the run handles as a full disk (answers journaled, exit 4), instead of the
+    // signal killing the process in mid-write.
+    // SAFETY: setting a signal to be ignored has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let Some(runtime) = runtime() else { return 2 };
     let code = match runtime.block_on(run::screen(settings)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cardscreen: {}", card::mask_text(&e.to_string()));
+            // Not `eprintln!`, which panics when stderr is gone (the terminal hung up).
+            let message = card::mask_text(&e.to_string()).into_owned();
+            let _ = writeln!(std::io::stderr(), "cardscreen: {message}");
             2
         }
     };

@@ -84,11 +84,13 @@ pub(crate) enum Reason {
     NotText,
     /// The card cell is a workbook number of 16 digits or more: Excel has lost digits of it.
     ExcelNumber,
+    /// The row has more fields than the header.
+    TooManyFields,
 }
 
 impl Reason {
     /// Every reason, so that one read back from the journal becomes the same value again.
-    pub(crate) const ALL: [Reason; 11] = [
+    pub(crate) const ALL: [Reason; 12] = [
         Reason::Empty,
         Reason::ScientificNotation,
         Reason::FloatTail,
@@ -100,6 +102,7 @@ impl Reason {
         Reason::MissingColumn,
         Reason::NotText,
         Reason::ExcelNumber,
+        Reason::TooManyFields,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -115,6 +118,7 @@ impl Reason {
             Reason::MissingColumn => "missing_column",
             Reason::NotText => "not_text",
             Reason::ExcelNumber => "excel_number",
+            Reason::TooManyFields => "too_many_fields",
         }
     }
 
@@ -157,7 +161,7 @@ impl Outcome {
             flags: Flags::default(),
             orderid: String::new(),
             error_code: None,
-            error,
+            error: error_line(error),
             attempts: 0,
             reason: Some(reason),
         }
@@ -169,11 +173,34 @@ impl Outcome {
             flags: Flags::default(),
             orderid: String::new(),
             error_code,
-            error,
+            error: error_line(error),
             attempts,
             reason: None,
         }
     }
+}
+
+/// Whether `text` may stand in the `error` column: empty, or one line that starts with a
+/// letter. A cell starting with `=`, `+`, `-` or `@` is a formula to a spreadsheet.
+pub(crate) fn is_error_line(text: &str) -> bool {
+    text.is_empty() || (text.starts_with(char::is_alphabetic) && !text.contains(char::is_control))
+}
+
+/// Makes `text` fit the `error` column. Every text cardscreen writes there is built to fit
+/// already (outside text in it goes through `text::shown`); this keeps it so whatever a text
+/// carries, such as an earlier output's cell read back for `--retry-errors`.
+fn error_line(text: String) -> String {
+    if is_error_line(&text) {
+        return text;
+    }
+    let mut line: String = text
+        .chars()
+        .map(|ch| if ch.is_control() { ' ' } else { ch })
+        .collect();
+    if !line.starts_with(char::is_alphabetic) {
+        line.insert_str(0, "error: ");
+    }
+    line
 }
 
 /// How a row gets its result.
@@ -210,6 +237,30 @@ mod tests {
             assert_eq!(Reason::parse(reason.as_str()), Some(reason));
         }
         assert_eq!(Reason::parse("other"), None);
+    }
+
+    #[test]
+    fn error_texts_start_with_a_letter_and_hold_one_line() {
+        let cases = [
+            ("=cmd|' /C calc'!A0", "error: =cmd|' /C calc'!A0"),
+            ("-2+3", "error: -2+3"),
+            ("\t@SUM(1)", "error:  @SUM(1)"),
+            ("bad\r\n=1+1", "bad  =1+1"),
+            (
+                "card number has 12 digits; expected 13-19",
+                "card number has 12 digits; expected 13-19",
+            ),
+            ("数据源超时", "数据源超时"),
+        ];
+        for (text, expected) in cases {
+            let error = Outcome::error(None, text.into(), 1).error;
+            assert_eq!(error, expected);
+            assert!(is_error_line(&error));
+            assert_eq!(
+                Outcome::invalid(Reason::NotDigits, text.into()).error,
+                expected
+            );
+        }
     }
 
     #[test]

@@ -406,3 +406,41 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The output of an uninterrupted run over `input`, against a simulator of its own.
+pub fn reference(work: &Workdir, input: &std::path::Path) -> Vec<Vec<String>> {
+    let sim = Simulator::start(&[]);
+    let out = work.path("reference.csv");
+    let result = run(screen(&sim, input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    without_orderid(&out)
+}
+
+/// Stops a run with signal `number` part-way, expects `expected_code`, then resumes it: the
+/// output equals an uninterrupted run's and no card is paid for twice.
+pub fn interrupt_then_resume(number: i32, expected_code: i32) {
+    let sim = Simulator::start(&["--latency", "20ms"]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(200, 21 + number as u64)));
+    let expected = reference(&work, &input);
+    let out = work.path("out.csv");
+    let child = spawn(&mut screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    wait_for_calls(&sim, 60);
+    signal(&child, number);
+    let (code_seen, err) = finish(child, std::time::Duration::from_secs(20));
+    assert_eq!(code_seen, expected_code, "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    assert!(!out.exists());
+    let result = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--resume"],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    assert_eq!(without_orderid(&out), expected);
+    assert_eq!(
+        paid_twice(&sim),
+        Vec::<String>::new(),
+        "no card is paid twice after a signal"
+    );
+}

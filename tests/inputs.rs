@@ -238,8 +238,7 @@ impl Screening {
         column(&self.header, &self.rows, name)
     }
 
-    /// Added column `name` of every row, counted from the row's end: the added columns of a
-    /// row longer than the header follow its extra fields.
+    /// Added column `name` of every row, counted from the row's end.
     fn added(&self, name: &str) -> Vec<String> {
         let at = ADDED.iter().position(|added| *added == name);
         let from_end = ADDED.len() - at.expect("an added column");
@@ -572,24 +571,29 @@ cases! {
 
     // ---- CSV shapes ----
 
-    ragged_rows_are_kept_and_padded_under_the_header: Screens {
+    ragged_rows_are_padded_or_invalid_and_stay_under_the_header: Screens {
         input: Fixture("ragged_rows.csv"),
         width: 4,
-        status: &["ok", "ok", "invalid", "ok"],
+        // The long row's extra field joins its last cell: compared below.
+        kept: Kept::Unchecked,
+        status: &["ok", "ok", "invalid", "invalid"],
         cells: &[("error", 2, "row has 1 field; the card number should be in field 2")],
-        sent: &["6228482925206651", "6222026031622114527", "6217002442882066"],
+        errors: &[(&[3], "row has 5 fields but the header 4")],
+        sent: &["6228482925206651", "6222026031622114527"],
+        says: &["too_many_fields 1"],
         also: |run| {
             let lengths: Vec<usize> = run.input_records()[1..].iter().map(Vec::len).collect();
             assert_eq!(lengths, [4, 2, 1, 5]);
+            assert!(run.rows.iter().all(|row| row.len() == 16), "{:?}", run.rows);
+            assert_eq!(&run.rows[0][..4], ["1", "6228482925206651", "张伟", ""]);
             // Short rows are padded so the added columns stay under their names.
-            assert_eq!(run.rows[1].len(), 16);
             assert_eq!(&run.rows[1][..4], ["2", "6222026031622114527", "", ""]);
-            assert_eq!(run.rows[2].len(), 16);
             assert_eq!(&run.rows[2][..4], ["3", "", "", ""]);
-            // A longer row keeps its extra field; its added columns follow it.
-            assert_eq!(run.rows[3].len(), 17);
-            assert_eq!(run.rows[3][4], "extra field");
-            assert_eq!(run.rows[3][5], "ok");
+            // A longer row keeps its extra field in its last cell, joined as the input had it.
+            assert_eq!(
+                &run.rows[3][..4],
+                ["4", "6217002442882066", "刘洋", "复核,extra field"]
+            );
         },
         ..SCREENS
     };
@@ -1027,7 +1031,7 @@ fn resume_is_refused_when_the_output_is_stdout() {
 }
 
 #[test]
-fn a_closed_stdout_pipe_ends_quietly() {
+fn a_closed_stdout_pipe_stops_the_run_without_a_panic() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     // Far more output than the pipe and the writer's buffers hold, but only three calls.
@@ -1055,11 +1059,8 @@ fn a_closed_stdout_pipe_ends_quietly() {
     let result = child.wait_with_output().expect("wait");
     assert_eq!(first, header_line(&["id", "card", "note"], ','));
     let message = stderr(&result);
-    assert_eq!(code(&result), 0, "{message}");
+    assert_eq!(code(&result), 4, "{message}");
     assert!(!message.contains("panicked"), "{message}");
-    assert!(
-        message.trim().is_empty(),
-        "a closed pipe should end quietly: {message}"
-    );
+    assert!(message.contains("output closed"), "{message}");
     assert!(sim.calls() <= 3);
 }

@@ -5,15 +5,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-/// The output of an uninterrupted run over `input`, against a simulator of its own.
-fn reference(work: &Workdir, input: &std::path::Path) -> Vec<Vec<String>> {
-    let sim = Simulator::start(&[]);
-    let out = work.path("reference.csv");
-    let result = run(screen(&sim, input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    without_orderid(&out)
-}
-
 #[test]
 fn kill_9_at_several_points_then_resume_pays_each_card_about_once() {
     let sim = Simulator::start(&["--latency", "15ms"]);
@@ -57,33 +48,6 @@ fn kill_9_at_several_points_then_resume_pays_each_card_about_once() {
     );
     let distinct = sim.stats()["per_card_ok"].as_object().unwrap().len();
     assert_eq!(distinct, 300, "every valid card answered");
-}
-
-fn interrupt_then_resume(number: i32, expected_code: i32) {
-    let sim = Simulator::start(&["--latency", "20ms"]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(200, 21 + number as u64)));
-    let expected = reference(&work, &input);
-    let out = work.path("out.csv");
-    let child = spawn(&mut screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    wait_for_calls(&sim, 60);
-    signal(&child, number);
-    let (code_seen, err) = finish(child, Duration::from_secs(20));
-    assert_eq!(code_seen, expected_code, "{err}");
-    assert!(err.contains("--resume"), "{err}");
-    assert!(!out.exists());
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    assert_eq!(without_orderid(&out), expected);
-    assert_eq!(
-        paid_twice(&sim),
-        Vec::<String>::new(),
-        "no card is paid twice after a signal"
-    );
 }
 
 #[test]

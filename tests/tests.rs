@@ -6,6 +6,7 @@ mod common;
 
 mod batch;
 mod excel;
+mod hostile;
 mod inputs;
 mod options;
 mod pipeline;

@@ -32,18 +32,29 @@ pub(crate) struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TransportFailure {
     Status(u16),
+    /// A 3xx answer, never followed, and the host its `Location` names.
+    Redirect {
+        status: u16,
+        to: String,
+    },
     BadBody(String),
     Timeout,
     Connection(String),
+    /// More than `MAX_ANSWER` bytes: reading stopped there.
+    TooLarge,
 }
 
 impl std::fmt::Display for TransportFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TransportFailure::Status(code) => write!(f, "HTTP status {code}"),
+            TransportFailure::Redirect { status, to } => {
+                write!(f, "HTTP status {status}, a redirect to {to} (not followed)")
+            }
             TransportFailure::BadBody(why) => write!(f, "unreadable answer ({why})"),
             TransportFailure::Timeout => write!(f, "no answer within the timeout"),
             TransportFailure::Connection(why) => write!(f, "connection failed ({why})"),
+            TransportFailure::TooLarge => write!(f, "answer larger than 64 KiB"),
         }
     }
 }
@@ -98,9 +109,14 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
     let reason = answer.reason;
     match code {
         vendor::SUCCESS => match (answer.flags, answer.orderid) {
-            (Some(flags), orderid) => Disposition::Ok {
-                flags,
-                orderid: orderid.unwrap_or_default(),
+            (Some(flags), Some(orderid)) if is_vendor_orderid(&orderid) => {
+                Disposition::Ok { flags, orderid }
+            }
+            (Some(_), _) => Disposition::Retry {
+                code: None,
+                what: format!(
+                    "unexpected orderid (not 1 to {MAX_ORDERID} letters and digits) from the API"
+                ),
             },
             (None, _) => Disposition::Retry {
                 code: None,
@@ -137,6 +153,16 @@ pub(crate) fn classify(reply: Reply) -> Disposition {
         vendor::QUOTA_USED_UP | vendor::TEST_QUOTA_USED_UP => Disposition::Stop { code, reason },
         _ => Disposition::RowError { code, reason },
     }
+}
+
+/// The longest orderid taken from the vendor; its own are 24 characters (`JH719…`).
+const MAX_ORDERID: usize = 64;
+
+/// The vendor's orderids are letters and digits. Anything else is not trusted: the orderid
+/// goes into the output as it came, and a spreadsheet runs a cell such as `=cmd|' /C calc'!A0`
+/// or `+HYPERLINK(…)`; nor is the answer that carried it.
+fn is_vendor_orderid(orderid: &str) -> bool {
+    (1..=MAX_ORDERID).contains(&orderid.len()) && orderid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +206,11 @@ impl Client {
             .connect_timeout(timeout)
             .pool_max_idle_per_host(pool_size)
             .tcp_nodelay(true)
+            // The vendor never redirects a query. Following one would send the key and the card
+            // to whatever host it names (307/308 re-POST them), perhaps over plain http, and
+            // take that host's answer for the vendor's.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(endpoint.scheme() == "https")
             .user_agent(concat!("cardscreen/", env!("CARGO_PKG_VERSION")));
         if is_loopback(&endpoint) {
             // A proxy from the environment must not carry calls meant for this machine (the
@@ -222,14 +253,69 @@ impl Client {
             Err(e) => return Reply::Transport(transport_failure(&e)),
         };
         let status = response.status();
+        if status.is_redirection() {
+            return Reply::Transport(TransportFailure::Redirect {
+                status: status.as_u16(),
+                to: self.location_host(&response),
+            });
+        }
         if status != reqwest::StatusCode::OK {
             return Reply::Transport(TransportFailure::Status(status.as_u16()));
         }
-        match response.bytes().await {
-            Ok(bytes) => parse_answer(&bytes),
-            Err(e) => Reply::Transport(transport_failure(&e)),
-        }
+        read_answer(response).await
     }
+
+    /// The host a redirect points to, for the row's error; only the host, as the URL may carry
+    /// anything.
+    fn location_host(&self, response: &reqwest::Response) -> String {
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| self.endpoint.join(location).ok())
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_else(|| "no readable Location".to_string())
+    }
+}
+
+/// The vendor's answers are under 1 KB; a body larger than this is not one, however it ends.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Reads the body up to `MAX_ANSWER` bytes and no further, so that a huge or endless answer
+/// costs at most that much memory and is cut off at once rather than at `--timeout`, and
+/// parses it.
+async fn read_answer(mut response: reqwest::Response) -> Reply {
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER as u64)
+    {
+        return Reply::Transport(TransportFailure::TooLarge);
+    }
+    let mut next = async || response.chunk().await.map_err(|e| transport_failure(&e));
+    let read = async {
+        let Some(first) = next().await? else {
+            return Ok(parse_answer(b""));
+        };
+        // Nearly every answer comes as one chunk: parse it where it is, without a copy.
+        let Some(second) = next().await? else {
+            return match first.len() {
+                0..=MAX_ANSWER => Ok(parse_answer(&first)),
+                _ => Err(TransportFailure::TooLarge),
+            };
+        };
+        let mut body = Vec::with_capacity(first.len() + second.len());
+        let mut chunk = Some(second);
+        body.extend_from_slice(&first);
+        while let Some(more) = chunk {
+            if body.len() + more.len() > MAX_ANSWER {
+                return Err(TransportFailure::TooLarge);
+            }
+            body.extend_from_slice(&more);
+            chunk = next().await?;
+        }
+        Ok(parse_answer(&body))
+    };
+    read.await.unwrap_or_else(Reply::Transport)
 }
 
 /// True for `http://` endpoints that leave this machine: card numbers would travel in clear.
@@ -476,6 +562,34 @@ mod tests {
     }
 
     #[test]
+    fn a_success_with_an_orderid_that_is_not_letters_and_digits_is_retried() {
+        let long = "J".repeat(MAX_ORDERID + 1);
+        for orderid in [
+            None,
+            Some(""),
+            Some("=cmd|' /C calc'!A0"),
+            Some("+HYPERLINK(\"x\")"),
+            Some("-2+3"),
+            Some("@SUM(1)"),
+            Some("JH719 1"),
+            Some(long.as_str()),
+        ] {
+            let reply = Reply::Answer(Answer {
+                error_code: 0,
+                reason: String::new(),
+                flags: Some(Flags(0)),
+                orderid: orderid.map(str::to_string),
+            });
+            match classify(reply) {
+                Disposition::Retry { code: None, what } => {
+                    assert!(what.starts_with("unexpected orderid"), "{what}")
+                }
+                other => panic!("{orderid:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn code_271901_data_source_timeout_is_retried() {
         assert!(matches!(
             classify(answer(271901)),
@@ -566,8 +680,13 @@ mod tests {
     fn transport_failures_are_retried() {
         for failure in [
             TransportFailure::Status(502),
+            TransportFailure::Redirect {
+                status: 307,
+                to: "elsewhere.example".into(),
+            },
             TransportFailure::Timeout,
             TransportFailure::Connection("reset".into()),
+            TransportFailure::TooLarge,
         ] {
             assert!(matches!(
                 classify(Reply::Transport(failure)),

@@ -7,9 +7,9 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::client::Disposition;
-use crate::card::mask_text;
 use crate::control::StopReason;
 use crate::outcome::{Outcome, Reason};
+use crate::text::shown;
 use crate::vendor;
 
 /// 10011 answers say "not now", not "not this card", so they do not use up `--max-attempts`;
@@ -106,14 +106,18 @@ impl<'a> Attempts<'a> {
             }
             Disposition::RowError { code, reason } => Next::Done(Outcome::error(
                 Some(code),
-                format!(
-                    "unknown error code {code} from the API: {}",
-                    mask_text(&reason)
-                ),
+                format!("unknown error code {code} from the API: {}", shown(&reason)),
                 attempts,
             )),
-            Disposition::Abort { code, reason } => Next::Stop(StopReason::Refused { code, reason }),
-            Disposition::Stop { code, reason } => Next::Stop(StopReason::Quota { code, reason }),
+            // The vendor's words go into the advice and the summary: shown as outside text.
+            Disposition::Abort { code, reason } => Next::Stop(StopReason::Refused {
+                code,
+                reason: shown(&reason),
+            }),
+            Disposition::Stop { code, reason } => Next::Stop(StopReason::Quota {
+                code,
+                reason: shown(&reason),
+            }),
             Disposition::Throttle => {
                 self.throttled += 1;
                 if self.throttled >= MAX_THROTTLED_PER_ROW {
@@ -296,10 +300,13 @@ mod tests {
         }
         let unknown = Disposition::RowError {
             code: 99,
-            reason: "card 6222024332181964 odd".into(),
+            reason: "card 6222024332181964 odd\r\n=1+1".into(),
         };
         match call(&mut attempts, unknown) {
-            Next::Done(o) => assert!(o.error.contains("622202******1964"), "{}", o.error),
+            Next::Done(o) => assert_eq!(
+                o.error,
+                "unknown error code 99 from the API: card 622202******1964 odd\\r\\n=1+1"
+            ),
             other => panic!("{other:?}"),
         }
     }

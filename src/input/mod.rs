@@ -14,10 +14,12 @@ use std::fmt;
 
 use self::decode::{DecodeError, DecodeReader};
 use self::format::{Format, WorkbookKind};
+use self::limit::{RecordLimit, TooLong};
 use self::workbook::SheetRows;
 
 pub mod decode;
 pub(crate) mod format;
+pub mod limit;
 pub(crate) mod planner;
 pub(crate) mod workbook;
 
@@ -132,6 +134,8 @@ pub enum InputError {
     Empty(String),
     #[error("input {path}: {source}")]
     Decode { path: String, source: DecodeError },
+    #[error("input {path}: {source}")]
+    TooLong { path: String, source: TooLong },
     #[error("input {path}, line {line}: {message}")]
     Csv {
         path: String,
@@ -187,13 +191,20 @@ pub struct Header {
 }
 
 impl Header {
-    /// The names joined for a message.
+    /// The names joined for a message, as outside text is shown: cut to 200 characters,
+    /// control characters escaped.
     pub fn display_names(&self) -> String {
-        self.names
-            .iter()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut joined = Vec::new();
+        for name in &self.names {
+            if !joined.is_empty() {
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(name);
+            if joined.len() > crate::text::SHOWN_CHARS * 4 {
+                break;
+            }
+        }
+        crate::text::shown_bytes(&joined)
     }
 }
 
@@ -495,7 +506,7 @@ impl CsvRows {
     ) -> CsvRows {
         let tail = Arc::new(AtomicU32::new(0));
         let decoded: Box<dyn Read + Send> = Box::new(TailWatch {
-            inner: DecodeReader::new(source, encoding, bytes_read),
+            inner: RecordLimit::new(DecodeReader::new(source, encoding, bytes_read), delimiter),
             tail: Arc::clone(&tail),
         });
         let csv = csv::ReaderBuilder::new()
@@ -535,16 +546,24 @@ impl CsvRows {
     fn csv_error(&self, error: csv::Error) -> InputError {
         let line = error.position().map(|p| p.line()).unwrap_or(0);
         match error.into_kind() {
-            csv::ErrorKind::Io(io_error) => match decode::decode_error(&io_error) {
-                Some(source) => InputError::Decode {
-                    path: self.name.clone(),
-                    source,
-                },
-                None => InputError::Unreadable {
-                    path: self.name.clone(),
-                    source: io_error,
-                },
-            },
+            csv::ErrorKind::Io(io_error) => {
+                if let Some(source) = decode::decode_error(&io_error) {
+                    InputError::Decode {
+                        path: self.name.clone(),
+                        source,
+                    }
+                } else if let Some(source) = limit::too_long(&io_error) {
+                    InputError::TooLong {
+                        path: self.name.clone(),
+                        source,
+                    }
+                } else {
+                    InputError::Unreadable {
+                        path: self.name.clone(),
+                        source: io_error,
+                    }
+                }
+            }
             other => InputError::Csv {
                 path: self.name.clone(),
                 line,

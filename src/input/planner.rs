@@ -9,6 +9,7 @@ use csv::ByteRecord;
 use super::CardCell;
 use crate::card::{self, Card, Rejection};
 use crate::dedup::{CardIndex, Claim};
+use crate::input::Header;
 use crate::outcome::{Outcome, Plan, Reason, Row};
 
 /// `--luhn`: some real UnionPay cards fail the check, so `Warn` still sends them.
@@ -38,15 +39,18 @@ pub(crate) enum Checked {
 
 pub(crate) struct Planner {
     card_index: usize,
+    /// Fields in the header: a row with more cannot keep its added columns under their names.
+    header_len: usize,
     luhn: LuhnMode,
     index: Arc<CardIndex>,
     luhn_warnings: u64,
 }
 
 impl Planner {
-    pub(crate) fn new(card_index: usize, luhn: LuhnMode, index: Arc<CardIndex>) -> Planner {
+    pub(crate) fn new(header: &Header, luhn: LuhnMode, index: Arc<CardIndex>) -> Planner {
         Planner {
-            card_index,
+            card_index: header.card_index,
+            header_len: header.names.len(),
             luhn,
             index,
             luhn_warnings: 0,
@@ -61,6 +65,18 @@ impl Planner {
     /// Local checks only: what the cell says about the card. `card_cell` is what the reader
     /// knows of the cell beyond its text.
     pub(crate) fn check(&mut self, record: &ByteRecord, card_cell: CardCell) -> Checked {
+        if record.len() > self.header_len {
+            // Most often a cell holding the delimiter without quotes: which cell is the card
+            // cannot be known, so nothing is paid for a guess.
+            return Checked::Settled(Outcome::invalid(
+                Reason::TooManyFields,
+                format!(
+                    "row has {} fields but the header {}; quote cells that hold the delimiter (the cells beyond the header are kept in the last column)",
+                    record.len(),
+                    self.header_len
+                ),
+            ));
+        }
         if let CardCell::LongNumber { digits } = card_cell {
             return Checked::Settled(rejected(&Rejection::ExcelNumber { digits }));
         }
@@ -137,12 +153,21 @@ mod tests {
         ByteRecord::from(cells.to_vec())
     }
 
+    /// A planner for a header of `len` columns with the card in column `card_index`.
+    fn planner(len: usize, card_index: usize, luhn: LuhnMode) -> Planner {
+        let header = Header {
+            names: (0..len).map(|i| format!("c{i}").into_bytes()).collect(),
+            card_index,
+        };
+        Planner::new(&header, luhn, Arc::new(CardIndex::new()))
+    }
+
     const VALID: &str = "6222024332181964";
     const FAILS_LUHN: &str = "6222024332181965";
 
     #[test]
     fn a_card_is_called_once_then_copied() {
-        let mut planner = Planner::new(1, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let mut planner = planner(2, 1, LuhnMode::Warn);
         let (first, call) = planner.plan(0, record(&["a", VALID]), CardCell::Text, None);
         assert!(matches!(first.plan, Plan::Call));
         assert_eq!(call.map(|c| c.code()), Some(first.card_code));
@@ -152,11 +177,12 @@ mod tests {
 
     #[test]
     fn bad_cells_are_settled_without_a_call() {
-        let mut planner = Planner::new(1, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let mut planner = planner(2, 1, LuhnMode::Warn);
         let cases = [
             (record(&["short"]), Reason::MissingColumn),
             (record(&["a", "622848040256"]), Reason::TooFewDigits),
             (record(&["a", "6.22848E+18"]), Reason::ScientificNotation),
+            (record(&["a", VALID, "extra"]), Reason::TooManyFields),
         ];
         for (cells, reason) in cases {
             let (row, call) = planner.plan(0, cells, CardCell::Text, None);
@@ -170,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_workbook_number_that_lost_digits_is_never_sent() {
-        let mut planner = Planner::new(0, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let mut planner = planner(1, 0, LuhnMode::Warn);
         // The text is what Excel holds: a valid-looking card whose last digits are zeros.
         let long = CardCell::LongNumber { digits: 19 };
         let (row, call) = planner.plan(0, record(&["6228480402561230000"]), long, None);
@@ -190,11 +216,11 @@ mod tests {
 
     #[test]
     fn luhn_warn_sends_and_counts_while_reject_settles() {
-        let mut warn = Planner::new(0, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let mut warn = planner(1, 0, LuhnMode::Warn);
         let (row, call) = warn.plan(0, record(&[FAILS_LUHN]), CardCell::Text, None);
         assert!(matches!(row.plan, Plan::Call) && call.is_some());
         assert_eq!(warn.luhn_warnings(), 1);
-        let mut reject = Planner::new(0, LuhnMode::Reject, Arc::new(CardIndex::new()));
+        let mut reject = planner(1, 0, LuhnMode::Reject);
         let (row, call) = reject.plan(0, record(&[FAILS_LUHN]), CardCell::Text, None);
         assert!(matches!(row.plan, Plan::Settled(ref o) if o.reason == Some(Reason::LuhnFailed)));
         assert!(call.is_none());
@@ -202,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_kept_result_settles_a_valid_card() {
-        let mut planner = Planner::new(0, LuhnMode::Warn, Arc::new(CardIndex::new()));
+        let mut planner = planner(1, 0, LuhnMode::Warn);
         let kept = Outcome::ok(Default::default(), "JH1".into(), 1);
         let (row, call) = planner.plan(0, record(&[VALID]), CardCell::Text, Some(kept.clone()));
         assert!(matches!(row.plan, Plan::Settled(ref o) if *o == kept));

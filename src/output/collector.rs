@@ -1,11 +1,14 @@
 //! The collector: the one task that receives rows in input order from the reader and results
 //! in any order from the pool, journals each result as it arrives, and writes the output rows
 //! back in input order through a bounded reorder window. It alone writes; it also counts the
-//! rows written and trips the breaker when too many fail in a row.
+//! rows written and trips the breaker when too many fail in a row. When the output cannot take
+//! more (its reader went away, the disk is full) it stops the run and goes on journaling the
+//! answers still arriving.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +29,8 @@ const SYNC_TICK: Duration = Duration::from_secs(1);
 /// How the collector ended.
 pub(crate) struct Collected {
     pub(crate) tally: Tally,
-    pub(crate) sink: OutputSink,
+    /// `None` once the output could take no more.
+    pub(crate) sink: Option<OutputSink>,
     pub(crate) journal: Journal,
     /// Every row the reader sent was written.
     pub(crate) all_written: bool,
@@ -40,16 +44,21 @@ pub(crate) enum CollectError {
     Output(io::Error),
     #[error("cannot write the journal: {0}")]
     Journal(io::Error),
-    /// The reader of standard output went away (`| head`): end quietly.
-    #[error("standard output was closed")]
-    OutputClosed,
+    #[error("cannot read a result back from the journal: {0}")]
+    JournalRead(io::Error),
 }
 
 pub(crate) struct Collector {
     pub(crate) control: Arc<Control>,
     pub(crate) index: Arc<CardIndex>,
     pub(crate) journal: Journal,
-    pub(crate) sink: OutputSink,
+    pub(crate) sink: Option<OutputSink>,
+    /// The output file being written, removed at once when the disk fills: it is useless
+    /// then, and its room lets the journal keep the answers still arriving.
+    pub(crate) partial: Option<PathBuf>,
+    /// Hand every batch of rows to the output as soon as it is written (standard output), so
+    /// that a reader going away is noticed at the first row it will not read.
+    pub(crate) flush_rows: bool,
     /// Rows that may wait between the oldest unwritten row and the newest one read.
     pub(crate) window: usize,
     pub(crate) max_consecutive_failures: Option<u64>,
@@ -62,10 +71,14 @@ struct State {
     /// Results of called rows not yet at the head of the queue, by row number. Row numbers need
     /// no SipHash; a single multiply is enough.
     ready: HashMap<u64, Outcome, BuildHasherDefault<NumberHasher>>,
-    /// A row at the head can never get its result: the run stopped before its call was made.
+    /// No more rows will be written: the run stopped before the call for the row at the head
+    /// was made, or the output takes no more. Rows still arriving are taken and dropped, so
+    /// that the reader never waits for room that will not come.
     unfinished: bool,
     /// Rows arrived after the run could no longer finish.
     dropped_rows: bool,
+    /// The disk is too full for the journal to take more.
+    journal_full: bool,
     rows_received: u64,
     consecutive_failures: u64,
     tally: Tally,
@@ -82,6 +95,7 @@ impl Collector {
             ready: HashMap::default(),
             unfinished: false,
             dropped_rows: false,
+            journal_full: false,
             rows_received: 0,
             consecutive_failures: 0,
             tally: Tally::default(),
@@ -91,12 +105,17 @@ impl Collector {
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.write_ready_rows(&mut state)?;
+            state.unfinished |= self.sink.is_none();
             if !rows_open && !results_open {
                 break;
             }
             let room = state.queue.len() < self.window || state.unfinished;
             tokio::select! {
                 biased;
+                () = self.control.until_exiting() => {
+                    self.save_before_exit(&mut results, &mut state)?;
+                    break;
+                }
                 finished = results.recv(), if results_open => match finished {
                     Some(first) => self.take_results(first, &mut results, &mut state)?,
                     None => results_open = false,
@@ -105,13 +124,20 @@ impl Collector {
                     Some(batch) => state.take_rows(batch),
                     None => rows_open = false,
                 },
-                _ = sync_tick.tick() => self.journal.flush().map_err(CollectError::Journal)?,
+                _ = sync_tick.tick() => {
+                    self.journal_write(&mut state, Journal::flush)?;
+                }
             }
         }
-        self.journal.sync().map_err(CollectError::Journal)?;
-        self.sink.flush().map_err(output_error)?;
+        self.journal_write(&mut state, Journal::sync)?;
+        if let Some(Err(e)) = self.sink.as_mut().map(OutputSink::flush) {
+            self.output_failed(e)?;
+        }
         Ok(Collected {
-            all_written: state.queue.is_empty() && !state.dropped_rows && !state.unfinished,
+            all_written: state.queue.is_empty()
+                && !state.dropped_rows
+                && !state.unfinished
+                && self.sink.is_some(),
             rows_received: state.rows_received,
             tally: state.tally,
             sink: self.sink,
@@ -121,9 +147,25 @@ impl Collector {
 
     /// Writes every row at the head of the queue whose result is known.
     fn write_ready_rows(&mut self, state: &mut State) -> Result<(), CollectError> {
-        if state.unfinished {
-            return Ok(());
+        let written = match self.write_rows(state) {
+            Ok(written) => written,
+            Err(WriteFailure::JournalRead(e)) => return Err(CollectError::JournalRead(e)),
+            Err(WriteFailure::Output(e)) => return self.output_failed(e),
+        };
+        if written > 0 && self.flush_rows {
+            if let Some(Err(e)) = self.sink.as_mut().map(OutputSink::flush) {
+                return self.output_failed(e);
+            }
         }
+        Ok(())
+    }
+
+    /// The rows written.
+    fn write_rows(&mut self, state: &mut State) -> Result<u64, WriteFailure> {
+        let mut written = 0;
+        let Some(sink) = self.sink.as_mut().filter(|_| !state.unfinished) else {
+            return Ok(written);
+        };
         while let Some(head) = state.queue.front() {
             let duplicate = matches!(head.plan, Plan::Duplicate);
             let fetched;
@@ -138,8 +180,10 @@ impl Collector {
                 },
                 Plan::Duplicate | Plan::Journaled => match self.index.location(head.card_code) {
                     Some(offset) => {
-                        let mut outcome =
-                            self.journal.read(offset).map_err(CollectError::Journal)?;
+                        let mut outcome = self
+                            .journal
+                            .read(offset)
+                            .map_err(WriteFailure::JournalRead)?;
                         if duplicate {
                             outcome.attempts = 0;
                         }
@@ -154,14 +198,39 @@ impl Collector {
                     None => break,
                 },
             };
-            self.sink
-                .write_row(&head.record, outcome)
-                .map_err(output_error)?;
+            sink.write_row(&head.record, outcome)
+                .map_err(WriteFailure::Output)?;
             state.tally.count(outcome, duplicate);
             count_written(&self.control.counters, outcome);
             state.queue.pop_front();
+            written += 1;
         }
-        Ok(())
+        Ok(written)
+    }
+
+    /// The output can take no more: a reader that went away or a full disk stops the run (its
+    /// answers still go to the journal); anything else ends it.
+    fn output_failed(&mut self, error: io::Error) -> Result<(), CollectError> {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            self.sink = None;
+            self.control.stop(StopReason::OutputClosed);
+            Ok(())
+        } else if is_disk_full(&error) {
+            self.disk_full("the output");
+            Ok(())
+        } else {
+            Err(CollectError::Output(error))
+        }
+    }
+
+    /// Stops the run and gives up the partial output, whose room the journal may need.
+    fn disk_full(&mut self, what: &'static str) {
+        self.control.stop(StopReason::DiskFull { what });
+        // Closed before it is removed, so that a last flush cannot take the room again.
+        self.sink = None;
+        if let Some(partial) = self.partial.take() {
+            let _ = std::fs::remove_file(partial);
+        }
     }
 
     /// Journals `first` and everything already waiting behind it, then flushes once: one write
@@ -183,11 +252,11 @@ impl Collector {
                     unjournaled: permit,
                 } => {
                     unjournaled.push(permit);
-                    let offset = self
-                        .journal
-                        .append(card.code(), &outcome)
-                        .map_err(CollectError::Journal)?;
-                    self.index.record(card.code(), offset);
+                    let code = card.code();
+                    let appended = self.journal_write(state, |j| j.append(code, &outcome))?;
+                    if let Some(offset) = appended {
+                        self.index.record(code, offset);
+                    }
                     self.watch_failures(&outcome, &mut state.consecutive_failures);
                     state.ready.insert(row, outcome);
                 }
@@ -195,9 +264,51 @@ impl Collector {
             }
             next = results.try_recv().ok();
         }
-        self.journal.flush().map_err(CollectError::Journal)?;
+        self.journal_write(state, Journal::flush)?;
         drop(unjournaled);
         Ok(())
+    }
+
+    /// A second signal: the calls in flight are not waited for, but the answers that have
+    /// already arrived are paid for, so they are journaled before the exit.
+    fn save_before_exit(
+        &mut self,
+        results: &mut mpsc::Receiver<Finished>,
+        state: &mut State,
+    ) -> Result<(), CollectError> {
+        if let Ok(first) = results.try_recv() {
+            self.take_results(first, results, state)?;
+        }
+        self.journal_write(state, Journal::sync)?;
+        self.control.saved();
+        state.unfinished = true;
+        Ok(())
+    }
+
+    /// One write to the journal. A full disk stops the run and frees the partial output's
+    /// room, and the write is tried once more; if the journal still cannot take it, it takes
+    /// nothing more (`None`), and what it holds is kept for `--resume`.
+    fn journal_write<T>(
+        &mut self,
+        state: &mut State,
+        mut write: impl FnMut(&mut Journal) -> io::Result<T>,
+    ) -> Result<Option<T>, CollectError> {
+        if state.journal_full {
+            return Ok(None);
+        }
+        match write(&mut self.journal) {
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if is_disk_full(&e) => self.disk_full("the journal"),
+            Err(e) => return Err(CollectError::Journal(e)),
+        }
+        match write(&mut self.journal) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if is_disk_full(&e) => {
+                state.journal_full = true;
+                Ok(None)
+            }
+            Err(e) => Err(CollectError::Journal(e)),
+        }
     }
 
     /// The breaker: rows failing one after another mean a dead endpoint, not bad cards.
@@ -239,10 +350,85 @@ fn count_written(counters: &Counters, outcome: &Outcome) {
     }
 }
 
-fn output_error(error: io::Error) -> CollectError {
-    if error.kind() == io::ErrorKind::BrokenPipe {
-        CollectError::OutputClosed
-    } else {
-        CollectError::Output(error)
+/// Why writing rows stopped.
+enum WriteFailure {
+    Output(io::Error),
+    /// A duplicate's result could not be read back.
+    JournalRead(io::Error),
+}
+
+/// No room left: the disk, the user's quota, or the process's file size limit.
+fn is_disk_full(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::NextRun;
+    use crate::input::Header;
+    use crate::outcome::Flags;
+    use crate::output::{OutputFormat, SinkOptions};
+
+    #[tokio::test]
+    async fn a_second_signal_journals_the_answers_that_have_arrived() {
+        let control = Arc::new(Control::new(None, NextRun::Resume));
+        let index = Arc::new(CardIndex::new());
+        let header = Header {
+            names: vec![b"card".to_vec()],
+            card_index: 0,
+        };
+        let options = SinkOptions {
+            format: OutputFormat::Csv,
+            delimiter: b',',
+            prefix: String::new(),
+            excel: false,
+            mask: false,
+        };
+        let sink = OutputSink::new(Box::new(io::sink()), &header, &options, None).unwrap();
+        let (results_tx, results) = mpsc::channel(8);
+        // The reader is still going: without the exit the collector would wait for it.
+        let (_rows_tx, rows) = mpsc::channel(1);
+        let permits = Arc::new(tokio::sync::Semaphore::new(3));
+        let cards = [
+            "6222024332181964",
+            "6228480402564890018",
+            "4111111111111111",
+        ];
+        for (row, digits) in cards.iter().enumerate() {
+            let card = crate::card::clean(digits).unwrap();
+            index.claim(card.code());
+            let finished = Finished::Done {
+                row: row as u64,
+                card,
+                outcome: Outcome::ok(Flags(0), format!("JH{row}"), 1),
+                unjournaled: Arc::clone(&permits).try_acquire_owned().unwrap(),
+            };
+            results_tx.send(finished).await.unwrap();
+        }
+        control.stop(StopReason::Signal { number: 2 });
+        control.exit_now();
+        let collector = Collector {
+            control: Arc::clone(&control),
+            index: Arc::clone(&index),
+            journal: Journal::scratch().unwrap(),
+            sink: Some(sink),
+            partial: None,
+            flush_rows: false,
+            window: 16,
+            max_consecutive_failures: None,
+        };
+        let mut collected = collector.run(rows, results).await.unwrap();
+        control.until_saved().await;
+        assert!(!collected.all_written);
+        for (row, digits) in cards.iter().enumerate() {
+            let code = crate::card::clean(digits).unwrap().code();
+            let offset = index.location(code).expect("journaled");
+            let outcome = collected.journal.read(offset).unwrap();
+            assert_eq!(outcome.orderid, format!("JH{row}"));
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! Format: a first line `cardscreen-journal 1`, a second line with the JSON fingerprint of the
 //! input and of the settings that shape the output, then one tab-separated line per card.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::files;
+
+use crate::card::Card;
 use crate::hash::fnv1a;
-use crate::outcome::{Flags, Outcome, Reason, Status};
+use crate::outcome::{is_error_line, Flags, Outcome, Reason, Status};
 
 const MAGIC: &str = "cardscreen-journal 1";
 /// How much of the input's head and tail the fingerprint hashes.
@@ -168,30 +171,28 @@ impl Journal {
         let mut header = format!("{MAGIC}\n");
         header.push_str(&serde_json::to_string(fingerprint).map_err(|e| err(io::Error::other(e)))?);
         header.push('\n');
-        let temporary = super::files::sibling(path, ".tmp");
-        {
-            let mut file = super::files::create_private(&temporary).map_err(err)?;
-            file.write_all(header.as_bytes()).map_err(err)?;
-            file.sync_all().map_err(err)?;
-        }
+        let temporary = files::sibling(path, ".tmp");
+        let mut file = files::create_private(&temporary).map_err(|source| JournalError::Io {
+            path: temporary.display().to_string(),
+            source,
+        })?;
+        file.write_all(header.as_bytes()).map_err(err)?;
+        file.sync_all().map_err(err)?;
         std::fs::rename(&temporary, path).map_err(err)?;
-        super::files::sync_parent(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
+        files::sync_parent(path);
+        // The file stays open through the rename: records go on after the header.
         Journal::from_file(file, Some(path.to_path_buf()), header.len() as u64).map_err(err)
     }
 
     /// A journal in an unnamed temporary file, for runs that cannot be resumed (standard output).
     pub(crate) fn scratch() -> io::Result<Journal> {
-        let file = tempfile::tempfile()?;
-        Journal::from_file(file, None, 0)
+        Journal::from_file(files::anonymous()?, None, 0)
     }
 
     /// Reopens the journal of an unfinished run, checks it belongs to the same job, and hands
-    /// every kept result to `found(card code, offset)`. A record cut short by a crash is dropped.
+    /// every kept result to `found(card code, offset)`. A record cut short by a crash is
+    /// dropped, and so is a damaged one (with a warning naming its line): its card is simply
+    /// asked for again, rather than the damage stopping every resume.
     pub(crate) fn resume(
         path: &Path,
         expected: &Fingerprint,
@@ -201,11 +202,7 @@ impl Journal {
             path: path.display().to_string(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
+        let file = files::open_existing(path).map_err(err)?;
         let mut lines = BufReader::with_capacity(64 * 1024, file.try_clone().map_err(err)?);
         let foreign = || JournalError::Foreign {
             path: path.display().to_string(),
@@ -227,15 +224,22 @@ impl Journal {
         }
         offset += line.len() as u64;
         let mut kept = 0;
-        loop {
+        for number in 3u64.. {
             line.clear();
             let n = lines.read_until(b'\n', &mut line).map_err(err)?;
             if n == 0 || line.last() != Some(&b'\n') {
                 break;
             }
-            if let Some(code) = record_card(&line) {
-                found(code, offset);
-                kept += 1;
+            match parse_record(&line[..n - 1]) {
+                Some((code, _)) => {
+                    found(code, offset);
+                    kept += 1;
+                }
+                None => tracing::warn!(
+                    journal = %path.display(),
+                    line = number,
+                    "Dropped a damaged journal record; its card will be asked for again."
+                ),
             }
             offset += n as u64;
         }
@@ -333,9 +337,11 @@ impl Journal {
                 .read_at(&mut buf[filled..], offset + filled as u64)?;
             filled += n;
             if let Some(end) = buf[..filled].iter().position(|&b| b == b'\n') {
-                return parse_record(&buf[..end]).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "damaged journal record")
-                });
+                return parse_record(&buf[..end])
+                    .map(|(_, outcome)| outcome)
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "damaged journal record")
+                    });
             }
             if n == 0 || filled == buf.len() {
                 return Err(io::Error::new(
@@ -376,36 +382,57 @@ fn push_clean(line: &mut Vec<u8>, text: &str, limit: usize) {
     }
 }
 
-/// The card a record is for. Every kept result counts, `error` ones too: a resumed run never
-/// calls again for a row whose result was received (`--retry-errors` is the way to ask again).
-fn record_card(line: &[u8]) -> Option<u64> {
-    let end = line.iter().position(|&b| b == b'\t')?;
-    std::str::from_utf8(&line[..end]).ok()?.parse().ok()
+/// A record read back: its card and result, if every field is one `append` could have
+/// written. Every kept result counts, `error` ones too: a resumed run never calls again for a
+/// row whose result was received (`--retry-errors` is the way to ask again).
+fn parse_record(line: &[u8]) -> Option<(u64, Outcome)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut fields = text.split('\t');
+    let mut next = || fields.next();
+    let (code, status, flags, attempts) = (next()?, next()?, next()?, next()?);
+    let (error_code, reason, orderid, error) = (next()?, next()?, next()?, next()?);
+    if next().is_some() {
+        return None;
+    }
+    let code: u64 = code.parse().ok()?;
+    Card::from_code(code)?;
+    let flags: u8 = flags.parse().ok()?;
+    let outcome = Outcome {
+        status: Status::parse(status)?,
+        flags: Flags(flags),
+        orderid: orderid.to_string(),
+        error_code: match error_code {
+            "" => None,
+            number => Some(number.parse().ok()?),
+        },
+        error: error.to_string(),
+        attempts: attempts.parse().ok()?,
+        reason: match reason {
+            "" => None,
+            key => Some(Reason::parse(key)?),
+        },
+    };
+    is_consistent(&outcome).then_some((code, outcome))
 }
 
-fn parse_record(line: &[u8]) -> Option<Outcome> {
-    let text = std::str::from_utf8(line).ok()?;
-    let mut fields = text.splitn(8, '\t');
-    let _code = fields.next()?;
-    let status = Status::parse(fields.next()?)?;
-    let flags = Flags(fields.next()?.parse().ok()?);
-    let attempts = fields.next()?.parse().ok()?;
-    let error_code = match fields.next()? {
-        "" => None,
-        code => Some(code.parse().ok()?),
+/// Whether a result read back is one the run could have produced: flags only on success and
+/// in range, an orderid of letters and digits, an error text fit for the `error` column, and
+/// a reason exactly for `invalid` rows.
+fn is_consistent(outcome: &Outcome) -> bool {
+    let shape = match outcome.status {
+        Status::Ok => {
+            outcome.flags.0 <= Flags::ALL
+                && outcome.error_code.is_none()
+                && outcome.error.is_empty()
+                && outcome.reason.is_none()
+        }
+        Status::Invalid => outcome.flags.0 == 0 && outcome.reason.is_some(),
+        Status::Error => outcome.flags.0 == 0 && outcome.reason.is_none(),
     };
-    let reason = Reason::parse(fields.next()?);
-    let orderid = fields.next()?.to_string();
-    let error = fields.next()?.to_string();
-    Some(Outcome {
-        status,
-        flags,
-        orderid,
-        error_code,
-        error,
-        attempts,
-        reason,
-    })
+    shape
+        && outcome.orderid.len() <= 64
+        && outcome.orderid.bytes().all(|b| b.is_ascii_alphanumeric())
+        && is_error_line(&outcome.error)
 }
 
 #[cfg(test)]
@@ -455,7 +482,10 @@ mod tests {
             (a, b)
         };
         // A torn record at the end, as a kill in mid-write leaves it.
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(b"13\tok\t0").unwrap();
         drop(file);
         let mut seen = Vec::new();
@@ -472,6 +502,50 @@ mod tests {
         assert_eq!(journal.read(c).unwrap(), ok);
         journal.remove().unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn damaged_records_are_dropped_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv.journal");
+        let ok = Outcome::ok(Flags(0b100), "JH1".into(), 1);
+        let first = {
+            let mut journal = Journal::create(&path, &fingerprint()).unwrap();
+            let first = journal.append(11, &ok).unwrap();
+            journal.sync().unwrap();
+            first
+        };
+        let damaged = [
+            "12\tok\t64\t1\t\t\tJH2\t",
+            "13\tokay\t0\t1\t\t\tJH3\t",
+            "18446744073709551615\tok\t0\t1\t\t\tJH4\t",
+            "14\tok\t0\t1\t\t\tJH5",
+            "15\tok\t0\t1\t\t\tJH6\t\textra",
+            "16\terror\t0\t2\t\t\t\t=1+1",
+            "17\tok\t0\t1\t\t\t=HYPERLINK(1)\t",
+            "18\tinvalid\t0\t0\t\tno_such_reason\t\tbad",
+            "19\tok\t0\t1\t\t\tJH9\tnot empty",
+            "20\tok\tx\t1\t\t\tJH10\t",
+        ];
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for record in damaged {
+            writeln!(file, "{record}").unwrap();
+        }
+        writeln!(
+            file,
+            "21\tinvalid\t0\t0\t271902\tvendor_rejected\t\tthe API says no"
+        )
+        .unwrap();
+        drop(file);
+        let mut seen = Vec::new();
+        let (_, kept) = Journal::resume(&path, &fingerprint(), |code, _| seen.push(code)).unwrap();
+        assert_eq!(kept, 2);
+        assert_eq!(seen, vec![11, 21]);
+        let (mut journal, _) = Journal::resume(&path, &fingerprint(), |_, _| {}).unwrap();
+        assert_eq!(journal.read(first).unwrap(), ok);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The output stage: the `collector` takes rows in input order and results in any order,
 //! journals every result (`journal`) and writes rows in input order to the `sink`; `prior`
-//! reads an earlier output back for `--retry-errors`; `files` creates every file written.
-//! `sink` writes CSV, `workbook` an Excel workbook.
+//! reads an earlier output back for `--retry-errors`; `files` creates every file written;
+//! `lock` keeps a second run off an output that a run is writing. `sink` writes CSV,
+//! `workbook` an Excel workbook.
 
 mod collector;
 pub(crate) mod files;
 mod journal;
+mod lock;
 mod prior;
 mod sink;
 mod workbook;
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 
 pub(crate) use collector::{CollectError, Collected, Collector};
 pub(crate) use journal::{Fingerprint, InputStamp, Journal, JournalError};
+pub(crate) use lock::{LockFailure, OutputLock};
 pub(crate) use prior::{PriorError, PriorOutput};
 pub(crate) use sink::{added_names, OutputSink, SinkOptions};
 pub(crate) use workbook::{CELL_CHARS, SHEET_ROWS};

@@ -1,6 +1,7 @@
 //! Where output rows go: the input's cells as they were (the card masked with `--mask`), then
 //! the added columns, as CSV in the input's delimiter or as a workbook (`workbook.rs`).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -128,8 +129,8 @@ pub(crate) struct CsvSink {
 }
 
 impl CsvSink {
-    /// Writes the header (and a BOM for Excel) at once: a file with only a header screens to an
-    /// output with only a header.
+    /// Writes the header (and a BOM for Excel) and flushes it: a file with only a header
+    /// screens to an output with only a header.
     pub(crate) fn new(
         out: Box<dyn Write + Send>,
         header: &Header,
@@ -154,17 +155,16 @@ impl CsvSink {
             sink.field(name.as_bytes());
         }
         sink.end_line()?;
+        // Handed on at once: a reader of standard output sees the header before any call, and
+        // one that has gone away is noticed before any call.
+        sink.out.flush()?;
         Ok(sink)
     }
 
     pub(crate) fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> io::Result<()> {
+        let record = fit_to_header(record, self.header_len, self.delimiter);
         for (index, field) in record.iter().enumerate() {
-            if self.mask && index == self.card_index {
-                let masked = crate::card::mask_cell(&String::from_utf8_lossy(field));
-                self.field(masked.as_bytes());
-            } else {
-                self.field(field);
-            }
+            self.input_field(index, field);
         }
         // Short (ragged) rows are padded so the added columns stay under their names.
         for _ in record.len()..self.header_len {
@@ -194,28 +194,23 @@ impl CsvSink {
         self.end_line()
     }
 
+    /// One of the input's cells, the card masked with `--mask`.
+    fn input_field(&mut self, index: usize, field: &[u8]) {
+        if self.mask && index == self.card_index {
+            let masked = crate::card::mask_cell(&String::from_utf8_lossy(field));
+            self.field(masked.as_bytes());
+        } else {
+            self.field(field);
+        }
+    }
+
     /// Appends one field to the row, with the delimiter before all but the first.
     fn field(&mut self, bytes: &[u8]) {
         if self.started {
             self.line.push(self.delimiter);
         }
         self.started = true;
-        let delimiter = self.delimiter;
-        if bytes
-            .iter()
-            .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
-        {
-            self.line.push(b'"');
-            for &b in bytes {
-                if b == b'"' {
-                    self.line.push(b'"');
-                }
-                self.line.push(b);
-            }
-            self.line.push(b'"');
-        } else {
-            self.line.extend_from_slice(bytes);
-        }
+        quote_into(&mut self.line, bytes, self.delimiter);
     }
 
     fn end_line(&mut self) -> io::Result<()> {
@@ -235,6 +230,54 @@ impl CsvSink {
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// `record` fitted to the header. A row longer than the header (it is `invalid`) gets its
+/// cells from the header's last column on joined in that column, as the input wrote them (the
+/// delimiter between, quoted where needed): nothing is lost and every added column stays under
+/// its name. Other rows are left as they are.
+pub(super) fn fit_to_header(
+    record: &ByteRecord,
+    header_len: usize,
+    delimiter: u8,
+) -> Cow<'_, ByteRecord> {
+    if record.len() <= header_len {
+        return Cow::Borrowed(record);
+    }
+    let last = header_len.saturating_sub(1);
+    let mut fitted = ByteRecord::new();
+    for field in record.iter().take(last) {
+        fitted.push_field(field);
+    }
+    let mut joined = Vec::new();
+    for (index, field) in record.iter().skip(last).enumerate() {
+        if index > 0 {
+            joined.push(delimiter);
+        }
+        quote_into(&mut joined, field, delimiter);
+    }
+    fitted.push_field(&joined);
+    Cow::Owned(fitted)
+}
+
+/// Appends `field` as a CSV cell, as the `csv` crate writes it: quoted, its quotes doubled,
+/// when it holds the delimiter, a quote or a line break.
+fn quote_into(out: &mut Vec<u8>, field: &[u8], delimiter: u8) {
+    if !field
+        .iter()
+        .any(|&b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'))
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    for &byte in field {
+        if byte == b'"' {
+            out.push(b'"');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -342,6 +385,28 @@ mod tests {
         record.extend(names.iter().map(|n| n.as_bytes()));
         theirs.write_record(&record).unwrap();
         assert_eq!(ours, theirs.into_inner().unwrap());
+    }
+
+    #[test]
+    fn a_long_row_keeps_its_extra_cells_in_the_last_column() {
+        let text = written(
+            &options(),
+            &[(
+                &["1", "6222024332181964", "x", "y, \"z\""],
+                Outcome::invalid(Reason::TooManyFields, "too many".into()),
+            )],
+        );
+        let row = text.lines().nth(1).unwrap();
+        let cells = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(row.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(cells.len(), 2 + ADDED_COUNT);
+        assert_eq!(&cells[1], r#"6222024332181964,x,"y, ""z""""#);
+        assert_eq!(&cells[2], "invalid");
     }
 
     #[test]

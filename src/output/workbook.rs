@@ -10,7 +10,7 @@ use std::path::Path;
 use csv::ByteRecord;
 use rust_xlsxwriter::{Color, Format, Workbook, Worksheet, XlsxError};
 
-use super::sink::{added_names, SinkOptions};
+use super::sink::{added_names, fit_to_header, SinkOptions};
 use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;
@@ -63,6 +63,8 @@ pub(crate) struct XlsxSink {
     row: u32,
     header_len: usize,
     card_index: usize,
+    /// Joins the cells of a row longer than the header.
+    delimiter: u8,
     mask: bool,
     /// The widest cell of each column so far, in characters (CJK counted twice).
     widths: Vec<usize>,
@@ -93,6 +95,7 @@ impl XlsxSink {
             row: 0,
             header_len: header.names.len(),
             card_index: header.card_index,
+            delimiter: options.delimiter,
             mask: options.mask,
             widths: Vec::new(),
             formats: Formats::new(),
@@ -139,6 +142,7 @@ impl XlsxSink {
             widths: &mut self.widths,
             column: 0,
         };
+        let record = fit_to_header(record, self.header_len, self.delimiter);
         for (index, field) in record.iter().enumerate() {
             let field = String::from_utf8_lossy(field);
             if self.mask && index == self.card_index {

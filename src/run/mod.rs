@@ -1,12 +1,12 @@
-//! One screening run, as the data flows: prepare (input, output, journal, endpoint) → start
-//! (pool, reader thread, progress, signals) → collect (rows written in input order) → settle
-//! (output renamed into place, journal removed, summary, exit code). The stages do the work.
+//! One screening run, as the data flows: lock the output → prepare (input, output, journal,
+//! endpoint) → start (pool, reader thread, progress, signals) → collect (rows written in input
+//! order) → settle (output renamed into place, summary, then the journal removed; exit code).
 
 mod feed;
 mod prepare;
 mod signals;
 
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -21,8 +21,8 @@ use crate::dedup::{CardIndex, Claim};
 use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
-    added_names, CollectError, Collected, Collector, JournalError, OutputFormat, OutputSink,
-    OutputTarget, PriorError, CELL_CHARS, SHEET_ROWS,
+    added_names, CollectError, Collected, Collector, Journal, JournalError, LockFailure,
+    OutputFormat, OutputLock, OutputSink, OutputTarget, PriorError, CELL_CHARS, SHEET_ROWS,
 };
 use crate::report::{DryRun, Pace, Progress, Summary};
 #[cfg(feature = "simulator")]
@@ -52,6 +52,8 @@ pub(crate) enum RunError {
     NothingToRetry(String),
     #[error("an unfinished run for {0} exists; finish it with --resume before --retry-errors")]
     RetryWhileUnfinished(String),
+    #[error("another cardscreen run ({holder}) is writing {output}; let it finish (or stop it) before starting another run on the same output")]
+    Locked { holder: String, output: String },
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: io::Error },
     #[error("the input has {rows} data rows, but a workbook sheet holds {} below its header; write CSV instead (-o NAME.csv or --output-format csv)", SHEET_ROWS - 1)]
@@ -74,6 +76,7 @@ pub(crate) enum RunError {
 /// Screens the input as the settings say and returns the exit code.
 pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let started = (Instant::now(), SystemTime::now());
+    let _lock = lock_output(&settings)?;
     let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
     let bytes_read = Arc::clone(&control.counters.bytes_read);
     let mut input = InputReader::open(&settings.input, bytes_read)?;
@@ -100,7 +103,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         tokio::runtime::Handle::current(),
     );
     let watch = Watch::start(&control, input.total_bytes, &settings);
-    let planner = Planner::new(input.header.card_index, settings.luhn, Arc::clone(&index));
+    let planner = Planner::new(&input.header, settings.luhn, Arc::clone(&index));
     let feed = Feed {
         input,
         planner,
@@ -119,18 +122,16 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         control: Arc::clone(&control),
         index,
         journal: prepared.journal,
-        sink,
+        sink: Some(sink),
+        partial: prepared.paths.as_ref().map(|paths| paths.partial.clone()),
+        flush_rows: settings.output == OutputTarget::Stdout,
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
     };
     let collected = collect(collector, rows_rx, results_rx, &control).await;
     let feed_end = feed::join(feed).await;
     watch.finish();
-    let collected = match collected {
-        Ok(collected) => collected,
-        Err(CollectError::OutputClosed) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
+    let collected = collected?;
 
     let (exit_code, complete) = judge(&settings, &collected, &feed_end, &control);
     let summary = Summary::new(
@@ -143,10 +144,37 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         settings.input.source.to_string(),
         settings.output.to_string(),
     );
-    settle(&settings, collected, complete, prepared.paths, &summary)?;
-    report(&settings, &summary)?;
+    let finished_journal = settle(&settings, collected, complete, prepared.paths, &summary)?;
+    report(&settings, &summary);
+    // Only after the summary: a run that dies before this point leaves its journal, and a
+    // scheduler's --resume then finishes from it without a call rather than paying again.
+    if let Some(Err(e)) = finished_journal.map(Journal::remove) {
+        tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
+    }
     endpoint.close().await;
     Ok(exit_code)
+}
+
+/// Takes the output's lock before anything is read or discarded, and holds it for the run.
+/// Standard output needs none, nor does a dry run, which writes nothing.
+fn lock_output(settings: &Settings) -> Result<Option<OutputLock>, RunError> {
+    let OutputTarget::Path(output) = &settings.output else {
+        return Ok(None);
+    };
+    if settings.dry_run {
+        return Ok(None);
+    }
+    match OutputLock::acquire(output) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(LockFailure::Held { pid }) => Err(RunError::Locked {
+            holder: pid.map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}")),
+            output: output.display().to_string(),
+        }),
+        Err(LockFailure::Io { path, source }) => Err(RunError::Output {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// What watches the run while it goes: the progress display and the signal handler.
@@ -174,16 +202,16 @@ impl Watch {
     }
 }
 
-/// The summary on stderr, and as JSON with `--summary`.
-fn report(settings: &Settings, summary: &Summary) -> Result<(), RunError> {
-    eprint!("{}", summary.render());
+/// The summary on stderr, and as JSON with `--summary`. Failing to write it is a warning:
+/// the run has earned its exit code, and the output is what a scheduler acts on.
+fn report(settings: &Settings, summary: &Summary) {
+    // Not `eprint!`, which panics when stderr is gone (the terminal hung up).
+    let _ = io::stderr().write_all(summary.render().as_bytes());
     if let Some(path) = &settings.summary {
-        prepare::write_summary(path, summary).map_err(|source| RunError::Output {
-            path: path.display().to_string(),
-            source,
-        })?;
+        if let Err(e) = prepare::write_summary(path, summary) {
+            tracing::warn!(summary = %path.display(), error = %e, "Could not write the summary; the run's result and exit code stand.");
+        }
     }
-    Ok(())
 }
 
 /// How a stopped run is continued, for the advice it prints.
@@ -260,12 +288,10 @@ async fn collect(
         Ok(collected) => collected,
         Err(joined) => std::panic::resume_unwind(joined.into_panic()),
     };
-    match &collected {
-        Ok(_) => {}
-        Err(CollectError::OutputClosed) => control.halt(),
-        Err(_) => control.stop(crate::control::StopReason::Input {
+    if collected.is_err() {
+        control.stop(crate::control::StopReason::Input {
             message: "the output could not be written".into(),
-        }),
+        });
     }
     collected
 }
@@ -283,43 +309,42 @@ fn judge(
         return (control.stop_reason().map_or(2, |r| r.exit_code()), false);
     }
     let tally = &collected.tally;
-    let code = if tally.errors > 0 {
+    let exit_code = if tally.errors > 0 {
         3
     } else if settings.fail_on_hit && tally.hits > 0 {
         1
     } else {
         0
     };
-    (code, true)
+    (exit_code, true)
 }
 
 /// A complete run gets its output finished (a workbook with the summary as its second sheet)
-/// and renamed into place, and its journal removed; a stopped one keeps the journal for
-/// `--resume`.
+/// and renamed into place, and hands back its journal, to remove once the summary is written;
+/// a stopped one keeps the journal for `--resume` and drops its partial output.
 fn settle(
     settings: &Settings,
     collected: Collected,
     complete: bool,
     paths: Option<prepare::OutputPaths>,
     summary: &Summary,
-) -> Result<(), RunError> {
-    if !complete {
-        drop(collected.sink);
-        drop(collected.journal);
-        if let Some(paths) = &paths {
-            let _ = std::fs::remove_file(&paths.partial);
+) -> Result<Option<Journal>, RunError> {
+    let sink = match collected.sink {
+        Some(sink) if complete => sink,
+        unfinished => {
+            drop(unfinished);
+            drop(collected.journal);
+            if let Some(paths) = &paths {
+                let _ = std::fs::remove_file(&paths.partial);
+            }
+            return Ok(None);
         }
-        return Ok(());
-    }
-    let finished = collected
-        .sink
+    };
+    let finished = sink
         .finish(&summary.figures())
         .and_then(|()| paths.as_ref().map_or(Ok(()), prepare::settle_output));
     finished.map_err(|source| output_error(&settings.output, source))?;
-    if let Err(e) = collected.journal.remove() {
-        tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
-    }
-    Ok(())
+    Ok(Some(collected.journal))
 }
 
 /// A workbook output must fit in one sheet, which is known before the first call and not after
@@ -357,11 +382,7 @@ fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
 /// `--dry-run`: read and check the whole file, count, estimate; no call.
 fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
     let distinct = Arc::new(CardIndex::new());
-    let mut planner = Planner::new(
-        input.header.card_index,
-        settings.luhn,
-        Arc::clone(&distinct),
-    );
+    let mut planner = Planner::new(&input.header, settings.luhn, Arc::clone(&distinct));
     let mut record = ByteRecord::new();
     let mut counts = DryRun::default();
     while input.next_row(&mut record)? {

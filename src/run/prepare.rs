@@ -23,6 +23,8 @@ const OUTPUT_BUFFER: usize = 64 * 1024;
 /// The output file while the run goes, and its final name.
 pub(super) struct OutputPaths {
     pub(super) partial: PathBuf,
+    /// The partial file as created, to sync it before the rename without opening it by name.
+    pub(super) partial_file: std::fs::File,
     pub(super) output: PathBuf,
 }
 
@@ -50,6 +52,7 @@ pub(super) fn prepare(
     input: &InputReader,
     index: &CardIndex,
 ) -> Result<Prepared, RunError> {
+    check_summary(settings)?;
     let output = match &settings.output {
         OutputTarget::Stdout => {
             return Ok(Prepared {
@@ -68,16 +71,37 @@ pub(super) fn prepare(
         InputSource::Path(input_path) => open_journal(settings, input, index, input_path, &output)?,
     };
     let partial = files::sibling(&output, ".partial");
-    let file = files::create_private(&partial).map_err(|source| RunError::Output {
+    let output_error = |source| RunError::Output {
         path: partial.display().to_string(),
         source,
-    })?;
+    };
+    let file = files::create_private(&partial).map_err(output_error)?;
+    let partial_file = file.try_clone().map_err(output_error)?;
     Ok(Prepared {
         writer: Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
         journal,
-        paths: Some(OutputPaths { partial, output }),
+        paths: Some(OutputPaths {
+            partial,
+            partial_file,
+            output,
+        }),
         prior,
     })
+}
+
+/// The summary is written after the last row; a link planted where its temporary file goes is
+/// refused now, before any call, rather than found then.
+fn check_summary(settings: &Settings) -> Result<(), RunError> {
+    let Some(summary) = &settings.summary else {
+        return Ok(());
+    };
+    let temporary = files::sibling(summary, ".tmp");
+    files::check_creatable(&temporary)
+        .map(drop)
+        .map_err(|source| RunError::Output {
+            path: temporary.display().to_string(),
+            source,
+        })
 }
 
 /// The journal of a run on a file: new, resumed, or (for `--retry-errors`) a scratch one with
@@ -90,7 +114,8 @@ fn open_journal(
     output: &Path,
 ) -> Result<(Journal, Option<PriorOutput>), RunError> {
     let journal_path = Journal::path_for(output);
-    let unfinished = journal_path.exists();
+    // A link standing there counts too: resuming refuses to open it, --fresh replaces it.
+    let unfinished = journal_path.symlink_metadata().is_ok();
     let shown = || output.display().to_string();
     match settings.mode {
         RunMode::New if unfinished => Err(RunError::Unfinished {
@@ -186,7 +211,7 @@ fn fingerprint(
 
 /// Renames the finished output into place, durably.
 pub(super) fn settle_output(paths: &OutputPaths) -> io::Result<()> {
-    std::fs::File::open(&paths.partial)?.sync_all()?;
+    paths.partial_file.sync_all()?;
     std::fs::rename(&paths.partial, &paths.output)?;
     files::sync_parent(&paths.output);
     Ok(())
