@@ -6,6 +6,7 @@ mod common;
 
 mod batch;
 mod inputs;
+mod ops;
 mod options;
 mod pipeline;
 mod properties;
