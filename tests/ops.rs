@@ -1,5 +1,6 @@
-//! What a bank's operations need: a refused key costs one call however wide the pool, and a
-//! pool whose first rows need no call still opens.
+//! What a bank's operations need: a refused key costs one call however wide the pool (and a
+//! pool whose first rows need no call still opens); the key from a file or a systemd
+//! credential, and a blank key from any source refused before any call.
 
 use crate::common::*;
 
@@ -65,4 +66,128 @@ fn a_file_that_starts_with_rows_needing_no_call_still_opens_the_pool() {
     assert!(status[1..].iter().all(|s| s == "ok"), "{status:?}");
     assert!(paid_twice(&sim).is_empty(), "{}", sim.stats());
     assert!(sim.stats()["by_code"]["271901"].as_u64().unwrap() > 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_wins_and_a_readable_one_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(5, 132)));
+    let key_file = work.write("juhe.key", format!("  {KEY}\n"));
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = work.path("out.csv");
+    let mut cmd = screen(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    // The file comes first: a wrong key in the environment is not used.
+    cmd.env("JUHE_KEY", "wrong-key");
+    let result = run(&mut cmd);
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let log = stderr(&result);
+    assert!(
+        log.contains("juhe.key") && log.contains("chmod 600"),
+        "{log}"
+    );
+    assert!(!log.contains(KEY), "the key leaked: {log}");
+    assert_eq!(sim.calls(), 5);
+
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let quiet = run(&mut cmd);
+    assert_eq!(code(&quiet), 0, "{}", stderr(&quiet));
+    assert!(!stderr(&quiet).contains("chmod"), "{}", stderr(&quiet));
+}
+
+#[test]
+fn an_empty_key_from_any_source_is_exit_2_before_any_call() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(3, 133)));
+    work.write("empty.key", "\n");
+    let credentials = work.path("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("JUHE_KEY"), " \n").unwrap();
+    work.write("blank.toml", "key = \"\"\n");
+    type Source = fn(&mut std::process::Command, &Workdir);
+    let cases: [(&str, Source, &str); 5] = [
+        (
+            "--key-file",
+            |cmd, work| {
+                cmd.arg("--key-file").arg(work.path("empty.key"));
+            },
+            "--key-file",
+        ),
+        (
+            "--key-env",
+            |cmd, _| {
+                cmd.args(["--key-env", "RISK_KEY"]).env("RISK_KEY", "");
+            },
+            "RISK_KEY",
+        ),
+        (
+            "JUHE_KEY",
+            |cmd, _| {
+                cmd.env("JUHE_KEY", "   ");
+            },
+            "JUHE_KEY",
+        ),
+        (
+            "credential",
+            |cmd, work| {
+                cmd.env_remove("JUHE_KEY")
+                    .env("CREDENTIALS_DIRECTORY", work.path("credentials"));
+            },
+            "systemd credential",
+        ),
+        (
+            "config",
+            |cmd, work| {
+                cmd.env_remove("JUHE_KEY")
+                    .arg("--config")
+                    .arg(work.path("blank.toml"));
+            },
+            "`key` in the config file",
+        ),
+    ];
+    for (name, set, named) in cases {
+        let out = work.path(&format!("{name}.csv"));
+        let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
+        set(&mut cmd, &work);
+        let result = run(&mut cmd);
+        assert_eq!(code(&result), 2, "{name}: {}", stderr(&result));
+        let message = stderr(&result);
+        assert!(
+            message.contains(named) && message.contains("empty"),
+            "{name}: {message}"
+        );
+        assert_eq!(sim.calls(), 0, "{name} made a call");
+    }
+}
+
+#[test]
+fn a_systemd_credential_supplies_the_key() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.write("cards.csv", card_csv(&cards(4, 134)));
+    let credentials = work.path("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("JUHE_KEY"), format!("{KEY}\n")).unwrap();
+    let out = work.path("out.csv");
+    let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
+    cmd.env_remove("JUHE_KEY")
+        .env("CREDENTIALS_DIRECTORY", &credentials);
+    let result = run(&mut cmd);
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
+    assert_eq!(sim.calls(), 4);
 }

@@ -59,6 +59,9 @@ pub struct ScreenArgs {
     /// API endpoint URL.
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// File that holds the API key (its content, trimmed); wins over every other key source.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// Environment variable that holds the API key [default: JUHE_KEY].
     #[arg(long)]
     pub key_env: Option<String>,

@@ -19,6 +19,7 @@ const CONFIG_KEYS: &[&str] = &[
     "endpoint",
     "key_env",
     "key",
+    "key_file",
     "concurrency",
     "rate",
     "burst",
@@ -125,13 +126,14 @@ impl ConfigValues {
     }
 }
 
+/// True when group or others may read the file: a file that holds the key should not be.
 #[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
+pub(super) fn readable_by_others(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0)
 }
 
 #[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
+pub(super) fn readable_by_others(_path: &Path) -> bool {
     false
 }
