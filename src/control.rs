@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 pub(crate) enum StopReason {
     /// The API refused the key, IP or interface (exit 4).
     Refused { code: i64, reason: String },
+    /// The endpoint's TLS certificate is not trusted (exit 4).
+    Untrusted { host: String, why: String },
     /// Too many rows in a row ended in error (exit 4).
     Breaker { failures: u64 },
     /// The vendor's request quota is used up (exit 5).
@@ -26,7 +28,9 @@ pub(crate) enum StopReason {
 impl StopReason {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
-            StopReason::Refused { .. } | StopReason::Breaker { .. } => 4,
+            StopReason::Refused { .. }
+            | StopReason::Untrusted { .. }
+            | StopReason::Breaker { .. } => 4,
             StopReason::Quota { .. } | StopReason::Budget { .. } => 5,
             StopReason::Signal { number } => 128 + number,
             StopReason::Input { .. } => 2,
@@ -44,6 +48,9 @@ impl StopReason {
         match self {
             StopReason::Refused { code, reason } => format!(
                 "the API refused the key, IP or interface ({code} {reason}); check the key in the environment and the account, then {again}"
+            ),
+            StopReason::Untrusted { host, why } => format!(
+                "the TLS certificate of {host} is not trusted ({why}); if a proxy on this network inspects TLS, pass its CA certificate with --ca-cert PATH (PEM) or set SSL_CERT_FILE, then {again}"
             ),
             StopReason::Breaker { failures } => format!(
                 "the last {failures} rows all failed, so the API or the network looks down; check the endpoint, then {again}"

@@ -1,6 +1,7 @@
 //! What a bank's operations need: a refused key costs one call however wide the pool (and a
 //! pool whose first rows need no call still opens); the key from a file or a systemd
-//! credential, and a blank key from any source refused before any call.
+//! credential, and a blank key from any source refused before any call; a TLS-inspecting
+//! proxy's CA trusted through --ca-cert or SSL_CERT_FILE, and refused at the first call without.
 
 use crate::common::*;
 
@@ -190,4 +191,164 @@ fn a_systemd_credential_supplies_the_key() {
     let (header, rows) = read_csv(&out);
     assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
     assert_eq!(sim.calls(), 4);
+}
+
+/// A CA made for the test, and a certificate it signed for 127.0.0.1 and localhost, as PEM
+/// files in `work`.
+struct TestCa {
+    ca: std::path::PathBuf,
+    ca_pem: String,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl TestCa {
+    fn new(work: &Workdir) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "cardscreen test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap()
+                .signed_by(&server_key, &ca)
+                .unwrap();
+        TestCa {
+            ca: work.write("ca.pem", ca.pem()),
+            ca_pem: ca.pem(),
+            cert: work.write("server.pem", server.pem()),
+            key: work.write("server.key", server_key.serialize_pem()),
+        }
+    }
+
+    /// A simulator serving HTTPS with the CA's certificate.
+    fn simulator(&self) -> Simulator {
+        Simulator::start_https(
+            &[
+                "--tls-cert",
+                self.cert.to_str().unwrap(),
+                "--tls-key",
+                self.key.to_str().unwrap(),
+            ],
+            &self.ca_pem,
+        )
+    }
+}
+
+/// `screen` against `sim` with no certificates from the environment.
+fn screen_tls(sim: &Simulator, input: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let mut cmd = screen(sim, input, extra);
+    cmd.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+    cmd
+}
+
+#[test]
+fn an_untrusted_certificate_stops_the_run_at_the_first_call_naming_host_and_ca_cert() {
+    let work = Workdir::new();
+    let ca = TestCa::new(&work);
+    let sim = ca.simulator();
+    assert!(sim.endpoint().starts_with("https://127.0.0.1:"));
+    let input = work.write("cards.csv", card_csv(&cards(40, 135)));
+    let out = work.path("out.csv");
+    let summary = work.path("summary.json");
+    let result = run(screen_tls(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--concurrency",
+            "16",
+            "--summary",
+            summary.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code(&result), 4, "{}", stderr(&result));
+    let message = stderr(&result);
+    assert!(
+        message.contains("certificate of 127.0.0.1 is not trusted")
+            && message.contains("--ca-cert"),
+        "{message}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(
+        summary["calls"], 1,
+        "one handshake, then the run stops: {summary}"
+    );
+    assert_eq!(sim.calls(), 0, "no request got past the handshake");
+    assert!(!out.exists());
+}
+
+#[test]
+fn ca_cert_or_ssl_cert_file_trusts_the_proxys_ca() {
+    let work = Workdir::new();
+    let ca = TestCa::new(&work);
+    let sim = ca.simulator();
+    let all = cards(30, 136);
+    let input = work.write("cards.csv", card_csv(&all));
+    let via_flag = work.path("flag.csv");
+    let result = run(screen_tls(
+        &sim,
+        &input,
+        &[
+            "-o",
+            via_flag.to_str().unwrap(),
+            "--ca-cert",
+            ca.ca.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let via_env = work.path("env.csv");
+    let mut cmd = screen_tls(&sim, &input, &["-o", via_env.to_str().unwrap()]);
+    cmd.env("SSL_CERT_FILE", &ca.ca);
+    let result = run(&mut cmd);
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    for out in [&via_flag, &via_env] {
+        let (header, rows) = read_csv(out);
+        let status = column(&header, &rows, "status");
+        assert_eq!(status.len(), all.len());
+        assert!(status.iter().all(|s| s == "ok"), "{status:?}");
+    }
+    assert_eq!(sim.calls(), 60);
+}
+
+#[test]
+fn a_ca_cert_that_is_no_certificate_is_exit_2_naming_the_file() {
+    let work = Workdir::new();
+    let ca = TestCa::new(&work);
+    let sim = ca.simulator();
+    let input = work.write("cards.csv", card_csv(&cards(3, 137)));
+    let out = work.path("out.csv");
+    // A private key where the certificate should be: a mistake easily made.
+    let result = run(screen_tls(
+        &sim,
+        &input,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--ca-cert",
+            ca.key.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code(&result), 2, "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("--ca-cert") && stderr(&result).contains("server.key"),
+        "{}",
+        stderr(&result)
+    );
+    let mut cmd = screen_tls(&sim, &input, &["-o", out.to_str().unwrap()]);
+    cmd.env("SSL_CERT_FILE", work.path("missing.pem"));
+    let result = run(&mut cmd);
+    assert_eq!(code(&result), 2, "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("SSL_CERT_FILE"),
+        "{}",
+        stderr(&result)
+    );
+    assert_eq!(sim.calls(), 0);
 }

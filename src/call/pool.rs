@@ -262,7 +262,10 @@ async fn screen_card(shared: &Shared, card: &Card, turn: Turn<'_>) -> Option<Out
 /// Answers that say every further call would fail the same way: the pool stays shut after
 /// such a first call, and the run stops.
 fn refuses_the_run(disposition: &Disposition) -> bool {
-    matches!(disposition, Disposition::Abort { .. })
+    matches!(
+        disposition,
+        Disposition::Abort { .. } | Disposition::Untrusted { .. }
+    )
 }
 
 /// The gate the workers pass before their first call. A refused key (or IP, or interface)

@@ -113,6 +113,7 @@ impl<'a> Attempts<'a> {
                 attempts,
             )),
             Disposition::Abort { code, reason } => Next::Stop(StopReason::Refused { code, reason }),
+            Disposition::Untrusted { host, why } => Next::Stop(StopReason::Untrusted { host, why }),
             Disposition::Stop { code, reason } => Next::Stop(StopReason::Quota { code, reason }),
             Disposition::Throttle => {
                 self.throttled += 1;

@@ -59,6 +59,9 @@ pub struct ScreenArgs {
     /// API endpoint URL.
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// PEM file of CA certificates to trust beside the system's (a TLS-inspecting proxy's CA).
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
     /// File that holds the API key (its content, trimmed); wins over every other key source.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,

@@ -17,6 +17,7 @@ const CONFIG_KEYS: &[&str] = &[
     "encoding",
     "excel",
     "endpoint",
+    "ca_cert",
     "key_env",
     "key",
     "key_file",

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use super::args::ScreenArgs;
 use super::config::{readable_by_others, ConfigValues, DEFAULT_CONFIG_FILE};
 use super::error::SettingsError;
-use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy};
+use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy, Trust};
 use crate::input::{ColumnSpec, EncodingChoice, InputOptions, InputSource, LuhnMode};
 use crate::logging::LogFormat;
 use crate::output::{OutputTarget, SinkOptions};
@@ -322,11 +322,25 @@ fn client_options(
     } else {
         find_key(args, lookup, env, warnings)?
     };
+    let ca_cert = match &args.ca_cert {
+        Some(path) => Some(path.clone()),
+        None => lookup.config.text("ca_cert")?.map(PathBuf::from),
+    };
+    // Certificates matter to an https endpoint only: a broken SSL_CERT_FILE in the
+    // environment does not stop a run against the simulator on loopback.
+    let https = reqwest::Url::parse(&endpoint).is_ok_and(|url| url.scheme() == "https");
+    let trust = if args.dry_run || args.simulate || !https {
+        Trust::default()
+    } else {
+        Trust::load(ca_cert.as_deref(), env)
+            .map_err(|e| SettingsError::Certificates(e.to_string()))?
+    };
     Ok(ClientOptions {
         endpoint,
         key,
         timeout: lookup.duration(&args.timeout, "timeout", Duration::from_secs(10), true)?,
         pool_size,
+        trust,
     })
 }
 
