@@ -103,6 +103,9 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     pub(crate) invalid: AtomicU64,
     pub(crate) throttled: AtomicU64,
+    /// Rows answered from the result store without a call; the store adds to it (none yet, so
+    /// it stays 0).
+    pub(crate) reused: AtomicU64,
 }
 
 /// A value alone on its cache line (128 bytes: adjacent-line prefetching pairs 64-byte lines).

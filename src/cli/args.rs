@@ -119,6 +119,10 @@ pub struct ScreenArgs {
     /// Write the run summary as JSON to this file.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Keep the run's numbers in this file in Prometheus text format (node_exporter's
+    /// textfile collector), rewritten every progress_interval and at the end.
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
     /// Exit 1 when any row is a hit.
     #[arg(long)]
     pub fail_on_hit: bool,

@@ -34,6 +34,7 @@ const CONFIG_KEYS: &[&str] = &[
     "mask",
     "prefix",
     "summary",
+    "metrics",
     "fail_on_hit",
     "progress",
     "progress_interval",

@@ -56,6 +56,8 @@ pub struct Settings {
     pub(crate) mode: RunMode,
     pub(crate) dry_run: bool,
     pub(crate) summary: Option<PathBuf>,
+    /// `--metrics`: the Prometheus text file.
+    pub(crate) metrics: Option<PathBuf>,
     pub(crate) fail_on_hit: bool,
     pub(crate) progress: ProgressMode,
     pub(crate) progress_interval: Duration,
@@ -192,6 +194,19 @@ impl Settings {
         let pool = pool_options(args, &lookup)?;
         let mut warnings = config.warnings.clone();
         let client = client_options(args, &lookup, &env, pool.concurrency, &mut warnings)?;
+        let metrics = match &args.metrics {
+            Some(path) => Some(path.clone()),
+            None => config.text("metrics")?.map(PathBuf::from),
+        };
+        if let Some(path) = metrics
+            .as_ref()
+            .filter(|p| p.extension() != Some("prom".as_ref()))
+        {
+            warnings.push(format!(
+                "The metrics file {} does not end in .prom; node_exporter's textfile collector reads only *.prom files.",
+                path.display()
+            ));
+        }
         let max_consecutive_failures = lookup.number(
             &args.max_consecutive_failures,
             "max_consecutive_failures",
@@ -223,6 +238,7 @@ impl Settings {
                 .summary
                 .clone()
                 .or(config.text("summary")?.map(PathBuf::from)),
+            metrics,
             fail_on_hit: lookup.switch(args.fail_on_hit, "fail_on_hit")?,
             progress: progress_mode(args, &lookup)?,
             progress_interval: lookup.duration(

@@ -1,5 +1,5 @@
-//! Every file cardscreen writes is created here: readable by its owner only, written beside
-//! its final name and renamed into place.
+//! Every file cardscreen writes is created here: readable by its owner only (but for the
+//! metrics, which node_exporter reads), written beside its final name and renamed into place.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -43,8 +43,32 @@ pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<()> {
+    replace(path, 0o600, write)
+}
+
+/// As `write_atomically`, but readable by others (mode 0644, less the umask): only for a file
+/// that holds neither card numbers nor the key and that another user's program must read, the
+/// metrics that node_exporter collects.
+pub(crate) fn write_atomically_readable(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    replace(path, 0o644, write)
+}
+
+fn replace(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let temporary = sibling(path, ".tmp");
-    let mut file = io::BufWriter::new(create_private(&temporary)?);
+    let created = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)?;
+    let mut file = io::BufWriter::new(created);
     let written = write(&mut file)
         .and_then(|()| file.flush())
         .and_then(|()| file.get_ref().sync_all());

@@ -25,7 +25,7 @@ use crate::output::{
     added_names, CollectError, Collected, Collector, JournalError, OutputSink, OutputTarget,
     PriorError,
 };
-use crate::report::{DryRun, Pace, Progress, Summary};
+use crate::report::{DryRun, Metrics, Pace, Progress, Sample, Summary};
 #[cfg(feature = "simulator")]
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 
@@ -55,6 +55,8 @@ pub(crate) enum RunError {
     RetryWhileUnfinished(String),
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: io::Error },
+    #[error("cannot write the metrics file {path}: {source}; check --metrics")]
+    Metrics { path: String, source: io::Error },
     #[cfg(feature = "simulator")]
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(io::Error),
@@ -64,19 +66,75 @@ pub(crate) enum RunError {
     Collect(#[from] CollectError),
 }
 
-/// Screens the input as the settings say and returns the exit code.
+/// How a run that got under way ended.
+struct Ended {
+    exit_code: i32,
+    /// `None` when it ended before the summary (standard output closed).
+    summary: Option<Summary>,
+}
+
+/// Screens the input as the settings say and returns the exit code. With `--metrics`, the
+/// metrics file tells how the run ended, whatever the end.
 pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let started = (Instant::now(), SystemTime::now());
     let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
+    let metrics = match &settings.metrics {
+        Some(path) if !settings.dry_run => Some(Arc::new(Metrics::new(
+            path.clone(),
+            settings.output.to_string(),
+            started.0,
+        ))),
+        _ => None,
+    };
+    let ended = run(&settings, &control, started, metrics.clone()).await;
+    if let Some(metrics) = metrics {
+        let sample = match &ended {
+            Ok(Ended {
+                summary: Some(summary),
+                ..
+            }) => Sample::of_summary(summary, &control),
+            Ok(Ended { exit_code, .. }) => Sample::now(&control, started.0, Some(*exit_code)),
+            // Already said: the file cannot be written.
+            Err(RunError::Metrics { .. }) => return ended.map(|e| e.exit_code),
+            Err(_) => Sample::now(&control, started.0, Some(2)),
+        };
+        if let Err(error) = metrics.write_final(&sample) {
+            tracing::warn!(%error, "Could not write the metrics file.");
+        }
+    }
+    ended.map(|ended| ended.exit_code)
+}
+
+/// The run itself: prepare → start → collect → settle.
+async fn run(
+    settings: &Settings,
+    control: &Arc<Control>,
+    started: (Instant, SystemTime),
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Ended, RunError> {
     let bytes_read = Arc::clone(&control.counters.bytes_read);
     let mut input = InputReader::open(&settings.input, bytes_read)?;
     check_added_columns(&input.header, &settings.sink.prefix)?;
     if settings.dry_run {
-        return dry_run(&settings, &mut input);
+        let exit_code = dry_run(settings, &mut input)?;
+        return Ok(Ended {
+            exit_code,
+            summary: None,
+        });
     }
-    let endpoint = Endpoint::open(&settings).await?;
+    // Written before any call, so that the monitoring sees the run under way (exit code -1)
+    // and an unwritable path stops the run before it pays for anything.
+    if let (Some(metrics), Some(path)) = (&metrics, &settings.metrics) {
+        metrics
+            .write_running(control)
+            .map_err(|source| RunError::Metrics {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    let endpoint = Endpoint::open(settings).await?;
     let index = Arc::new(CardIndex::new());
-    let prepared = prepare::prepare(&settings, &input, &index)?;
+    let prepared = prepare::prepare(settings, &input, &index)?;
     let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink)
         .map_err(|source| output_error(&settings.output, source))?;
 
@@ -85,12 +143,12 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let pool = Pool::new(
         Client::new(&endpoint.client)?,
         Pacer::new(settings.pacer),
-        Arc::clone(&control),
+        Arc::clone(control),
         settings.pool,
         results_tx,
         tokio::runtime::Handle::current(),
     );
-    let watch = Watch::start(&control, input.total_bytes, &settings);
+    let watch = Watch::start(control, input.total_bytes, settings, metrics);
     let planner = Planner::new(input.header.card_index, settings.luhn, Arc::clone(&index));
     let feed = Feed {
         input,
@@ -98,7 +156,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         prior: prepared.prior,
         pool,
         rows: rows_tx,
-        control: Arc::clone(&control),
+        control: Arc::clone(control),
     }
     .spawn()
     .map_err(|source| RunError::Output {
@@ -107,27 +165,52 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     })?;
 
     let collector = Collector {
-        control: Arc::clone(&control),
+        control: Arc::clone(control),
         index,
         journal: prepared.journal,
         sink,
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
     };
-    let collected = collect(collector, rows_rx, results_rx, &control).await;
+    let collected = collect(collector, rows_rx, results_rx, control).await;
     let feed_end = feed::join(feed).await;
     watch.finish();
+    let ended = conclude(
+        settings,
+        collected,
+        &feed_end,
+        prepared.paths,
+        control,
+        started,
+    )?;
+    endpoint.close().await;
+    Ok(ended)
+}
+
+/// After the last row: the output settled, the summary shown and written.
+fn conclude(
+    settings: &Settings,
+    collected: Result<Collected, CollectError>,
+    feed_end: &FeedEnd,
+    paths: Option<prepare::OutputPaths>,
+    control: &Control,
+    started: (Instant, SystemTime),
+) -> Result<Ended, RunError> {
     let collected = match collected {
         Ok(collected) => collected,
-        Err(CollectError::OutputClosed) => return Ok(0),
+        Err(CollectError::OutputClosed) => {
+            return Ok(Ended {
+                exit_code: 0,
+                summary: None,
+            })
+        }
         Err(e) => return Err(e.into()),
     };
-
     let tally = collected.tally.clone();
-    let (exit_code, complete) = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
+    let (exit_code, complete) = settle(settings, collected, feed_end, paths, control)?;
     let summary = Summary::new(
         &tally,
-        &control,
+        control,
         feed_end.counts,
         started,
         exit_code,
@@ -135,9 +218,11 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         settings.input.source.to_string(),
         settings.output.to_string(),
     );
-    report(&settings, &summary)?;
-    endpoint.close().await;
-    Ok(exit_code)
+    report(settings, &summary)?;
+    Ok(Ended {
+        exit_code,
+        summary: Some(summary),
+    })
 }
 
 /// What watches the run while it goes: the progress display and the signal handler.
@@ -147,13 +232,19 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(control: &Arc<Control>, total_bytes: Option<u64>, settings: &Settings) -> Watch {
+    fn start(
+        control: &Arc<Control>,
+        total_bytes: Option<u64>,
+        settings: &Settings,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Watch {
         Watch {
             progress: Progress::start(
                 Arc::clone(control),
                 total_bytes,
                 settings.progress,
                 settings.progress_interval,
+                metrics,
             ),
             signals: tokio::spawn(signals::watch(Arc::clone(control))),
         }
