@@ -2,7 +2,8 @@
 //! pool whose first rows need no call still opens); the key from a file or a systemd
 //! credential, and a blank key from any source refused before any call; a TLS-inspecting
 //! proxy's CA trusted through --ca-cert or SSL_CERT_FILE, and refused at the first call without;
-//! --metrics files that parse as Prometheus text whenever read and agree with the summary.
+//! --metrics files that parse as Prometheus text whenever read and agree with the summary;
+//! completion scripts and the man page that name every flag.
 
 use crate::common::*;
 
@@ -590,4 +591,48 @@ fn a_metrics_file_that_cannot_be_written_is_exit_2_before_any_call() {
         stderr(&result)
     );
     assert_eq!(sim.calls(), 0);
+}
+
+/// True when `text` holds `flag` as a whole word (not only as the start of a longer flag).
+fn names_flag(text: &str, flag: &str) -> bool {
+    text.match_indices(flag).any(|(at, _)| {
+        text[at + flag.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    })
+}
+
+#[test]
+fn completions_and_the_man_page_name_every_screen_flag() {
+    use clap::CommandFactory;
+    let cli = cardscreen::cli::Cli::command();
+    let screen = cli.find_subcommand("screen").expect("screen subcommand");
+    let flags: Vec<String> = screen
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .map(|long| format!("--{long}"))
+        .collect();
+    for flag in ["--ca-cert", "--key-file", "--metrics", "--resume"] {
+        assert!(flags.iter().any(|f| f == flag), "{flag} in {flags:?}");
+    }
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let result = run(std::process::Command::new(BIN).args(args));
+        assert_eq!(code(&result), 0, "{args:?}: {}", stderr(&result));
+        // roff writes a hyphen as \-.
+        let text = String::from_utf8(result.stdout)
+            .unwrap()
+            .replace("\\-", "-");
+        for flag in &flags {
+            assert!(names_flag(&text, flag), "{args:?} does not name {flag}");
+        }
+    }
+    for shell in ["zsh", "fish", "powershell"] {
+        let result = run(std::process::Command::new(BIN).args(["completions", shell]));
+        assert_eq!(code(&result), 0, "{shell}: {}", stderr(&result));
+        // Fish writes long flags without their dashes (`-l ca-cert`).
+        assert!(String::from_utf8_lossy(&result.stdout).contains("ca-cert"));
+    }
+    let unknown = run(std::process::Command::new(BIN).args(["completions", "tcsh"]));
+    assert_eq!(code(&unknown), 2);
 }

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// `cardscreen` and its subcommand.
 #[derive(Debug, Parser)]
@@ -28,6 +28,26 @@ pub enum Command {
     /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
     #[cfg(feature = "simulator")]
     Simulate(crate::simulator::SimulatorConfig),
+    /// Print a completion script for a shell to standard output.
+    Completions {
+        /// The shell to complete for.
+        shell: Shell,
+    },
+    /// Print the manual page (roff) to standard output.
+    Man,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
 }
 
 /// Raw `screen` flags; every option is optional here so that the config file can fill it in.
