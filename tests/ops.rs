@@ -450,7 +450,7 @@ const METRIC_NAMES: [&str; 10] = [
 
 #[test]
 fn metrics_are_whole_prometheus_files_that_agree_with_the_summary() {
-    let sim = Simulator::start(&["--latency", "4ms", "--timeout-rate", "0.1", "--seed", "5"]);
+    let sim = Simulator::start(&["--latency", "8ms", "--timeout-rate", "0.1", "--seed", "5"]);
     let work = Workdir::new();
     let all = cards(300, 138);
     let mut text = card_csv(&all);
@@ -459,7 +459,8 @@ fn metrics_are_whole_prometheus_files_that_agree_with_the_summary() {
     let out = work.path("out.csv");
     let summary_path = work.path("summary.json");
     let metrics_path = work.path("cardscreen.prom");
-    // Rewritten every 5 ms, so the reader below meets many rewrites.
+    // Rewritten every 5 ms over a run of about a second (300 calls of 8 ms, 4 at a time), so
+    // the reader below meets many rewrites.
     let config = work.write("fast.toml", "progress_interval = \"5ms\"\n");
     let mut cmd = screen(
         &sim,
