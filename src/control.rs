@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 pub(crate) enum StopReason {
     /// The API refused the key, IP or interface (exit 4).
     Refused { code: i64, reason: String },
+    /// The endpoint's TLS certificate is not trusted (exit 4).
+    Untrusted { host: String, why: String },
     /// Too many rows in a row ended in error (exit 4).
     Breaker { failures: u64 },
     /// The vendor's request quota is used up (exit 5).
@@ -31,6 +33,7 @@ impl StopReason {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             StopReason::Refused { .. }
+            | StopReason::Untrusted { .. }
             | StopReason::Breaker { .. }
             | StopReason::OutputClosed
             | StopReason::DiskFull { .. } => 4,
@@ -51,6 +54,9 @@ impl StopReason {
         match self {
             StopReason::Refused { code, reason } => format!(
                 "the API refused the key, IP or interface ({code} {reason}); check the key in the environment and the account, then {again}"
+            ),
+            StopReason::Untrusted { host, why } => format!(
+                "the TLS certificate of {host} is not trusted ({why}); if a proxy on this network inspects TLS, pass its CA certificate with --ca-cert PATH (PEM) or set SSL_CERT_FILE, then {again}"
             ),
             StopReason::Breaker { failures } => format!(
                 "the last {failures} rows all failed, so the API or the network looks down; check the endpoint, then {again}"
@@ -109,6 +115,9 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     pub(crate) invalid: AtomicU64,
     pub(crate) throttled: AtomicU64,
+    /// Rows answered from the result store without a call; the store adds to it (none yet, so
+    /// it stays 0).
+    pub(crate) reused: AtomicU64,
 }
 
 /// A value alone on its cache line (128 bytes: adjacent-line prefetching pairs 64-byte lines).

@@ -55,6 +55,21 @@ pub fn run_screen(settings: cli::Settings) -> i32 {
     code
 }
 
+/// Writes generated text (a completion script, the man page) to standard output and returns
+/// the exit code; a reader that went away (`| head`) is no error.
+pub fn print(text: &[u8]) -> i32 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text).and_then(|()| stdout.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("cardscreen: cannot write to standard output: {e}");
+            1
+        }
+    }
+}
+
 /// Runs `cardscreen simulate` until interrupted.
 #[cfg(feature = "simulator")]
 pub fn run_simulator(config: simulator::SimulatorConfig) -> i32 {

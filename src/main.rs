@@ -13,6 +13,8 @@ fn main() -> ExitCode {
             cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
             cardscreen::run_simulator(config)
         }
+        Command::Completions { shell } => cardscreen::print(&cardscreen::cli::completions(shell)),
+        Command::Man => cardscreen::print(&cardscreen::cli::man_page()),
         Command::Screen(args) => match Settings::resolve(&args, |name| std::env::var(name).ok()) {
             Ok(settings) => {
                 cardscreen::logging::init(settings.log_format);

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cardscreen");
 pub const KEY: &str = "test-key-5f2e9c";
@@ -39,10 +40,34 @@ pub fn header_line(input: &[&str], delimiter: char) -> String {
 pub struct Simulator {
     child: Child,
     pub addr: String,
+    scheme: String,
+    /// How `/stats` is asked for over HTTPS: trusting the test CA.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Simulator {
     pub fn start(args: &[&str]) -> Simulator {
+        Simulator::spawn(args, None)
+    }
+
+    /// A simulator serving HTTPS (`args` hold `--tls-cert` and `--tls-key`); `/stats` is read
+    /// trusting the CA certificate `ca_pem`.
+    pub fn start_https(args: &[&str], ca_pem: &str) -> Simulator {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(cert.expect("CA PEM")).expect("CA certificate");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Simulator::spawn(args, Some(Arc::new(config)))
+    }
+
+    fn spawn(args: &[&str], tls: Option<Arc<rustls::ClientConfig>>) -> Simulator {
         let mut child = Command::new(BIN)
             .args(["simulate", "--listen", "127.0.0.1:0", "--key", KEY])
             .args(args)
@@ -55,16 +80,22 @@ impl Simulator {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read listening line");
-        let addr = line
+        let (scheme, addr) = line
             .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Simulator { child, addr }
+            .strip_prefix("listening on ")
+            .and_then(|url| url.split_once("://"))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        assert_eq!(scheme == "https", tls.is_some(), "{line}");
+        Simulator {
+            scheme: scheme.to_string(),
+            addr: addr.to_string(),
+            child,
+            tls,
+        }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}/bankcardblack/query", self.addr)
+        format!("{}://{}/bankcardblack/query", self.scheme, self.addr)
     }
 
     /// `GET /stats` as JSON.
@@ -79,15 +110,22 @@ impl Simulator {
     }
 
     fn request(&self, method: &str, path: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect simulator");
-        write!(
-            stream,
+        let stream = TcpStream::connect(&self.addr).expect("connect simulator");
+        let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             self.addr
-        )
-        .expect("send request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
+        );
+        let response = match &self.tls {
+            None => exchange(stream, &request),
+            Some(config) => {
+                let host = self.addr.rsplit_once(':').expect("host:port").0;
+                let name =
+                    rustls::pki_types::ServerName::try_from(host.to_string()).expect("server name");
+                let connection =
+                    rustls::ClientConnection::new(Arc::clone(config), name).expect("TLS client");
+                exchange(rustls::StreamOwned::new(connection, stream), &request)
+            }
+        };
         let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
         body.to_string()
     }
@@ -111,6 +149,17 @@ impl Simulator {
             .map(|(card, calls)| (card.clone(), calls.as_u64().expect("a call count")))
             .collect()
     }
+}
+
+/// Sends a whole request and reads the answer until the server closes the connection. Over
+/// TLS a close without close_notify ends the read with an error after the whole answer.
+fn exchange(mut stream: impl Read + Write, request: &str) -> String {
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut response) {
+        assert!(!response.is_empty(), "read response: {e}");
+    }
+    String::from_utf8(response).expect("UTF-8 response")
 }
 
 /// The `per_card` a run should leave when each of `cards` was called exactly once.

@@ -72,7 +72,8 @@ fn a_second_sigint_exits_at_once() {
         &input,
         &["-o", out.to_str().unwrap(), "--timeout", "120s"],
     ));
-    wait_for_calls(&sim, 4);
+    // The run's first call goes alone and never comes back, so one call is all there is.
+    wait_for_calls(&sim, 1);
     signal(&child, libc::SIGINT);
     std::thread::sleep(Duration::from_millis(300));
     signal(&child, libc::SIGINT);

@@ -8,6 +8,7 @@ mod batch;
 mod excel;
 mod hostile;
 mod inputs;
+mod ops;
 mod options;
 mod pipeline;
 mod properties;

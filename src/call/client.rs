@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::tls::{untrusted_certificate, Trust};
 use crate::card::Card;
 use crate::outcome::Flags;
 use crate::vendor;
@@ -42,6 +43,11 @@ pub(crate) enum TransportFailure {
     Connection(String),
     /// More than `MAX_ANSWER` bytes: reading stopped there.
     TooLarge,
+    /// The server's TLS certificate is not trusted here: every call would fail alike.
+    UntrustedCertificate {
+        host: String,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for TransportFailure {
@@ -55,6 +61,9 @@ impl std::fmt::Display for TransportFailure {
             TransportFailure::Timeout => write!(f, "no answer within the timeout"),
             TransportFailure::Connection(why) => write!(f, "connection failed ({why})"),
             TransportFailure::TooLarge => write!(f, "answer larger than 64 KiB"),
+            TransportFailure::UntrustedCertificate { host, why } => {
+                write!(f, "the TLS certificate of {host} is not trusted ({why})")
+            }
         }
     }
 }
@@ -88,6 +97,11 @@ pub(crate) enum Disposition {
         code: i64,
         reason: String,
     },
+    /// The server's certificate is not trusted: every further call would fail the same way.
+    Untrusted {
+        host: String,
+        why: String,
+    },
     /// An unknown code: the row fails, no retry.
     RowError {
         code: i64,
@@ -98,6 +112,9 @@ pub(crate) enum Disposition {
 pub(crate) fn classify(reply: Reply) -> Disposition {
     let answer = match reply {
         Reply::Answer(answer) => answer,
+        Reply::Transport(TransportFailure::UntrustedCertificate { host, why }) => {
+            return Disposition::Untrusted { host, why }
+        }
         Reply::Transport(failure) => {
             return Disposition::Retry {
                 code: None,
@@ -180,6 +197,8 @@ pub(crate) struct ClientOptions {
     pub(crate) timeout: Duration,
     /// Idle connections kept: one per call that may be in flight.
     pub(crate) pool_size: usize,
+    /// The certificates trusted beside the bundled web roots.
+    pub(crate) trust: Trust,
 }
 
 /// One pooled HTTP client for the whole run.
@@ -197,6 +216,7 @@ impl Client {
             key,
             timeout,
             pool_size,
+            trust,
         } = options;
         let (timeout, pool_size) = (*timeout, *pool_size);
         let endpoint =
@@ -217,6 +237,10 @@ impl Client {
             // simulator) elsewhere.
             builder = builder.no_proxy();
         }
+        // Verification stays on whatever the endpoint: trust is added, never taken away.
+        let builder = trust
+            .apply(builder)
+            .map_err(|e| ClientError::Build(e.to_string()))?;
         let http = builder
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
@@ -250,7 +274,13 @@ impl Client {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return Reply::Transport(transport_failure(&e)),
+            Err(e) => match untrusted_certificate(&e) {
+                Some(why) => {
+                    let host = self.endpoint.host_str().unwrap_or_default().to_string();
+                    return Reply::Transport(TransportFailure::UntrustedCertificate { host, why });
+                }
+                None => return Reply::Transport(transport_failure(&e)),
+            },
         };
         let status = response.status();
         if status.is_redirection() {
@@ -674,6 +704,21 @@ mod tests {
             classify(answer(12345)),
             Disposition::RowError { code: 12345, .. }
         ));
+    }
+
+    #[test]
+    fn an_untrusted_certificate_refuses_the_run() {
+        let failure = TransportFailure::UntrustedCertificate {
+            host: "apis.juhe.cn".into(),
+            why: "expired".into(),
+        };
+        assert_eq!(
+            classify(Reply::Transport(failure)),
+            Disposition::Untrusted {
+                host: "apis.juhe.cn".into(),
+                why: "expired".into()
+            }
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@ mod pacer;
 mod pool;
 mod quick;
 mod retry;
+mod tls;
 
 pub(crate) use client::{is_cleartext_remote, Client, ClientError, ClientOptions};
 pub(crate) use pacer::{Pacer, PacerOptions};
 pub(crate) use pool::{Finished, Job, Pool, PoolOptions};
 pub(crate) use retry::{Backoff, RetryPolicy};
+pub(crate) use tls::Trust;

@@ -1,11 +1,13 @@
 //! The worker pool: `--concurrency` long-lived tasks, and so at most that many HTTP calls in
 //! flight, each taking one card at a time from a queue, paced by the `Pacer`, retried with
-//! backoff. Each card's result goes to the collector over a bounded channel.
+//! backoff. The first call of a run goes alone (`FirstCall`). Each card's result goes to the
+//! collector over a bounded channel.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::client::{classify, Client, Disposition};
 use super::pacer::Pacer;
@@ -63,6 +65,7 @@ struct Shared {
     /// `--concurrency` permits: one for each card being worked on or whose answer the collector
     /// has not journaled yet.
     unjournaled: Arc<Semaphore>,
+    first_call: FirstCall,
 }
 
 impl Shared {
@@ -92,6 +95,7 @@ impl Pool {
             queue: Mutex::new(VecDeque::new()),
             queued: Semaphore::new(0),
             unjournaled: Arc::new(Semaphore::new(workers)),
+            first_call: FirstCall::default(),
         });
         // A task per worker rather than per card: a million-row file costs no million task
         // spawns from the reader thread, and the tasks alive stay `--concurrency` however far
@@ -148,7 +152,12 @@ async fn work(shared: Arc<Shared>) {
             let _ = shared.results.send(Finished::Stopped).await;
             break;
         };
-        let Some(outcome) = screen_card(&shared, &job.card).await else {
+        // Until the first call of the run has come back, the others wait for it.
+        let Some(turn) = shared.first_call.turn(control).await else {
+            let _ = shared.results.send(Finished::Stopped).await;
+            break;
+        };
+        let Some(outcome) = screen_card(&shared, &job.card, turn).await else {
             let _ = shared.results.send(Finished::Stopped).await;
             break;
         };
@@ -188,9 +197,14 @@ where
 }
 
 /// Calls the API for one card until it has an answer worth keeping: pace, call, classify,
-/// then what `Attempts` says comes next. `None` when the run stopped first.
-async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
+/// then what `Attempts` says comes next. `None` when the run stopped first. The worker whose
+/// `turn` is the run's first call opens the pool once that call comes back accepted.
+async fn screen_card(shared: &Shared, card: &Card, turn: Turn<'_>) -> Option<Outcome> {
     let control = &*shared.control;
+    let mut first_call = match turn {
+        Turn::First(first) => Some(first),
+        Turn::Open => None,
+    };
     let counters = &control.counters;
     let mut attempts = Attempts::new(&shared.options.retry);
     loop {
@@ -212,6 +226,13 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
             Counters::add(&counters.retries, 1);
         }
         let disposition = classify(shared.client.query(card).await);
+        // A refused first call keeps its turn until the run has stopped, so that no other
+        // worker takes the turn up in between.
+        if !refuses_the_run(&disposition) {
+            if let Some(first) = first_call.take() {
+                first.open();
+            }
+        }
         if matches!(disposition, Disposition::Throttle) {
             Counters::add(&counters.throttled, 1);
             shared.pacer.on_throttled();
@@ -234,6 +255,168 @@ async fn screen_card(shared: &Shared, card: &Card) -> Option<Outcome> {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = control.until_stopping() => return None,
+        }
+    }
+}
+
+/// Answers that say every further call would fail the same way: the pool stays shut after
+/// such a first call, and the run stops.
+fn refuses_the_run(disposition: &Disposition) -> bool {
+    matches!(
+        disposition,
+        Disposition::Abort { .. } | Disposition::Untrusted { .. }
+    )
+}
+
+/// The gate the workers pass before their first call. A refused key (or IP, or interface)
+/// answers every call alike, so the run's first call goes alone and the rest of the pool
+/// waits until it comes back with anything else: a wrong key costs one call, not
+/// `--concurrency`. Only cards that are called come here, so a file that starts with
+/// duplicates or invalid rows cannot keep the gate shut.
+#[derive(Default)]
+struct FirstCall {
+    state: AtomicU8,
+    opened: Notify,
+}
+
+const NO_CALL_YET: u8 = 0;
+const FIRST_CALL_OUT: u8 = 1;
+const OPEN: u8 = 2;
+
+/// What a worker may do once past the gate.
+enum Turn<'a> {
+    /// Make the run's first call, then open the gate (or, by dropping this, let another
+    /// worker make it).
+    First(First<'a>),
+    /// The gate is open.
+    Open,
+}
+
+impl FirstCall {
+    /// The worker's turn: at once when the gate is open, the first call when none went out
+    /// yet, else once the first call came back. `None` when the run stops while waiting.
+    async fn turn(&self, control: &Control) -> Option<Turn<'_>> {
+        if self.state.load(Ordering::Acquire) == OPEN {
+            return Some(Turn::Open);
+        }
+        loop {
+            // Created before the state is read, so that an opening in between is not missed.
+            let opened = self.opened.notified();
+            if control.is_stopping() {
+                return None;
+            }
+            match self.state.compare_exchange(
+                NO_CALL_YET,
+                FIRST_CALL_OUT,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Turn::First(First { gate: self })),
+                Err(OPEN) => return Some(Turn::Open),
+                Err(_) => {}
+            }
+            tokio::select! {
+                () = opened => {}
+                () = control.until_stopping() => return None,
+            }
+        }
+    }
+}
+
+/// The right to make the run's first call.
+struct First<'a> {
+    gate: &'a FirstCall,
+}
+
+impl First<'_> {
+    /// The first call came back accepted: every worker may call now.
+    fn open(self) {
+        self.gate.state.store(OPEN, Ordering::Release);
+        self.gate.opened.notify_waiters();
+    }
+}
+
+impl Drop for First<'_> {
+    /// A first call that never came back accepted (the run stopped, or the worker left
+    /// before calling) hands the turn to the next worker that is still allowed to call.
+    fn drop(&mut self) {
+        let handed_back = self
+            .gate
+            .state
+            .compare_exchange(
+                FIRST_CALL_OUT,
+                NO_CALL_YET,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if handed_back {
+            self.gate.opened.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{NextRun, StopReason};
+
+    fn control() -> Control {
+        Control::new(None, NextRun::Resume)
+    }
+
+    #[tokio::test]
+    async fn the_first_call_goes_alone_until_it_opens_the_gate() {
+        let gate = FirstCall::default();
+        let control = control();
+        let Some(Turn::First(first)) = gate.turn(&control).await else {
+            panic!("the first worker makes the first call");
+        };
+        let waiting = gate.turn(&control);
+        tokio::pin!(waiting);
+        assert!(
+            futures_poll(waiting.as_mut()).is_none(),
+            "a second worker must wait for the first call"
+        );
+        first.open();
+        assert!(matches!(waiting.await, Some(Turn::Open)));
+        assert!(matches!(gate.turn(&control).await, Some(Turn::Open)));
+    }
+
+    #[tokio::test]
+    async fn a_first_call_given_up_passes_the_turn_on() {
+        let gate = FirstCall::default();
+        let control = control();
+        let first = gate.turn(&control).await;
+        assert!(matches!(first, Some(Turn::First(_))));
+        let waiting = gate.turn(&control);
+        tokio::pin!(waiting);
+        assert!(futures_poll(waiting.as_mut()).is_none());
+        drop(first);
+        assert!(matches!(waiting.await, Some(Turn::First(_))));
+    }
+
+    #[tokio::test]
+    async fn a_stop_releases_the_waiting_workers() {
+        let gate = FirstCall::default();
+        let control = control();
+        let _first = gate.turn(&control).await;
+        let waiting = gate.turn(&control);
+        tokio::pin!(waiting);
+        assert!(futures_poll(waiting.as_mut()).is_none());
+        control.stop(StopReason::Refused {
+            code: 10001,
+            reason: "bad key".into(),
+        });
+        assert!(waiting.await.is_none());
+    }
+
+    /// Polls a future once, without waiting.
+    fn futures_poll<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let waker = std::task::Waker::noop();
+        match future.poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
         }
     }
 }

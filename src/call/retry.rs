@@ -114,6 +114,7 @@ impl<'a> Attempts<'a> {
                 code,
                 reason: shown(&reason),
             }),
+            Disposition::Untrusted { host, why } => Next::Stop(StopReason::Untrusted { host, why }),
             Disposition::Stop { code, reason } => Next::Stop(StopReason::Quota {
                 code,
                 reason: shown(&reason),

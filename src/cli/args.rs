@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// `cardscreen` and its subcommand.
 #[derive(Debug, Parser)]
@@ -28,6 +28,26 @@ pub enum Command {
     /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
     #[cfg(feature = "simulator")]
     Simulate(crate::simulator::SimulatorConfig),
+    /// Print a completion script for a shell to standard output.
+    Completions {
+        /// The shell to complete for.
+        shell: Shell,
+    },
+    /// Print the manual page (roff) to standard output.
+    Man,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
 }
 
 /// Raw `screen` flags; every option is optional here so that the config file can fill it in.
@@ -66,6 +86,12 @@ pub struct ScreenArgs {
     /// API endpoint URL.
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// PEM file of CA certificates to trust beside the system's (a TLS-inspecting proxy's CA).
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// File that holds the API key (its content, trimmed); wins over every other key source.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// Environment variable that holds the API key [default: JUHE_KEY].
     #[arg(long)]
     pub key_env: Option<String>,
@@ -120,6 +146,10 @@ pub struct ScreenArgs {
     /// Write the run summary as JSON to this file.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Keep the run's numbers in this file in Prometheus text format (node_exporter's
+    /// textfile collector), rewritten every progress_interval and at the end.
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
     /// Exit 1 when any row is a hit.
     #[arg(long)]
     pub fail_on_hit: bool,

@@ -19,8 +19,10 @@ const CONFIG_KEYS: &[&str] = &[
     "excel",
     "output_format",
     "endpoint",
+    "ca_cert",
     "key_env",
     "key",
+    "key_file",
     "concurrency",
     "rate",
     "burst",
@@ -34,6 +36,7 @@ const CONFIG_KEYS: &[&str] = &[
     "mask",
     "prefix",
     "summary",
+    "metrics",
     "fail_on_hit",
     "progress",
     "progress_interval",
@@ -127,13 +130,14 @@ impl ConfigValues {
     }
 }
 
+/// True when group or others may read the file: a file that holds the key should not be.
 #[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
+pub(super) fn readable_by_others(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0)
 }
 
 #[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
+pub(super) fn readable_by_others(_path: &Path) -> bool {
     false
 }

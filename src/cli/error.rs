@@ -32,8 +32,20 @@ pub enum SettingsError {
     #[error("{0}")]
     Conflict(String),
     /// No key, and none needed to be found only for a dry run or the simulator.
-    #[error("no API key: set the environment variable {0} (or `key` in the config file), or try --simulate")]
+    #[error("no API key: set the environment variable {0}, pass --key-file PATH, or put `key` in the config file (or try --simulate)")]
     MissingKey(String),
+    /// A certificate file (`--ca-cert`, `SSL_CERT_FILE`, `SSL_CERT_DIR`) that cannot be used.
+    #[error("{0}")]
+    Certificates(String),
+    /// A key source that is given but holds nothing; `source` names it.
+    #[error("the API key from {from} is empty; put the key there, or remove it to use the next source (--key-file, the --key-env variable, JUHE_KEY, the systemd credential JUHE_KEY, `key` in the config file)")]
+    BlankKey { from: String },
+    /// A key file (or systemd credential) that cannot be read.
+    #[error("cannot read the API key from {path}: {source}")]
+    KeyUnreadable {
+        path: String,
+        source: std::io::Error,
+    },
     /// `--simulate` in a build without the simulator.
     #[error("this build has no simulator; --simulate needs cardscreen built with its default feature `simulator`")]
     NoSimulator,

@@ -4,8 +4,10 @@
 mod args;
 mod config;
 mod error;
+mod manual;
 mod settings;
 
-pub use args::{Cli, Command, ScreenArgs};
+pub use args::{Cli, Command, ScreenArgs, Shell};
 pub use error::SettingsError;
+pub use manual::{completions, man_page};
 pub use settings::{RunMode, Settings};

@@ -10,9 +10,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::args::ScreenArgs;
-use super::config::{ConfigValues, DEFAULT_CONFIG_FILE};
+use super::config::{readable_by_others, ConfigValues, DEFAULT_CONFIG_FILE};
 use super::error::SettingsError;
-use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy};
+use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy, Trust};
 use crate::input::format::{self, Format};
 use crate::input::{ColumnSpec, EncodingChoice, InputOptions, InputSource, LuhnMode};
 use crate::logging::LogFormat;
@@ -22,6 +22,8 @@ use crate::vendor::DEFAULT_ENDPOINT;
 
 /// The variable the key is read from unless `--key-env` names another.
 const DEFAULT_KEY_ENV: &str = "JUHE_KEY";
+/// The systemd credential holding the key (`LoadCredential=JUHE_KEY:/etc/…` in the unit).
+const KEY_CREDENTIAL: &str = "JUHE_KEY";
 const DURATION_EXPECTED: &str = "a duration such as \"500ms\", \"10s\" or \"2m\"";
 const POSITIVE_DURATION_EXPECTED: &str = "a duration above zero such as \"10s\"";
 
@@ -55,6 +57,8 @@ pub struct Settings {
     pub(crate) mode: RunMode,
     pub(crate) dry_run: bool,
     pub(crate) summary: Option<PathBuf>,
+    /// `--metrics`: the Prometheus text file.
+    pub(crate) metrics: Option<PathBuf>,
     pub(crate) fail_on_hit: bool,
     pub(crate) progress: ProgressMode,
     pub(crate) progress_interval: Duration,
@@ -189,6 +193,21 @@ impl Settings {
         }
         let input = input_options(args, &lookup, source)?;
         let pool = pool_options(args, &lookup)?;
+        let mut warnings = config.warnings.clone();
+        let client = client_options(args, &lookup, &env, pool.concurrency, &mut warnings)?;
+        let metrics = match &args.metrics {
+            Some(path) => Some(path.clone()),
+            None => config.text("metrics")?.map(PathBuf::from),
+        };
+        if let Some(path) = metrics
+            .as_ref()
+            .filter(|p| p.extension() != Some("prom".as_ref()))
+        {
+            warnings.push(format!(
+                "The metrics file {} does not end in .prom; node_exporter's textfile collector reads only *.prom files.",
+                path.display()
+            ));
+        }
         let max_consecutive_failures = lookup.number(
             &args.max_consecutive_failures,
             "max_consecutive_failures",
@@ -196,7 +215,6 @@ impl Settings {
             |_| true,
             "a whole number >= 0 (0 = never abort)",
         )?;
-        let mut warnings = config.warnings.clone();
         let excel = lookup.switch(args.excel, "excel")?;
         if excel && output_format == OutputFormat::Xlsx {
             warnings.push("--excel puts a BOM before CSV output so that Excel shows Chinese text; the output is a workbook, which needs none.".into());
@@ -209,7 +227,7 @@ impl Settings {
                 excel,
                 mask: lookup.switch(args.mask, "mask")?,
             },
-            client: client_options(args, &lookup, &env, pool.concurrency)?,
+            client,
             pacer: pacer_options(args, &lookup)?,
             luhn: luhn_mode(args, &lookup)?,
             max_consecutive_failures: (max_consecutive_failures > 0)
@@ -226,6 +244,7 @@ impl Settings {
                 .summary
                 .clone()
                 .or(config.text("summary")?.map(PathBuf::from)),
+            metrics,
             fail_on_hit: lookup.switch(args.fail_on_hit, "fail_on_hit")?,
             progress: progress_mode(args, &lookup)?,
             progress_interval: lookup.duration(
@@ -314,34 +333,121 @@ fn input_options(
 }
 
 /// The endpoint and the key. Only a dry run or the simulator (which brings its own key) may
-/// go without one.
+/// go without one; they do not look for it.
 fn client_options(
     args: &ScreenArgs,
     lookup: &Lookup<'_>,
     env: &impl Fn(&str) -> Option<String>,
     pool_size: usize,
+    warnings: &mut Vec<String>,
 ) -> Result<ClientOptions, SettingsError> {
     let endpoint = lookup
         .text(&args.endpoint, "endpoint")?
         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
     check_endpoint(&endpoint)?;
+    let key = if args.simulate || args.dry_run {
+        SecretString::from(String::new())
+    } else {
+        find_key(args, lookup, env, warnings)?
+    };
+    let ca_cert = match &args.ca_cert {
+        Some(path) => Some(path.clone()),
+        None => lookup.config.text("ca_cert")?.map(PathBuf::from),
+    };
+    // Certificates matter to an https endpoint only: a broken SSL_CERT_FILE in the
+    // environment does not stop a run against the simulator on loopback.
+    let https = reqwest::Url::parse(&endpoint).is_ok_and(|url| url.scheme() == "https");
+    let trust = if args.dry_run || args.simulate || !https {
+        Trust::default()
+    } else {
+        Trust::load(ca_cert.as_deref(), env)
+            .map_err(|e| SettingsError::Certificates(e.to_string()))?
+    };
+    Ok(ClientOptions {
+        endpoint,
+        key,
+        timeout: lookup.duration(&args.timeout, "timeout", Duration::from_secs(10), true)?,
+        pool_size,
+        trust,
+    })
+}
+
+/// The key from the first source given, in this order: `--key-file`, the `--key-env`
+/// variable, `JUHE_KEY`, the systemd credential `JUHE_KEY`, `key` in the config file. A source
+/// that is given but blank is an error rather than a reason to try the next one: an emptied
+/// key file must not quietly run on another key, nor a blank key pay for refused calls.
+fn find_key(
+    args: &ScreenArgs,
+    lookup: &Lookup<'_>,
+    env: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<SecretString, SettingsError> {
+    let key_file = match &args.key_file {
+        Some(path) => Some(path.clone()),
+        None => lookup.config.text("key_file")?.map(PathBuf::from),
+    };
+    if let Some(path) = key_file {
+        let shown = path.display().to_string();
+        let key =
+            std::fs::read_to_string(&path).map_err(|source| SettingsError::KeyUnreadable {
+                path: shown.clone(),
+                source,
+            })?;
+        if readable_by_others(&path) {
+            warnings.push(format!(
+                "The key file {shown} is readable by group or others; run chmod 600 on it."
+            ));
+        }
+        return nonblank(key, format!("--key-file {shown}"));
+    }
     let key_env = lookup
         .text(&args.key_env, "key_env")?
         .unwrap_or_else(|| DEFAULT_KEY_ENV.to_string());
-    // The environment wins over the config file, as a flag would.
-    let key = match env(&key_env) {
-        Some(k) if !k.is_empty() => Some(k),
-        _ => lookup.config.text("key")?,
-    };
-    if key.is_none() && !args.simulate && !args.dry_run {
-        return Err(SettingsError::MissingKey(key_env));
+    let variables = [key_env.as_str(), DEFAULT_KEY_ENV];
+    for (i, name) in variables.iter().enumerate() {
+        if variables[..i].contains(name) {
+            continue;
+        }
+        if let Some(key) = env(name) {
+            return nonblank(key, format!("the environment variable {name}"));
+        }
     }
-    Ok(ClientOptions {
-        endpoint,
-        key: SecretString::from(key.unwrap_or_default()),
-        timeout: lookup.duration(&args.timeout, "timeout", Duration::from_secs(10), true)?,
-        pool_size,
-    })
+    if let Some(directory) = env("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
+        let path = Path::new(&directory).join(KEY_CREDENTIAL);
+        if let Some(key) = read_credential(&path)? {
+            let from = format!(
+                "the systemd credential {KEY_CREDENTIAL} ({})",
+                path.display()
+            );
+            return nonblank(key, from);
+        }
+    }
+    match lookup.config.text("key")? {
+        Some(key) => nonblank(key, "`key` in the config file".to_string()),
+        None => Err(SettingsError::MissingKey(key_env)),
+    }
+}
+
+/// A credential's content; `None` when there is no such file.
+fn read_credential(path: &Path) -> Result<Option<String>, SettingsError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SettingsError::KeyUnreadable {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// The key without surrounding whitespace (a file's trailing newline), or the error that
+/// names where the blank key came from.
+fn nonblank(key: String, from: String) -> Result<SecretString, SettingsError> {
+    let trimmed = key.trim();
+    if trimmed.is_empty() {
+        return Err(SettingsError::BlankKey { from });
+    }
+    Ok(SecretString::from(trimmed.to_string()))
 }
 
 fn pacer_options(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<PacerOptions, SettingsError> {
@@ -600,6 +706,8 @@ fn check_endpoint(endpoint: &str) -> Result<(), SettingsError> {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn args(input: &str) -> ScreenArgs {
@@ -692,6 +800,125 @@ mod tests {
         a.key_env = Some("RISK_KEY".into());
         let err = Settings::resolve(&a, |_| None).unwrap_err();
         assert!(err.to_string().contains("RISK_KEY"), "{err}");
+    }
+
+    /// Every key source at once, each with its own key (or a blank one).
+    struct KeySources {
+        dir: tempfile::TempDir,
+    }
+
+    impl KeySources {
+        fn new(blank: Option<&str>) -> KeySources {
+            let dir = tempfile::tempdir().unwrap();
+            let value = |name: &str, key: &str| {
+                if blank == Some(name) {
+                    " \n".to_string()
+                } else {
+                    format!("{key}\n")
+                }
+            };
+            std::fs::write(dir.path().join("key"), value("file", "file-key")).unwrap();
+            std::fs::create_dir(dir.path().join("credentials")).unwrap();
+            std::fs::write(
+                dir.path().join("credentials/JUHE_KEY"),
+                value("credential", "credential-key"),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.path().join("c.toml"),
+                format!("key = {:?}\n", value("config", "config-key")),
+            )
+            .unwrap();
+            KeySources { dir }
+        }
+
+        /// The key found when the first `skip` sources are not given.
+        fn resolve(&self, skip: usize, blank: Option<&str>) -> Result<String, SettingsError> {
+            let mut a = args("cards.csv");
+            a.key_env = Some("RISK_KEY".into());
+            if skip < 5 {
+                a.config = Some(self.dir.path().join("c.toml"));
+            }
+            if skip < 1 {
+                a.key_file = Some(self.dir.path().join("key"));
+            }
+            let credentials = self.dir.path().join("credentials");
+            let env = |name: &str| -> Option<String> {
+                let (key, rank, source) = match name {
+                    "RISK_KEY" => ("risk-key", 2, "RISK_KEY"),
+                    "JUHE_KEY" => ("juhe-key", 3, "JUHE_KEY"),
+                    "CREDENTIALS_DIRECTORY" => {
+                        return (skip < 4).then(|| credentials.display().to_string())
+                    }
+                    _ => return None,
+                };
+                let blank_here = blank == Some(source);
+                (skip < rank).then(|| {
+                    if blank_here {
+                        String::new()
+                    } else {
+                        key.to_string()
+                    }
+                })
+            };
+            Settings::resolve(&a, env).map(|s| s.client.key.expose_secret().to_string())
+        }
+    }
+
+    #[test]
+    fn the_key_comes_from_the_first_source_given() {
+        let sources = KeySources::new(None);
+        let found: Vec<String> = (0..5)
+            .map(|skip| sources.resolve(skip, None).unwrap())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "file-key",
+                "risk-key",
+                "juhe-key",
+                "credential-key",
+                "config-key"
+            ]
+        );
+        let err = sources.resolve(5, None);
+        assert!(
+            matches!(err, Err(SettingsError::MissingKey(ref name)) if name == "RISK_KEY"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_blank_key_names_its_source_and_never_falls_through() {
+        let cases = [
+            (0, "file", "--key-file"),
+            (1, "RISK_KEY", "RISK_KEY"),
+            (2, "JUHE_KEY", "JUHE_KEY"),
+            (3, "credential", "systemd credential"),
+            (4, "config", "`key` in the config file"),
+        ];
+        for (skip, blank, named) in cases {
+            let sources = KeySources::new(Some(blank));
+            let err = sources.resolve(skip, Some(blank)).unwrap_err().to_string();
+            assert!(
+                err.contains(named) && err.contains("empty"),
+                "{blank}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dry_run_or_the_simulator_looks_for_no_key() {
+        let changes: [fn(&mut ScreenArgs); 2] = [|a| a.dry_run = true, |a| a.simulate = true];
+        for set in changes {
+            let mut a = args("cards.csv");
+            a.key_file = Some(PathBuf::from("/nonexistent/key"));
+            set(&mut a);
+            if a.simulate && !cfg!(feature = "simulator") {
+                continue;
+            }
+            assert!(Settings::resolve(&a, |_| None).is_ok());
+        }
     }
 
     #[test]

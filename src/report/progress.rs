@@ -1,10 +1,11 @@
 //! Progress while the run goes: a bar on a terminal, or a log line every `progress_interval`
-//! for cron and log files.
+//! for cron and log files; the same tick rewrites the `--metrics` file.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::metrics::Metrics;
 use crate::control::{Control, Counters};
 
 /// `--progress`.
@@ -16,9 +17,10 @@ pub(crate) enum ProgressMode {
     Never,
 }
 
-/// Shows progress while the run goes: a bar on a terminal, else a log line every `interval`.
+/// Shows progress while the run goes: a bar on a terminal, else a log line every `interval`;
+/// and with `--metrics`, the metrics file rewritten every `interval` either way.
 pub(crate) struct Progress {
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     bar: Option<indicatif::ProgressBar>,
 }
 
@@ -28,6 +30,7 @@ impl Progress {
         total_bytes: Option<u64>,
         mode: ProgressMode,
         interval: Duration,
+        metrics: Option<Arc<Metrics>>,
     ) -> Progress {
         let show_bar = match mode {
             ProgressMode::Always => true,
@@ -35,6 +38,10 @@ impl Progress {
             ProgressMode::Auto => std::io::stderr().is_terminal(),
         };
         let started = Instant::now();
+        let mut progress = Progress {
+            tasks: Vec::new(),
+            bar: None,
+        };
         if show_bar {
             let bar = indicatif::ProgressBar::with_draw_target(
                 total_bytes,
@@ -45,53 +52,89 @@ impl Progress {
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
             bar.set_style(style);
-            let shown = bar.clone();
-            let task = tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(Duration::from_millis(250));
-                loop {
-                    ticker.tick().await;
-                    let c = &control.counters;
-                    let rows = Counters::get(&c.rows_done);
-                    // Bytes read until the reader has counted the rows, then rows written.
-                    match Counters::get(&c.rows_total) {
-                        0 => shown
-                            .set_position(c.bytes_read.load(std::sync::atomic::Ordering::Relaxed)),
-                        total => {
-                            shown.set_length(total);
-                            shown.set_position(rows);
-                        }
-                    }
-                    let rate = rows as f64 / started.elapsed().as_secs_f64().max(0.001);
-                    shown.set_message(format!(
-                        "{rows} rows ({rate:.0}/s), {} hits, {} errors, {} retries",
-                        Counters::get(&c.hits),
-                        Counters::get(&c.errors),
-                        Counters::get(&c.retries),
-                    ));
-                }
-            });
-            Progress {
-                task,
-                bar: Some(bar),
-            }
-        } else {
-            let task = tokio::spawn(async move {
-                let mut ticker =
-                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-                loop {
-                    ticker.tick().await;
-                    log_progress(&control, total_bytes, started);
-                }
-            });
-            Progress { task, bar: None }
+            progress.tasks.push(tokio::spawn(draw_bar(
+                Arc::clone(&control),
+                bar.clone(),
+                started,
+            )));
+            progress.bar = Some(bar);
         }
+        if !show_bar || metrics.is_some() {
+            let lines = !show_bar;
+            progress.tasks.push(tokio::spawn(tick(
+                control,
+                total_bytes,
+                started,
+                interval,
+                lines,
+                metrics,
+            )));
+        }
+        progress
     }
 
     pub(crate) fn finish(self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Every `interval`: a progress log line (when `lines`), and the metrics file rewritten.
+async fn tick(
+    control: Arc<Control>,
+    total_bytes: Option<u64>,
+    started: Instant,
+    interval: Duration,
+    lines: bool,
+    metrics: Option<Arc<Metrics>>,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let mut failed_before = false;
+    loop {
+        ticker.tick().await;
+        if lines {
+            log_progress(&control, total_bytes, started);
+        }
+        let Some(metrics) = &metrics else { continue };
+        let (metrics, control) = (Arc::clone(metrics), Arc::clone(&control));
+        // The write ends in fsync; it must not hold up a runtime worker.
+        let written = tokio::task::spawn_blocking(move || metrics.write_running(&control)).await;
+        if let Ok(Err(error)) = written {
+            // Once is enough to tell; the end of the run writes again.
+            if !failed_before {
+                tracing::warn!(%error, "Could not write the metrics file.");
+            }
+            failed_before = true;
+        }
+    }
+}
+
+/// Redraws the bar four times a second.
+async fn draw_bar(control: Arc<Control>, shown: indicatif::ProgressBar, started: Instant) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        ticker.tick().await;
+        let c = &control.counters;
+        let rows = Counters::get(&c.rows_done);
+        // Bytes read until the reader has counted the rows, then rows written.
+        match Counters::get(&c.rows_total) {
+            0 => shown.set_position(c.bytes_read.load(std::sync::atomic::Ordering::Relaxed)),
+            total => {
+                shown.set_length(total);
+                shown.set_position(rows);
+            }
+        }
+        let rate = rows as f64 / started.elapsed().as_secs_f64().max(0.001);
+        shown.set_message(format!(
+            "{rows} rows ({rate:.0}/s), {} hits, {} errors, {} retries",
+            Counters::get(&c.hits),
+            Counters::get(&c.errors),
+            Counters::get(&c.retries),
+        ));
     }
 }
 

@@ -24,7 +24,7 @@ use crate::output::{
     added_names, CollectError, Collected, Collector, Journal, JournalError, LockFailure,
     OutputFormat, OutputLock, OutputSink, OutputTarget, PriorError, CELL_CHARS, SHEET_ROWS,
 };
-use crate::report::{DryRun, Pace, Progress, Summary};
+use crate::report::{DryRun, Metrics, Pace, Progress, Sample, Summary};
 #[cfg(feature = "simulator")]
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 
@@ -64,6 +64,8 @@ pub(crate) enum RunError {
         column: usize,
         chars: usize,
     },
+    #[error("cannot write the metrics file {path}: {source}; check --metrics")]
+    Metrics { path: String, source: io::Error },
     #[cfg(feature = "simulator")]
     #[error("cannot start the built-in simulator: {0}")]
     Simulator(io::Error),
@@ -73,21 +75,77 @@ pub(crate) enum RunError {
     Collect(#[from] CollectError),
 }
 
-/// Screens the input as the settings say and returns the exit code.
+/// How a run that got under way ended.
+struct Ended {
+    exit_code: i32,
+    /// `None` when it ended before a summary (a dry run).
+    summary: Option<Summary>,
+}
+
+/// Screens the input as the settings say and returns the exit code. With `--metrics`, the
+/// metrics file tells how the run ended, whatever the end.
 pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let started = (Instant::now(), SystemTime::now());
-    let _lock = lock_output(&settings)?;
     let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
+    let metrics = match &settings.metrics {
+        Some(path) if !settings.dry_run => Some(Arc::new(Metrics::new(
+            path.clone(),
+            settings.output.to_string(),
+            started.0,
+        ))),
+        _ => None,
+    };
+    let ended = run(&settings, &control, started, metrics.clone()).await;
+    if let Some(metrics) = metrics {
+        let sample = match &ended {
+            Ok(Ended {
+                summary: Some(summary),
+                ..
+            }) => Sample::of_summary(summary, &control),
+            Ok(Ended { exit_code, .. }) => Sample::now(&control, started.0, Some(*exit_code)),
+            // Already said: the file cannot be written.
+            Err(RunError::Metrics { .. }) => return ended.map(|e| e.exit_code),
+            Err(_) => Sample::now(&control, started.0, Some(2)),
+        };
+        if let Err(error) = metrics.write_final(&sample) {
+            tracing::warn!(%error, "Could not write the metrics file.");
+        }
+    }
+    ended.map(|ended| ended.exit_code)
+}
+
+/// The run itself: prepare → start → collect → settle.
+async fn run(
+    settings: &Settings,
+    control: &Arc<Control>,
+    started: (Instant, SystemTime),
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Ended, RunError> {
+    let _lock = lock_output(settings)?;
     let bytes_read = Arc::clone(&control.counters.bytes_read);
     let mut input = InputReader::open(&settings.input, bytes_read)?;
     check_added_columns(&input.header, &settings.sink.prefix)?;
     if settings.dry_run {
-        return dry_run(&settings, &mut input);
+        let exit_code = dry_run(settings, &mut input)?;
+        return Ok(Ended {
+            exit_code,
+            summary: None,
+        });
     }
-    check_workbook_fits(&settings, &input)?;
-    let endpoint = Endpoint::open(&settings).await?;
+    check_workbook_fits(settings, &input)?;
+    // Written before any call, so that the monitoring sees the run under way (exit code -1)
+    // and an unwritable path stops the run before it pays for anything.
+    if let (Some(metrics), Some(path)) = (&metrics, &settings.metrics) {
+        metrics
+            .write_running(control)
+            .map_err(|source| RunError::Metrics {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    let endpoint = Endpoint::open(settings).await?;
     let index = Arc::new(CardIndex::new());
-    let prepared = prepare::prepare(&settings, &input, &index)?;
+    let prepared = prepare::prepare(settings, &input, &index)?;
     let scratch_dir = prepared.paths.as_ref().map(prepare::OutputPaths::directory);
     let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink, scratch_dir)
         .map_err(|source| output_error(&settings.output, source))?;
@@ -97,12 +155,12 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let pool = Pool::new(
         Client::new(&endpoint.client)?,
         Pacer::new(settings.pacer),
-        Arc::clone(&control),
+        Arc::clone(control),
         settings.pool,
         results_tx,
         tokio::runtime::Handle::current(),
     );
-    let watch = Watch::start(&control, input.total_bytes, &settings);
+    let watch = Watch::start(control, input.total_bytes, settings, metrics);
     let planner = Planner::new(&input.header, settings.luhn, Arc::clone(&index));
     let feed = Feed {
         input,
@@ -110,7 +168,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         prior: prepared.prior,
         pool,
         rows: rows_tx,
-        control: Arc::clone(&control),
+        control: Arc::clone(control),
     }
     .spawn()
     .map_err(|source| RunError::Output {
@@ -119,7 +177,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     })?;
 
     let collector = Collector {
-        control: Arc::clone(&control),
+        control: Arc::clone(control),
         index,
         journal: prepared.journal,
         sink: Some(sink),
@@ -128,15 +186,15 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
     };
-    let collected = collect(collector, rows_rx, results_rx, &control).await;
+    let collected = collect(collector, rows_rx, results_rx, control).await;
     let feed_end = feed::join(feed).await;
     watch.finish();
     let collected = collected?;
 
-    let (exit_code, complete) = judge(&settings, &collected, &feed_end, &control);
+    let (exit_code, complete) = judge(settings, &collected, &feed_end, control);
     let summary = Summary::new(
         &collected.tally,
-        &control,
+        control,
         feed_end.counts,
         started,
         exit_code,
@@ -144,15 +202,18 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         settings.input.source.to_string(),
         settings.output.to_string(),
     );
-    let finished_journal = settle(&settings, collected, complete, prepared.paths, &summary)?;
-    report(&settings, &summary);
+    let finished_journal = settle(settings, collected, complete, prepared.paths, &summary)?;
+    report(settings, &summary);
     // Only after the summary: a run that dies before this point leaves its journal, and a
     // scheduler's --resume then finishes from it without a call rather than paying again.
     if let Some(Err(e)) = finished_journal.map(Journal::remove) {
         tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
     }
     endpoint.close().await;
-    Ok(exit_code)
+    Ok(Ended {
+        exit_code,
+        summary: Some(summary),
+    })
 }
 
 /// Takes the output's lock before anything is read or discarded, and holds it for the run.
@@ -184,13 +245,19 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(control: &Arc<Control>, total_bytes: Option<u64>, settings: &Settings) -> Watch {
+    fn start(
+        control: &Arc<Control>,
+        total_bytes: Option<u64>,
+        settings: &Settings,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Watch {
         Watch {
             progress: Progress::start(
                 Arc::clone(control),
                 total_bytes,
                 settings.progress,
                 settings.progress_interval,
+                metrics,
             ),
             signals: tokio::spawn(signals::watch(Arc::clone(control))),
         }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::faults::{parse_duration, parse_probability, Faults};
@@ -34,6 +35,13 @@ pub struct SimulatorConfig {
     /// Network faults, for testing how a client copes with them.
     #[command(flatten)]
     pub faults: Faults,
+    /// Serve HTTPS with this PEM certificate (chain), for testing a client's trust; needs
+    /// --tls-key. Plain HTTP without it.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The defaults of the flags above, for callers that build a config in code; a test holds the
@@ -49,6 +57,8 @@ impl Default for SimulatorConfig {
             quota: 0,
             seed: 1,
             faults: Faults::default(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -65,6 +75,8 @@ impl fmt::Debug for SimulatorConfig {
             .field("quota", &self.quota)
             .field("seed", &self.seed)
             .field("faults", &self.faults)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .finish()
     }
 }
@@ -102,6 +114,14 @@ mod tests {
         assert_eq!(config.qps_limit, 50);
         assert_eq!(config.faults.reset_rate, 0.25);
         assert_eq!(config.faults.slow_delay, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_tls_certificate_needs_its_key() {
+        assert!(parse(&["--tls-cert=cert.pem"]).is_err());
+        assert!(parse(&["--tls-key=key.pem"]).is_err());
+        let config = parse(&["--tls-cert=cert.pem", "--tls-key=key.pem"]).unwrap();
+        assert_eq!(config.tls_cert, Some(PathBuf::from("cert.pem")));
     }
 
     #[test]

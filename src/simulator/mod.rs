@@ -12,6 +12,7 @@ mod http;
 mod query;
 mod server;
 mod stats;
+mod tls;
 mod window;
 
 /// The six flags of a successful answer, in the vendor's order (the order of [`flags_for`]).

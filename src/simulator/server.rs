@@ -1,5 +1,6 @@
-//! The simulator's HTTP/1.1 server: binding, the accept loop, one task per connection with a
-//! graceful stop, routing to the query, `/stats` and `/reset`, and the stream that can reset.
+//! The simulator's HTTP/1.1 server (over TLS with `--tls-cert`): binding, the accept loop, one
+//! task per connection with a graceful stop, routing to the query, `/stats` and `/reset`, and
+//! the stream that can reset.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::backend::Backend;
@@ -31,6 +33,8 @@ use crate::vendor::QUERY_PATH;
 /// [`RunningSimulator::shutdown`] does, without waiting.
 pub struct RunningSimulator {
     addr: SocketAddr,
+    /// `http`, or `https` with `--tls-cert`.
+    scheme: &'static str,
     backend: Arc<Backend>,
     stop: watch::Sender<bool>,
     accept_task: Option<tokio::task::JoinHandle<()>>,
@@ -43,9 +47,9 @@ impl RunningSimulator {
         self.addr
     }
 
-    /// The URL of the query, `http://ADDR/bankcardblack/query`.
+    /// The URL of the query, `http://ADDR/bankcardblack/query` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}{}", self.addr, QUERY_PATH)
+        format!("{}://{}{}", self.scheme, self.addr, QUERY_PATH)
     }
 
     /// The counters `GET /stats` reports, read in-process.
@@ -75,6 +79,11 @@ impl Drop for RunningSimulator {
 
 /// Binds `config.listen`, spawns the server on the current tokio runtime and returns at once.
 pub async fn start(config: SimulatorConfig) -> io::Result<RunningSimulator> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(super::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let backend = Arc::new(Backend::new(config));
@@ -83,13 +92,15 @@ pub async fn start(config: SimulatorConfig) -> io::Result<RunningSimulator> {
     let (connection_open, connections_closed) = mpsc::channel(1);
     let accept_task = tokio::spawn(accept_loop(
         listener,
+        tls,
         Arc::clone(&backend),
         stop_seen,
         connection_open,
     ));
-    info!(%addr, "Simulator listening.");
+    info!(%addr, scheme, "Simulator listening.");
     Ok(RunningSimulator {
         addr,
+        scheme,
         backend,
         stop,
         accept_task: Some(accept_task),
@@ -97,12 +108,18 @@ pub async fn start(config: SimulatorConfig) -> io::Result<RunningSimulator> {
     })
 }
 
-/// Starts the simulator, prints `listening on http://ADDR` on stdout and serves until ctrl-c.
+/// Starts the simulator, prints `listening on http://ADDR` (`https://` with TLS) on stdout and
+/// serves until ctrl-c.
 pub(crate) async fn serve_forever(config: SimulatorConfig) -> io::Result<()> {
     let simulator = start(config).await?;
     {
         let mut stdout = io::stdout().lock();
-        writeln!(stdout, "listening on http://{}", simulator.addr())?;
+        writeln!(
+            stdout,
+            "listening on {}://{}",
+            simulator.scheme,
+            simulator.addr()
+        )?;
         stdout.flush()?;
     }
     tokio::signal::ctrl_c().await?;
@@ -113,6 +130,7 @@ pub(crate) async fn serve_forever(config: SimulatorConfig) -> io::Result<()> {
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     backend: Arc<Backend>,
     mut stop: watch::Receiver<bool>,
     connection_open: mpsc::Sender<()>,
@@ -135,6 +153,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(
             stream,
+            tls.clone(),
             Arc::clone(&backend),
             stop.clone(),
             connection_open.clone(),
@@ -149,15 +168,40 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 async fn serve_connection(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     backend: Arc<Backend>,
     mut stop: watch::Receiver<bool>,
     _connection_open: mpsc::Sender<()>,
 ) {
     let reset = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(ResettableStream {
+    let stream = ResettableStream {
         stream,
         reset: Arc::clone(&reset),
-    });
+    };
+    let Some(tls) = tls else {
+        return serve_http(stream, backend, reset, stop).await;
+    };
+    let accepted = tokio::select! {
+        accepted = tls.accept(stream) => accepted,
+        () = stopped(&mut stop) => return,
+    };
+    match accepted {
+        Ok(stream) => serve_http(stream, backend, reset, stop).await,
+        // A client that does not trust the certificate ends here, before any request.
+        Err(error) => debug!(%error, "TLS handshake failed."),
+    }
+}
+
+/// HTTP/1.1 on one connection, plain or TLS, until it closes or the simulator stops.
+async fn serve_http<S>(
+    stream: S,
+    backend: Arc<Backend>,
+    reset: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
     let service = service_fn(move |request| {
         let backend = Arc::clone(&backend);
         let reset = Arc::clone(&reset);
