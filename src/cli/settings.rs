@@ -195,19 +195,7 @@ impl Settings {
         let pool = pool_options(args, &lookup)?;
         let mut warnings = config.warnings.clone();
         let client = client_options(args, &lookup, &env, pool.concurrency, &mut warnings)?;
-        let metrics = match &args.metrics {
-            Some(path) => Some(path.clone()),
-            None => config.text("metrics")?.map(PathBuf::from),
-        };
-        if let Some(path) = metrics
-            .as_ref()
-            .filter(|p| p.extension() != Some("prom".as_ref()))
-        {
-            warnings.push(format!(
-                "The metrics file {} does not end in .prom; node_exporter's textfile collector reads only *.prom files.",
-                path.display()
-            ));
-        }
+        let metrics = metrics_path(args, &config, &mut warnings)?;
         let max_consecutive_failures = lookup.number(
             &args.max_consecutive_failures,
             "max_consecutive_failures",
@@ -301,6 +289,28 @@ fn log_format(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<LogFormat, Setti
         &[("text", LogFormat::Text), ("json", LogFormat::Json)],
         "text or json",
     )
+}
+
+/// `--metrics`, with a warning for a name node_exporter's textfile collector would pass over.
+fn metrics_path(
+    args: &ScreenArgs,
+    config: &ConfigValues,
+    warnings: &mut Vec<String>,
+) -> Result<Option<PathBuf>, SettingsError> {
+    let metrics = match &args.metrics {
+        Some(path) => Some(path.clone()),
+        None => config.text("metrics")?.map(PathBuf::from),
+    };
+    if let Some(path) = metrics
+        .as_ref()
+        .filter(|p| p.extension() != Some("prom".as_ref()))
+    {
+        warnings.push(format!(
+            "The metrics file {} does not end in .prom; node_exporter's textfile collector reads only *.prom files.",
+            path.display()
+        ));
+    }
+    Ok(metrics)
 }
 
 fn input_options(

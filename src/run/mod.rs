@@ -189,9 +189,29 @@ async fn run(
     let collected = collect(collector, rows_rx, results_rx, control).await;
     let feed_end = feed::join(feed).await;
     watch.finish();
-    let collected = collected?;
+    let ended = conclude(
+        settings,
+        collected?,
+        &feed_end,
+        prepared.paths,
+        control,
+        started,
+    )?;
+    endpoint.close().await;
+    Ok(ended)
+}
 
-    let (exit_code, complete) = judge(settings, &collected, &feed_end, control);
+/// After the last row: the exit code judged, the output settled, the summary shown and
+/// written, and only then the journal of a completed run removed.
+fn conclude(
+    settings: &Settings,
+    collected: Collected,
+    feed_end: &FeedEnd,
+    paths: Option<prepare::OutputPaths>,
+    control: &Control,
+    started: (Instant, SystemTime),
+) -> Result<Ended, RunError> {
+    let (exit_code, complete) = judge(settings, &collected, feed_end, control);
     let summary = Summary::new(
         &collected.tally,
         control,
@@ -202,14 +222,13 @@ async fn run(
         settings.input.source.to_string(),
         settings.output.to_string(),
     );
-    let finished_journal = settle(settings, collected, complete, prepared.paths, &summary)?;
+    let finished_journal = settle(settings, collected, complete, paths, &summary)?;
     report(settings, &summary);
     // Only after the summary: a run that dies before this point leaves its journal, and a
     // scheduler's --resume then finishes from it without a call rather than paying again.
     if let Some(Err(e)) = finished_journal.map(Journal::remove) {
         tracing::warn!(error = %e, "Could not remove the journal of the completed run.");
     }
-    endpoint.close().await;
     Ok(Ended {
         exit_code,
         summary: Some(summary),
