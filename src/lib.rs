@@ -3,7 +3,7 @@
 //! The modules read as the data flows: `cli` (flags and config into `Settings`) → `input`
 //! (read, decode, plan each row) → `dedup` → `call` (pace, call, retry) → `output` (journal,
 //! reorder, write) → `report`, steered by `run`. Below every stage lie the types that travel
-//! between them: `card`, `outcome`, `control`, and the `vendor`'s protocol. `simulator` (a cargo
+//! between them: `card`, `outcome`, `control`, the `vendor`'s protocol, and the result `store`. `simulator` (a cargo
 //! feature, on by default) stands in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
 
 #![warn(missing_docs)]
@@ -14,6 +14,7 @@ pub mod cli;
 mod control;
 mod dedup;
 mod hash;
+mod humane;
 pub mod input;
 pub mod logging;
 mod outcome;
@@ -22,6 +23,7 @@ mod report;
 mod run;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+mod store;
 pub mod vendor;
 
 /// Runs a screening with its own runtime and returns the process exit code.
@@ -40,6 +42,42 @@ pub fn run_screen(settings: cli::Settings) -> i32 {
     // Tasks still sleeping in a backoff must not hold the process open.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// Runs `cardscreen history`: card numbers from standard input, their stored results on
+/// standard output.
+pub fn run_history(options: &store::StoreOptions) -> i32 {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    match store::history(
+        options,
+        stdin.lock(),
+        std::io::BufWriter::new(stdout.lock()),
+    ) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cardscreen: {}", card::mask_text(&e.to_string()));
+            2
+        }
+    }
+}
+
+/// Runs `cardscreen store stats` (`older_than` is `None`) or `cardscreen store prune`.
+pub fn run_store(options: &store::StoreOptions, older_than: Option<std::time::Duration>) -> i32 {
+    let done = match older_than {
+        None => store::stats(options),
+        Some(age) => store::prune(options, age),
+    };
+    match done {
+        Ok(report) => {
+            print!("{report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("cardscreen: {e}");
+            2
+        }
+    }
 }
 
 /// Runs `cardscreen simulate` until interrupted.

@@ -6,6 +6,6 @@ mod config;
 mod error;
 mod settings;
 
-pub use args::{Cli, Command, ScreenArgs};
+pub use args::{Cli, Command, PruneArgs, ScreenArgs, StoreArgs, StoreCommand};
 pub use error::SettingsError;
 pub use settings::{RunMode, Settings};

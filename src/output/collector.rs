@@ -1,7 +1,8 @@
 //! The collector: the one task that receives rows in input order from the reader and results
 //! in any order from the pool, journals each result as it arrives, and writes the output rows
 //! back in input order through a bounded reorder window. It alone writes; it also counts the
-//! rows written and trips the breaker when too many fail in a row.
+//! rows written, trips the breaker when too many fail in a row, and with a store hands each
+//! journaled result to the store's writer thread and writes the changed rows to `--changes`.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
@@ -16,8 +17,9 @@ use super::sink::OutputSink;
 use crate::call::Finished;
 use crate::control::{Control, Counters, StopReason};
 use crate::dedup::{CardHasher, CardIndex};
-use crate::outcome::{Outcome, Plan, Row, Status};
+use crate::outcome::{Change, Outcome, Plan, Row, Status, StoredResult};
 use crate::report::Tally;
+use crate::store::{unix_now, CardKey, StoreFeed, Update};
 
 /// Results can go quiet for long (backoffs, a slow API): the journal is synced this often anyway.
 const SYNC_TICK: Duration = Duration::from_secs(1);
@@ -27,6 +29,7 @@ pub(crate) struct Collected {
     pub(crate) tally: Tally,
     pub(crate) sink: OutputSink,
     pub(crate) journal: Journal,
+    pub(crate) changes: Option<OutputSink>,
     /// Every row the reader sent was written.
     pub(crate) all_written: bool,
     /// Rows sent by the reader.
@@ -42,6 +45,11 @@ pub(crate) enum CollectError {
     /// The reader of standard output went away (`| head`): end quietly.
     #[error("standard output was closed")]
     OutputClosed,
+    #[error("cannot write the changes file: {0}")]
+    Changes(io::Error),
+    /// The store's writer stopped; what it met is its own error.
+    #[error("the result store stopped taking results")]
+    Store,
 }
 
 pub(crate) struct Collector {
@@ -52,6 +60,10 @@ pub(crate) struct Collector {
     /// Rows that may wait between the oldest unwritten row and the newest one read.
     pub(crate) window: usize,
     pub(crate) max_consecutive_failures: Option<u64>,
+    /// Where results go on to the store, with a store.
+    pub(crate) store: Option<StoreFeed>,
+    /// `--changes`: the rows whose change is news.
+    pub(crate) changes: Option<OutputSink>,
 }
 
 /// What the collector keeps between one wake-up and the next.
@@ -90,6 +102,7 @@ impl Collector {
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.write_ready_rows(&mut state)?;
+            self.feed_store(false).await?;
             if !rows_open && !results_open {
                 break;
             }
@@ -104,10 +117,16 @@ impl Collector {
                     Some(batch) => state.take_rows(batch),
                     None => rows_open = false,
                 },
-                _ = sync_tick.tick() => self.journal.flush().map_err(CollectError::Journal)?,
+                _ = sync_tick.tick() => {
+                    self.journal.flush().map_err(CollectError::Journal)?;
+                    self.feed_store(true).await?;
+                }
             }
         }
         self.journal.sync().map_err(CollectError::Journal)?;
+        self.feed_store(true).await?;
+        // Dropping the feed tells the store's writer that nothing more will come.
+        self.store = None;
         self.sink.flush().map_err(output_error)?;
         Ok(Collected {
             all_written: state.queue.is_empty() && !state.dropped_rows && !state.unfinished,
@@ -115,7 +134,19 @@ impl Collector {
             tally: state.tally,
             sink: self.sink,
             journal: self.journal,
+            changes: self.changes,
         })
+    }
+
+    /// Hands the store's writer the updates gathered, when a batch is full or `now`. Only
+    /// results already journaled get here, so the journal holds whatever the store may lack.
+    async fn feed_store(&mut self, now: bool) -> Result<(), CollectError> {
+        match &mut self.store {
+            Some(feed) if now || feed.is_full() => {
+                feed.send().await.map_err(|_| CollectError::Store)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Writes every row at the head of the queue whose result is known.
@@ -127,7 +158,22 @@ impl Collector {
             let duplicate = matches!(head.plan, Plan::Duplicate);
             let fetched;
             let outcome = match &head.plan {
-                Plan::Settled(outcome) => outcome,
+                Plan::Settled(outcome) => {
+                    // A result `--retry-errors` keeps: its card was in the file.
+                    self.store_update(head.store_key, None);
+                    outcome
+                }
+                Plan::Stored(outcome) => {
+                    // Journaled too, so that rows with the same card, and a resumed run,
+                    // take this very answer.
+                    let offset = self
+                        .journal
+                        .append(head.card_code, outcome)
+                        .map_err(CollectError::Journal)?;
+                    self.index.record(head.card_code, offset);
+                    self.store_update(head.store_key, None);
+                    outcome
+                }
                 Plan::Call => match state.ready.remove(&head.row) {
                     Some(outcome) => {
                         fetched = outcome;
@@ -141,6 +187,12 @@ impl Collector {
                             self.journal.read(offset).map_err(CollectError::Journal)?;
                         if duplicate {
                             outcome.attempts = 0;
+                        } else {
+                            // Read back from an interrupted run: the store may not have it yet.
+                            self.store_update(
+                                head.store_key,
+                                (!outcome.reused).then_some(&outcome),
+                            );
                         }
                         fetched = outcome;
                         &fetched
@@ -156,6 +208,13 @@ impl Collector {
             self.sink
                 .write_row(&head.record, outcome)
                 .map_err(output_error)?;
+            if let Some(changes) = &mut self.changes {
+                if outcome.change.is_some_and(Change::is_news) {
+                    changes
+                        .write_row(&head.record, outcome)
+                        .map_err(CollectError::Changes)?;
+                }
+            }
             state.tally.count(outcome, duplicate);
             count_written(&self.control.counters, outcome);
             state.queue.pop_front();
@@ -178,15 +237,23 @@ impl Collector {
                 Finished::Done {
                     row,
                     card,
-                    outcome,
+                    mut outcome,
+                    previous,
                     unjournaled: permit,
                 } => {
                     unjournaled.push(permit);
+                    if let Some(previous) = previous {
+                        if StoredResult::of(&outcome).is_some() {
+                            outcome.screened_at = Some(unix_now());
+                        }
+                        outcome.change = Change::between(previous.result, &outcome);
+                    }
                     let offset = self
                         .journal
                         .append(card.code(), &outcome)
                         .map_err(CollectError::Journal)?;
                     self.index.record(card.code(), offset);
+                    self.store_update(previous.map(|p| p.key), Some(&outcome));
                     self.watch_failures(&outcome, &mut state.consecutive_failures);
                     state.ready.insert(row, outcome);
                 }
@@ -197,6 +264,24 @@ impl Collector {
         self.journal.flush().map_err(CollectError::Journal)?;
         drop(unjournaled);
         Ok(())
+    }
+
+    /// Gathers what the store learns from a row: `result`, when it is one worth keeping, else
+    /// only that the card was in the file.
+    fn store_update(&mut self, key: Option<CardKey>, result: Option<&Outcome>) {
+        let (Some(feed), Some(key)) = (&mut self.store, key) else {
+            return;
+        };
+        let update = match result.and_then(|o| StoredResult::of(o).map(|r| (o, r))) {
+            Some((outcome, result)) => Update::Result {
+                key,
+                result,
+                called: outcome.screened_at.unwrap_or_else(unix_now),
+                orderid: outcome.orderid.clone(),
+            },
+            None => Update::Seen(key),
+        };
+        feed.push(update);
     }
 
     /// The breaker: rows failing one after another mean a dead endpoint, not bad cards.

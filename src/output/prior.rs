@@ -7,8 +7,9 @@ use std::path::Path;
 
 use csv::ByteRecord;
 
-use super::sink::{added_names, column, ADDED_COUNT};
-use crate::outcome::{Flags, Outcome, Reason, Status};
+use super::sink::{added_names, column, ADDED_COUNT, STORE_COLUMNS};
+use crate::humane::parse_rfc3339;
+use crate::outcome::{Change, Flags, Outcome, Reason, Status};
 
 /// The earlier output cannot serve `--retry-errors`.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,8 @@ pub(crate) struct PriorOutput {
     csv: csv::Reader<File>,
     record: ByteRecord,
     name: String,
+    /// The columns cardscreen added: `ADDED_COUNT`, and the store's two with a store.
+    added: usize,
 }
 
 impl PriorOutput {
@@ -40,7 +43,9 @@ impl PriorOutput {
         path: &Path,
         delimiter: u8,
         prefix: &str,
+        store: bool,
     ) -> Result<PriorOutput, PriorError> {
+        let added = ADDED_COUNT + if store { STORE_COLUMNS.len() } else { 0 };
         let name = path.display().to_string();
         let file = File::open(path).map_err(|source| PriorError::Unreadable {
             path: name.clone(),
@@ -56,23 +61,24 @@ impl PriorOutput {
             path: name.clone(),
             why: why.to_string(),
         };
-        if !csv.read_byte_record(&mut header).unwrap_or(false) || header.len() < ADDED_COUNT {
+        if !csv.read_byte_record(&mut header).unwrap_or(false) || header.len() < added {
             return Err(mismatch("it has no cardscreen header"));
         }
-        let tail = header.iter().skip(header.len() - ADDED_COUNT);
-        if !tail.eq(added_names(prefix)
+        let tail = header.iter().skip(header.len() - added);
+        if !tail.eq(added_names(prefix, store)
             .collect::<Vec<_>>()
             .iter()
             .map(|n| n.as_bytes()))
         {
             return Err(mismatch(
-                "its last columns are not the ones cardscreen adds (was --prefix different?)",
+                "its last columns are not the ones cardscreen adds (was --prefix or --store different?)",
             ));
         }
         Ok(PriorOutput {
             csv,
             record: ByteRecord::new(),
             name,
+            added,
         })
     }
 
@@ -86,7 +92,7 @@ impl PriorOutput {
                 line: e.position().map(|p| p.line()).unwrap_or(0),
                 why: "cannot read the earlier output".into(),
             })?;
-        if !more || self.record.len() < ADDED_COUNT {
+        if !more || self.record.len() < self.added {
             return Err(PriorError::Row {
                 path: self.name.clone(),
                 line: self.record.position().map(|p| p.line()).unwrap_or(0),
@@ -94,10 +100,10 @@ impl PriorOutput {
                     .into(),
             });
         }
-        let first = self.record.len() - ADDED_COUNT;
+        let first = self.record.len() - self.added;
         let added = |column: usize| std::str::from_utf8(&self.record[first + column]).unwrap_or("");
         let attempts = added(column::ATTEMPTS).parse().unwrap_or(0);
-        Ok(match Status::parse(added(column::STATUS)) {
+        let kept = match Status::parse(added(column::STATUS)) {
             Some(Status::Ok) => {
                 let bits: [bool; 6] = std::array::from_fn(|i| added(column::FLAGS + i) == "1");
                 Some(Outcome::ok(
@@ -120,7 +126,14 @@ impl PriorOutput {
                 Some(outcome)
             }
             Some(Status::Error) | None => None,
-        })
+        };
+        Ok(kept.map(|mut outcome| {
+            if self.added > ADDED_COUNT {
+                outcome.screened_at = parse_rfc3339(added(ADDED_COUNT));
+                outcome.change = Change::parse(added(ADDED_COUNT + 1));
+            }
+            outcome
+        }))
     }
 
     /// True when the earlier output has no row left.

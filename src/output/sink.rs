@@ -1,10 +1,12 @@
 //! Where output rows go: the input's cells as they were (the card masked with `--mask`), then
-//! the added columns, as CSV in the input's delimiter.
+//! the added columns, as CSV in the input's delimiter. The added columns, and the cells of the
+//! two a store adds, are listed here for every sink.
 
 use std::io::{self, Write};
 
 use csv::ByteRecord;
 
+use crate::humane::rfc3339;
 use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 
@@ -27,6 +29,28 @@ pub(crate) const ADDED_COLUMNS: [&str; ADDED_COUNT] = [
     "attempts",
 ];
 
+/// The columns added after `attempts` when a store is in use (`--store`).
+pub(crate) const STORE_COLUMNS: [&str; 2] = ["screened_at", "change"];
+
+/// The columns added to every row, in output order (before `--prefix`): `ADDED_COLUMNS`,
+/// then `STORE_COLUMNS` with a store.
+pub(crate) fn added_columns(store: bool) -> impl Iterator<Item = &'static str> {
+    let store_columns = if store { &STORE_COLUMNS[..] } else { &[] };
+    ADDED_COLUMNS.iter().chain(store_columns).copied()
+}
+
+/// The cells of `STORE_COLUMNS` for a row: the RFC 3339 time of the call that gave its result
+/// and how it compares with the store's previous one; empty for rows without either.
+pub(crate) fn store_cells(outcome: &Outcome) -> [String; 2] {
+    [
+        outcome.screened_at.map(rfc3339).unwrap_or_default(),
+        outcome
+            .change
+            .map(|change| change.as_str().to_string())
+            .unwrap_or_default(),
+    ]
+}
+
 /// Where each added column stands among `ADDED_COLUMNS`.
 pub(crate) mod column {
     pub(crate) const STATUS: usize = 0;
@@ -48,13 +72,13 @@ pub(crate) struct SinkOptions {
     pub(crate) excel: bool,
     /// Write the card cell masked.
     pub(crate) mask: bool,
+    /// Add `STORE_COLUMNS`.
+    pub(crate) store_columns: bool,
 }
 
 /// The added column names with their prefix.
-pub(crate) fn added_names(prefix: &str) -> impl Iterator<Item = String> + '_ {
-    ADDED_COLUMNS
-        .iter()
-        .map(move |name| format!("{prefix}{name}"))
+pub(crate) fn added_names(prefix: &str, store: bool) -> impl Iterator<Item = String> + '_ {
+    added_columns(store).map(move |name| format!("{prefix}{name}"))
 }
 
 /// Where the output rows go.
@@ -63,6 +87,7 @@ pub(crate) struct OutputSink {
     header_len: usize,
     card_index: usize,
     mask: bool,
+    store_columns: bool,
     /// Scratch for the masked card cell.
     masked: String,
 }
@@ -87,7 +112,7 @@ impl OutputSink {
         for name in &header.names {
             names.push_field(name);
         }
-        for name in added_names(&options.prefix) {
+        for name in added_names(&options.prefix, options.store_columns) {
             names.push_field(name.as_bytes());
         }
         csv.write_byte_record(&names).map_err(csv_to_io)?;
@@ -96,6 +121,7 @@ impl OutputSink {
             header_len: header.names.len(),
             card_index: header.card_index,
             mask: options.mask,
+            store_columns: options.store_columns,
             masked: String::new(),
         })
     }
@@ -136,6 +162,11 @@ impl OutputSink {
         }
         self.field(outcome.error.as_bytes())?;
         self.field(number.format(outcome.attempts).as_bytes())?;
+        if self.store_columns {
+            for cell in store_cells(outcome) {
+                self.field(cell.as_bytes())?;
+            }
+        }
         self.csv.write_record(None::<&[u8]>).map_err(csv_to_io)
     }
 
@@ -199,6 +230,7 @@ mod tests {
             prefix: String::new(),
             excel: false,
             mask: false,
+            store_columns: false,
         }
     }
 
@@ -233,12 +265,41 @@ mod tests {
     }
 
     #[test]
+    fn a_store_adds_when_and_what_changed() {
+        let options = SinkOptions {
+            store_columns: true,
+            ..options()
+        };
+        let mut hit = Outcome::ok(Flags(0b1), "JH1".into(), 1);
+        hit.screened_at = Some(1_740_795_341);
+        hit.change = Some(crate::outcome::Change::NewHit);
+        let text = written(
+            &options,
+            &[
+                (&["1", "6222024332181964"], hit),
+                (
+                    &["2", "62"],
+                    Outcome::invalid(Reason::TooFewDigits, "short".into()),
+                ),
+            ],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",attempts,screened_at,change"), "{text}");
+        assert!(
+            lines[1].ends_with(",JH1,,,1,2025-03-01T02:15:41Z,new_hit"),
+            "{text}"
+        );
+        assert!(lines[2].ends_with(",short,0,,"), "{text}");
+    }
+
+    #[test]
     fn mask_prefix_and_bom_apply() {
         let options = SinkOptions {
             delimiter: b';',
             prefix: "s_".into(),
             excel: true,
             mask: true,
+            store_columns: false,
         };
         let text = written(
             &options,

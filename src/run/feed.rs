@@ -84,9 +84,16 @@ impl Feed {
             // An exact-size copy (three allocations) for the row, and the read buffer stays:
             // taking the buffer instead left an empty record that grew field by field on the
             // next read.
-            let (row, call) = self.planner.plan(sent, record.clone(), kept);
-            if let Some(card) = call {
-                self.pool.submit(Job { row: sent, card });
+            let (row, call) = match self.planner.plan(sent, record.clone(), kept) {
+                Ok(planned) => planned,
+                Err(e) => break self.fail(&e),
+            };
+            if let Some(call) = call {
+                self.pool.submit(Job {
+                    row: sent,
+                    card: call.card,
+                    previous: call.previous,
+                });
             }
             batch.push(row);
             sent += 1;

@@ -23,11 +23,12 @@ use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
     added_names, CollectError, Collected, Collector, JournalError, OutputSink, OutputTarget,
-    PriorError,
+    PriorError, SinkOptions,
 };
 use crate::report::{DryRun, Pace, Progress, Summary};
 #[cfg(feature = "simulator")]
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
+use crate::store::{unix_now, Store, StoreError, StoreReader, StoreWriter};
 
 /// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
 /// memory of the reorder buffer whatever the file size (a row is a few hundred bytes).
@@ -62,6 +63,12 @@ pub(crate) enum RunError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Collect(#[from] CollectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{0}; the results are kept in the journal: fix the store, then run again with --resume"
+    )]
+    StoreWrite(StoreError),
 }
 
 /// Screens the input as the settings say and returns the exit code.
@@ -70,15 +77,40 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let control = Arc::new(Control::new(settings.max_calls, next_run(&settings)));
     let bytes_read = Arc::clone(&control.counters.bytes_read);
     let mut input = InputReader::open(&settings.input, bytes_read)?;
-    check_added_columns(&input.header, &settings.sink.prefix)?;
+    check_added_columns(&input.header, &settings.sink)?;
     if settings.dry_run {
         return dry_run(&settings, &mut input);
     }
+    let store = open_store(&settings).await?;
     let endpoint = Endpoint::open(&settings).await?;
     let index = Arc::new(CardIndex::new());
-    let prepared = prepare::prepare(&settings, &input, &index)?;
+    let mut prepared = prepare::prepare(&settings, &input, &index)?;
     let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink)
         .map_err(|source| output_error(&settings.output, source))?;
+    let (changes, changes_paths) = match prepared.changes.take() {
+        Some((writer, paths)) => {
+            let changes =
+                OutputSink::new(writer, &input.header, &settings.sink).map_err(|source| {
+                    RunError::Output {
+                        path: paths.output.display().to_string(),
+                        source,
+                    }
+                })?;
+            (Some(changes), Some(paths))
+        }
+        None => (None, None),
+    };
+    // A resumed run keeps the time of the run it continues.
+    let (store_reader, store_writer) = match &store {
+        Some(store) => {
+            let now = prepared.journal.started();
+            (
+                Some(store.reader(now)?),
+                Some(StoreWriter::start(store, now)?),
+            )
+        }
+        None => (None, None),
+    };
 
     let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL);
@@ -91,7 +123,12 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         tokio::runtime::Handle::current(),
     );
     let watch = Watch::start(&control, input.total_bytes, &settings);
-    let planner = Planner::new(input.header.card_index, settings.luhn, Arc::clone(&index));
+    let planner = Planner::new(
+        input.header.card_index,
+        settings.luhn,
+        Arc::clone(&index),
+        store_reader,
+    );
     let feed = Feed {
         input,
         planner,
@@ -113,10 +150,16 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         sink,
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
+        store: store_writer.as_ref().map(StoreWriter::feed),
+        changes,
     };
     let collected = collect(collector, rows_rx, results_rx, &control).await;
     let feed_end = feed::join(feed).await;
     watch.finish();
+    // Everything the collector handed the store is committed before the journal may go.
+    if let Some(writer) = store_writer {
+        writer.finish().await.map_err(RunError::StoreWrite)?;
+    }
     let collected = match collected {
         Ok(collected) => collected,
         Err(CollectError::OutputClosed) => return Ok(0),
@@ -124,7 +167,11 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     };
 
     let tally = collected.tally.clone();
-    let (exit_code, complete) = settle(&settings, collected, &feed_end, prepared.paths, &control)?;
+    let paths = Paths {
+        output: prepared.paths,
+        changes: changes_paths,
+    };
+    let (exit_code, complete) = settle(&settings, collected, &feed_end, paths, &control)?;
     let summary = Summary::new(
         &tally,
         &control,
@@ -134,6 +181,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         complete,
         settings.input.source.to_string(),
         settings.output.to_string(),
+        settings.store.is_some(),
     );
     report(&settings, &summary)?;
     endpoint.close().await;
@@ -186,10 +234,23 @@ fn next_run(settings: &Settings) -> NextRun {
     }
 }
 
-fn check_added_columns(header: &Header, prefix: &str) -> Result<(), RunError> {
-    match added_names(prefix).find(|name| header.names.iter().any(|n| n == name.as_bytes())) {
+fn check_added_columns(header: &Header, sink: &SinkOptions) -> Result<(), RunError> {
+    let mut added = added_names(&sink.prefix, sink.store_columns);
+    match added.find(|name| header.names.iter().any(|n| n == name.as_bytes())) {
         Some(name) => Err(RunError::NameClash { name }),
         None => Ok(()),
+    }
+}
+
+/// The store, checked against its key (or created with one) before any call; SQLite's file
+/// work happens off the runtime.
+async fn open_store(settings: &Settings) -> Result<Option<Store>, RunError> {
+    let Some(options) = settings.store.clone() else {
+        return Ok(None);
+    };
+    match tokio::task::spawn_blocking(move || Store::open(&options)).await {
+        Ok(opened) => Ok(Some(opened?)),
+        Err(joined) => std::panic::resume_unwind(joined.into_panic()),
     }
 }
 
@@ -263,26 +324,46 @@ async fn collect(
 
 /// A complete run gets its output renamed into place and its journal removed; a stopped one
 /// keeps the journal for `--resume`. Returns the exit code and whether the run completed.
+/// The files written until the run completes: the output (`None` for standard output) and
+/// `--changes`.
+struct Paths {
+    output: Option<prepare::OutputPaths>,
+    changes: Option<prepare::OutputPaths>,
+}
+
 fn settle(
     settings: &Settings,
     collected: Collected,
     feed_end: &FeedEnd,
-    paths: Option<prepare::OutputPaths>,
+    paths: Paths,
     control: &Control,
 ) -> Result<(i32, bool), RunError> {
     let complete =
         feed_end.eof && collected.all_written && collected.rows_received == feed_end.rows;
     if !complete {
         drop(collected.sink);
+        drop(collected.changes);
         drop(collected.journal);
-        if let Some(paths) = &paths {
+        for paths in paths.output.iter().chain(&paths.changes) {
             let _ = std::fs::remove_file(&paths.partial);
         }
         return Ok((control.stop_reason().map_or(2, |r| r.exit_code()), false));
     }
+    if let (Some(changes), Some(changes_paths)) = (collected.changes, &paths.changes) {
+        changes
+            .finish()
+            .and_then(|writer| {
+                drop(writer);
+                prepare::settle_output(changes_paths)
+            })
+            .map_err(|source| RunError::Output {
+                path: changes_paths.output.display().to_string(),
+                source,
+            })?;
+    }
     let finished = collected.sink.finish().and_then(|writer| {
         drop(writer);
-        paths.as_ref().map_or(Ok(()), prepare::settle_output)
+        paths.output.as_ref().map_or(Ok(()), prepare::settle_output)
     });
     finished.map_err(|source| output_error(&settings.output, source))?;
     if let Err(e) = collected.journal.remove() {
@@ -306,15 +387,35 @@ fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
     }
 }
 
+/// The store a dry run looks cards up in: only an existing one, opened with its key, and only
+/// when `--max-age` lets it answer. A dry run creates nothing.
+fn dry_run_store(settings: &Settings) -> Result<Option<StoreReader>, RunError> {
+    let Some(options) = &settings.store else {
+        return Ok(None);
+    };
+    match Store::open_existing(options)? {
+        Some(store) => {
+            let reader = store.reader(unix_now())?;
+            Ok(reader.reuses().then_some(reader))
+        }
+        None => Ok(None),
+    }
+}
+
 /// `--dry-run`: read and check the whole file, count, estimate; no call.
 fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
     let mut planner = Planner::new(
         input.header.card_index,
         settings.luhn,
         Arc::new(CardIndex::new()),
+        None,
     );
+    let mut store = dry_run_store(settings)?;
     let mut record = ByteRecord::new();
-    let mut counts = DryRun::default();
+    let mut counts = DryRun {
+        from_store: store.as_ref().map(|_| 0),
+        ..DryRun::default()
+    };
     let mut distinct = HashSet::<u64, std::hash::BuildHasherDefault<CardHasher>>::default();
     while input.next_row(&mut record)? {
         counts.rows += 1;
@@ -324,7 +425,14 @@ fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError
                 *counts.invalid_by_reason.entry(reason).or_default() += 1;
             }
             Checked::Card(card) if !distinct.insert(card.code()) => counts.duplicates += 1,
-            Checked::Card(_) => {}
+            Checked::Card(card) => {
+                if let (Some(store), Some(from_store)) = (&mut store, &mut counts.from_store) {
+                    let key = store.key(&card);
+                    if store.latest(&key)?.is_some_and(|l| store.is_fresh(&l)) {
+                        *from_store += 1;
+                    }
+                }
+            }
         }
     }
     counts.distinct_cards = distinct.len() as u64;

@@ -12,6 +12,7 @@ use crate::dedup::CardIndex;
 use crate::input::{InputError, InputReader, InputSource};
 use crate::output::{files, Fingerprint, InputStamp, Journal, OutputTarget, PriorOutput};
 use crate::report::Summary;
+use crate::store::unix_now;
 
 /// The output file is written through a buffer this large.
 const OUTPUT_BUFFER: usize = 64 * 1024;
@@ -28,6 +29,8 @@ pub(super) struct Prepared {
     /// `None` when the output is standard output.
     pub(super) paths: Option<OutputPaths>,
     pub(super) prior: Option<PriorOutput>,
+    /// `--changes`: where its rows are written until the run completes, and its final name.
+    pub(super) changes: Option<(Box<dyn Write + Send>, OutputPaths)>,
 }
 
 /// Opens the journal the run mode asks for and the file the output is written to.
@@ -36,6 +39,7 @@ pub(super) fn prepare(
     input: &InputReader,
     index: &CardIndex,
 ) -> Result<Prepared, RunError> {
+    let changes = settings.changes.as_deref().map(partial_file).transpose()?;
     let output = match &settings.output {
         OutputTarget::Stdout => {
             return Ok(Prepared {
@@ -43,6 +47,7 @@ pub(super) fn prepare(
                 journal: scratch_journal()?,
                 paths: None,
                 prior: None,
+                changes,
             });
         }
         OutputTarget::Path(path) => path.clone(),
@@ -53,17 +58,31 @@ pub(super) fn prepare(
         InputSource::Stdin => (scratch_journal()?, None),
         InputSource::Path(input_path) => open_journal(settings, input, index, input_path, &output)?,
     };
-    let partial = files::sibling(&output, ".partial");
+    let (writer, paths) = partial_file(&output)?;
+    Ok(Prepared {
+        writer,
+        journal,
+        paths: Some(paths),
+        prior,
+        changes,
+    })
+}
+
+/// A file written beside its final name until the run completes.
+fn partial_file(output: &Path) -> Result<(Box<dyn Write + Send>, OutputPaths), RunError> {
+    let partial = files::sibling(output, ".partial");
     let file = files::create_private(&partial).map_err(|source| RunError::Output {
         path: partial.display().to_string(),
         source,
     })?;
-    Ok(Prepared {
-        writer: Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
-        journal,
-        paths: Some(OutputPaths { partial, output }),
-        prior,
-    })
+    let paths = OutputPaths {
+        partial,
+        output: output.to_path_buf(),
+    };
+    Ok((
+        Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
+        paths,
+    ))
 }
 
 /// The journal of a run on a file: new, resumed, or (for `--retry-errors`) a scratch one with
@@ -86,7 +105,12 @@ fn open_journal(
         RunMode::RetryErrors if unfinished => Err(RunError::RetryWhileUnfinished(shown())),
         RunMode::RetryErrors if !output.is_file() => Err(RunError::NothingToRetry(shown())),
         RunMode::RetryErrors => {
-            let prior = PriorOutput::open(output, settings.input.delimiter, &settings.sink.prefix)?;
+            let prior = PriorOutput::open(
+                output,
+                settings.input.delimiter,
+                &settings.sink.prefix,
+                settings.sink.store_columns,
+            )?;
             // The earlier output stays in place until this run completes, so a crash here
             // loses only the retried answers: a scratch journal is enough.
             Ok((scratch_journal()?, Some(prior)))
@@ -109,15 +133,15 @@ fn open_journal(
             if unfinished {
                 tracing::warn!(journal = %journal_path.display(), "Discarding the unfinished run (--fresh).");
             }
-            let journal =
-                Journal::create(&journal_path, &fingerprint(settings, input, input_path)?)?;
+            let fingerprint = fingerprint(settings, input, input_path)?;
+            let journal = Journal::create(&journal_path, &fingerprint, unix_now())?;
             Ok((journal, None))
         }
     }
 }
 
 fn scratch_journal() -> Result<Journal, RunError> {
-    Journal::scratch().map_err(|source| RunError::Output {
+    Journal::scratch(unix_now()).map_err(|source| RunError::Output {
         path: "(temporary journal)".into(),
         source,
     })
@@ -148,6 +172,8 @@ fn fingerprint(
         prefix: settings.sink.prefix.clone(),
         mask: settings.sink.mask,
         luhn: settings.luhn.as_str().to_string(),
+        store: settings.store.is_some(),
+        max_age_seconds: settings.store.as_ref().map_or(0, |s| s.max_age.as_secs()),
     })
 }
 
