@@ -11,3 +11,4 @@ mod pipeline;
 mod properties;
 mod resume;
 mod simulator;
+mod store;
