@@ -59,11 +59,12 @@ fn summary(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("summary")).expect("JSON")
 }
 
-/// The store's history as (card hash, result) in card and time order.
+/// The store's history as (card hash, result), sorted: two runs of a night differ in their
+/// call times, and a night can fall in the same second as the one before.
 fn history_rows(store: &Path) -> Vec<(Vec<u8>, i64)> {
     let db = Connection::open(store).expect("open store");
     let mut statement = db
-        .prepare("SELECT c.card, h.result FROM history h JOIN cards c ON c.id = h.id ORDER BY c.card, h.called")
+        .prepare("SELECT c.card, h.result FROM history h JOIN cards c ON c.id = h.id ORDER BY c.card, h.result")
         .expect("query");
     let rows = statement
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -248,11 +249,15 @@ fn kill_9_during_night_two_then_resume_leaves_the_history_of_an_uninterrupted_ni
     // The same store as it was after night 1, for the night that is killed.
     let killed_store = work.path("copy").join("screening.db");
     std::fs::create_dir_all(killed_store.parent().unwrap()).unwrap();
-    for (from, to) in [
-        (nights.store.clone(), killed_store.clone()),
-        (key_of(&nights.store), key_of(&killed_store)),
-    ] {
-        std::fs::copy(from, to).expect("copy the store");
+    for suffix in ["", "-wal", ".key"] {
+        let with = |path: &Path| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        if with(&nights.store).exists() {
+            std::fs::copy(with(&nights.store), with(&killed_store)).expect("copy the store");
+        }
     }
     let whole = work.path("whole.csv");
     night(&sim, &nights.night_2, &whole, &nights.store, &[]);

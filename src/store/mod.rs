@@ -56,7 +56,8 @@ CREATE TABLE history (
     called INTEGER NOT NULL,    -- when this result was first answered (Unix s)
     result INTEGER NOT NULL,
     orderid NOT NULL,
-    PRIMARY KEY (id, called)
+    -- Two nights may fall in one second (runs by hand, tests): the result keeps them apart.
+    PRIMARY KEY (id, called, result)
 ) WITHOUT ROWID;
 ";
 

@@ -208,7 +208,7 @@ fn apply(
         "UPDATE cards SET result = ?2, called = ?3, orderid = ?4, seen = max(seen, ?5) WHERE card = ?1",
     )?;
     let mut history = transaction.prepare_cached(
-        "INSERT OR REPLACE INTO history (id, called, result, orderid) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO history (id, called, result, orderid) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for update in updates {
         let Update::Result {
