@@ -270,9 +270,15 @@ impl Store {
 
     /// A connection for looking cards up, for the thread that reads the input.
     pub(crate) fn reader(&self, now: u64) -> Result<StoreReader, StoreError> {
-        let connection = connect(&self.path).map_err(sqlite_error(&self.path))?;
+        let connection = connect(&self.path)
+            .and_then(|c| {
+                c.pragma_update(None, "mmap_size", READER_MMAP)?;
+                Ok(c)
+            })
+            .map_err(sqlite_error(&self.path))?;
         Ok(StoreReader {
             connection,
+            in_read: 0,
             key: Arc::clone(&self.key),
             max_age: self.max_age.as_secs(),
             now,
@@ -285,9 +291,21 @@ impl Store {
     }
 }
 
+/// Lookups share one read transaction this long: taking one per lookup cost two file locks
+/// and a read of the log's index each (6.3 s → 3.75 s for a million lookups). Ending it now and then lets
+/// the writer's checkpoints go past what it still reads.
+const LOOKUPS_PER_READ: u32 = 4096;
+
+/// The reader maps this much of the store into memory rather than copying each page it reads
+/// through a system call: 3.75 s → 2.70 s for a million lookups (a dry run with a store). The
+/// pages it touches count in the resident memory, up to the store's size.
+const READER_MMAP: i64 = 1 << 30;
+
 /// Looks cards up on a connection of its own.
 pub(crate) struct StoreReader {
     connection: Connection,
+    /// Lookups made in the read transaction that is open, if any.
+    in_read: u32,
     key: Arc<StoreKey>,
     /// `--max-age` in seconds; 0 = never answer from the store.
     max_age: u64,
@@ -309,6 +327,18 @@ impl StoreReader {
 
     /// The newest result the store holds for the card.
     pub(crate) fn latest(&mut self, key: &CardKey) -> Result<Option<Latest>, StoreError> {
+        let sqlite = |source| StoreError::Sqlite {
+            store: self.path.clone(),
+            source,
+        };
+        if self.in_read == LOOKUPS_PER_READ {
+            self.connection.execute_batch("COMMIT").map_err(sqlite)?;
+            self.in_read = 0;
+        }
+        if self.in_read == 0 {
+            self.connection.execute_batch("BEGIN").map_err(sqlite)?;
+        }
+        self.in_read += 1;
         let mut statement = self
             .connection
             .prepare_cached("SELECT result, called, orderid FROM cards WHERE card = ?1")

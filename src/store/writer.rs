@@ -25,6 +25,11 @@ const MAX_TRANSACTION: usize = 100_000;
 const GATHER: Duration = Duration::from_millis(200);
 /// Pages the writer may keep changed in memory before spilling them mid-transaction (16 MB).
 const WRITER_CACHE_KIB: i64 = 16 * 1024;
+/// Cards only seen (answered from the store, or failed) wait this many at most (16 MB) to be
+/// marked seen, in key order, in one transaction. A night that reuses a million results thus
+/// writes each page of the store once; marking them as they came rewrote every page in each of
+/// ten transactions and took 7 s of system time (measured on 1,000,000 rows, 2 cores).
+const MAX_SEEN: usize = 1 << 20;
 
 /// One change to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +77,9 @@ impl StoreWriter {
         let connection = connect(&path)
             .and_then(|c| {
                 c.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+                // Copy the log back into the store every 40 MB rather than every 4 MB: each
+                // checkpoint syncs the store file. The run's end checkpoints the rest.
+                c.pragma_update(None, "wal_autocheckpoint", 10_000)?;
                 Ok(c)
             })
             .map_err(sqlite_error(&path))?;
@@ -148,6 +156,7 @@ fn write(
 ) -> rusqlite::Result<Written> {
     let mut written = Written::default();
     let mut updates = Vec::new();
+    let mut seen_only: Vec<CardKey> = Vec::new();
     while let Some(batch) = receiver.blocking_recv() {
         updates.extend(batch);
         let mut open = true;
@@ -161,18 +170,31 @@ fn write(
                 }
             }
         }
-        // In key order the transaction walks the table's pages once, front to back.
-        updates.sort_by(|a, b| a.key().cmp(b.key()));
-        let transaction =
-            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        apply(&transaction, &updates, seen, &mut written)?;
-        transaction.commit()?;
+        updates.retain(|update| match update {
+            Update::Seen(key) => {
+                seen_only.push(*key);
+                false
+            }
+            Update::Result { .. } => true,
+        });
+        if !updates.is_empty() {
+            // In key order the transaction walks the table's pages once, front to back.
+            updates.sort_by(|a, b| a.key().cmp(b.key()));
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            apply(&transaction, &updates, seen, &mut written)?;
+            transaction.commit()?;
+        }
+        if seen_only.len() >= MAX_SEEN {
+            mark_seen(&mut connection, &mut seen_only, seen)?;
+        }
         let small = updates.len() < MAX_TRANSACTION / 4;
         updates.clear();
         if open && small {
             std::thread::sleep(GATHER);
         }
     }
+    mark_seen(&mut connection, &mut seen_only, seen)?;
     // Leave the whole store in its main file; another run reading it may prevent that, and
     // then the next checkpoint does it.
     let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -183,6 +205,32 @@ fn write(
         "Store updated."
     );
     Ok(written)
+}
+
+/// Marks cards seen at the run's time, in key order, in one transaction.
+fn mark_seen(
+    connection: &mut Connection,
+    keys: &mut Vec<CardKey>,
+    seen: u64,
+) -> rusqlite::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    tracing::debug!(cards = keys.len(), "Marking cards seen.");
+    keys.sort_unstable();
+    keys.dedup();
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut touch =
+            transaction.prepare_cached("UPDATE cards SET seen = max(seen, ?2) WHERE card = ?1")?;
+        for key in keys.iter() {
+            touch.execute(params![&key[..], seen as i64])?;
+        }
+    }
+    transaction.commit()?;
+    keys.clear();
+    Ok(())
 }
 
 fn apply(
@@ -204,6 +252,11 @@ fn apply(
     let mut insert = transaction.prepare_cached(
         "INSERT INTO cards (card, id, result, called, orderid, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    // Most nights most cards answer as before: then one statement moves the latest call on,
+    // and the stored result it checks, at write time, says no history row is due.
+    let mut same = transaction.prepare_cached(
+        "UPDATE cards SET called = ?3, orderid = ?4, seen = max(seen, ?5) WHERE card = ?1 AND result = ?2 AND called <= ?3",
+    )?;
     let mut replace = transaction.prepare_cached(
         "UPDATE cards SET result = ?2, called = ?3, orderid = ?4, seen = max(seen, ?5) WHERE card = ?1",
     )?;
@@ -223,6 +276,10 @@ fn apply(
         };
         let (code, called) = (result.code(), *called as i64);
         let orderid = codec::pack(orderid);
+        if same.execute(params![&key[..], code, called, orderid, seen])? == 1 {
+            written.results += 1;
+            continue;
+        }
         let before: Option<(i64, i64, i64)> = find
             .query_row([&key[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
