@@ -87,30 +87,9 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let mut prepared = prepare::prepare(&settings, &input, &index)?;
     let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink)
         .map_err(|source| output_error(&settings.output, source))?;
-    let (changes, changes_paths) = match prepared.changes.take() {
-        Some((writer, paths)) => {
-            let changes =
-                OutputSink::new(writer, &input.header, &settings.sink).map_err(|source| {
-                    RunError::Output {
-                        path: paths.output.display().to_string(),
-                        source,
-                    }
-                })?;
-            (Some(changes), Some(paths))
-        }
-        None => (None, None),
-    };
+    let (changes, changes_paths) = prepared.changes.take().unzip();
     // A resumed run keeps the time of the run it continues.
-    let (store_reader, store_writer) = match &store {
-        Some(store) => {
-            let now = prepared.journal.started();
-            (
-                Some(store.reader(now)?),
-                Some(StoreWriter::start(store, now)?),
-            )
-        }
-        None => (None, None),
-    };
+    let (store_reader, store_writer) = connect_store(store.as_ref(), prepared.journal.started())?;
 
     let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL);
@@ -172,17 +151,8 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         changes: changes_paths,
     };
     let (exit_code, complete) = settle(&settings, collected, &feed_end, paths, &control)?;
-    let summary = Summary::new(
-        &tally,
-        &control,
-        feed_end.counts,
-        started,
-        exit_code,
-        complete,
-        settings.input.source.to_string(),
-        settings.output.to_string(),
-        settings.store.is_some(),
-    );
+    let ended = (exit_code, complete);
+    let summary = summarize(&settings, &tally, &control, feed_end.counts, started, ended);
     report(&settings, &summary)?;
     endpoint.close().await;
     Ok(exit_code)
@@ -213,6 +183,28 @@ impl Watch {
     }
 }
 
+/// The run's summary: `ended` is the exit code and whether the run completed.
+fn summarize(
+    settings: &Settings,
+    tally: &crate::report::Tally,
+    control: &Control,
+    counts: crate::report::ReaderCounts,
+    started: (Instant, SystemTime),
+    ended: (i32, bool),
+) -> Summary {
+    Summary::new(
+        tally,
+        control,
+        counts,
+        started,
+        ended.0,
+        ended.1,
+        settings.input.source.to_string(),
+        settings.output.to_string(),
+        settings.store.is_some(),
+    )
+}
+
 /// The summary on stderr, and as JSON with `--summary`.
 fn report(settings: &Settings, summary: &Summary) -> Result<(), RunError> {
     eprint!("{}", summary.render());
@@ -239,6 +231,20 @@ fn check_added_columns(header: &Header, sink: &SinkOptions) -> Result<(), RunErr
     match added.find(|name| header.names.iter().any(|n| n == name.as_bytes())) {
         Some(name) => Err(RunError::NameClash { name }),
         None => Ok(()),
+    }
+}
+
+/// The store's reader, for the reader thread, and its writer thread, both with the run's time.
+fn connect_store(
+    store: Option<&Store>,
+    now: u64,
+) -> Result<(Option<StoreReader>, Option<StoreWriter>), RunError> {
+    match store {
+        Some(store) => Ok((
+            Some(store.reader(now)?),
+            Some(StoreWriter::start(store, now)?),
+        )),
+        None => Ok((None, None)),
     }
 }
 

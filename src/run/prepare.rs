@@ -10,7 +10,9 @@ use super::RunError;
 use crate::cli::{RunMode, Settings};
 use crate::dedup::CardIndex;
 use crate::input::{InputError, InputReader, InputSource};
-use crate::output::{files, Fingerprint, InputStamp, Journal, OutputTarget, PriorOutput};
+use crate::output::{
+    files, Fingerprint, InputStamp, Journal, OutputSink, OutputTarget, PriorOutput,
+};
 use crate::report::Summary;
 use crate::store::unix_now;
 
@@ -29,8 +31,8 @@ pub(super) struct Prepared {
     /// `None` when the output is standard output.
     pub(super) paths: Option<OutputPaths>,
     pub(super) prior: Option<PriorOutput>,
-    /// `--changes`: where its rows are written until the run completes, and its final name.
-    pub(super) changes: Option<(Box<dyn Write + Send>, OutputPaths)>,
+    /// `--changes`: its rows' sink, and where they are written until the run completes.
+    pub(super) changes: Option<(OutputSink, OutputPaths)>,
 }
 
 /// Opens the journal the run mode asks for and the file the output is written to.
@@ -39,7 +41,10 @@ pub(super) fn prepare(
     input: &InputReader,
     index: &CardIndex,
 ) -> Result<Prepared, RunError> {
-    let changes = settings.changes.as_deref().map(partial_file).transpose()?;
+    let changes = match settings.changes.as_deref() {
+        Some(path) => Some(changes_sink(path, input, settings)?),
+        None => None,
+    };
     let output = match &settings.output {
         OutputTarget::Stdout => {
             return Ok(Prepared {
@@ -66,6 +71,22 @@ pub(super) fn prepare(
         prior,
         changes,
     })
+}
+
+/// The `--changes` file: the output's columns, a header even when no row follows.
+fn changes_sink(
+    path: &Path,
+    input: &InputReader,
+    settings: &Settings,
+) -> Result<(OutputSink, OutputPaths), RunError> {
+    let (writer, paths) = partial_file(path)?;
+    let sink = OutputSink::new(writer, &input.header, &settings.sink).map_err(|source| {
+        RunError::Output {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
+    Ok((sink, paths))
 }
 
 /// A file written beside its final name until the run completes.
