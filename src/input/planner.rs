@@ -71,6 +71,13 @@ impl Planner {
         self.luhn_warnings
     }
 
+    /// The reader is about to wait: let go of what it holds in the store.
+    pub(crate) fn pause(&mut self) {
+        if let Some(store) = &mut self.store {
+            store.pause();
+        }
+    }
+
     /// Local checks only: what the cell says about the card.
     pub(crate) fn check(&mut self, record: &ByteRecord) -> Checked {
         let Some(cell) = record.get(self.card_index) else {

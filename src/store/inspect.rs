@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{codec, connect, identify, sqlite_error, unix_now, Store, StoreError, StoreOptions};
+use super::{
+    checkpoint, codec, connect, identify, sqlite_error, unix_now, Store, StoreError, StoreOptions,
+};
 use crate::card::{self, mask_text};
 use crate::humane::{rfc3339, thousands};
 use crate::outcome::StoredResult;
@@ -162,7 +164,7 @@ pub fn prune(options: &StoreOptions, older_than: Duration) -> Result<String, Sto
         .query_row("SELECT count(*) FROM cards", [], |r| r.get(0))
         .map_err(&sqlite)?;
     transaction.commit().map_err(&sqlite)?;
-    let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    checkpoint(&connection);
     Ok(format!(
         "pruned {} cards not seen in a file for {} (and their {} history rows); {} cards remain\n",
         thousands(cards as u64),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::mpsc;
 
-use super::{codec, connect, sqlite_error, CardKey, Store, StoreError};
+use super::{checkpoint, codec, connect, sqlite_error, CardKey, Store, StoreError};
 use crate::outcome::StoredResult;
 
 /// Updates go to the writer in batches of this many.
@@ -193,9 +193,8 @@ fn write(
         updates.clear();
     }
     mark_seen(&mut connection, &mut seen_only, seen)?;
-    // Leave the whole store in its main file; another run reading it may prevent that, and
-    // then the next checkpoint does it.
-    let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    // Leave the whole store in its main file.
+    checkpoint(&connection);
     tracing::debug!(
         results = written.results,
         new_cards = written.new_cards,
