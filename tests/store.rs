@@ -218,9 +218,14 @@ fn max_age_answers_young_results_from_the_store_and_pays_only_for_new_cards() {
             "1d",
             "--summary",
             summary_path.to_str().unwrap(),
+            "--changes",
+            work.path("changes.csv").to_str().unwrap(),
         ],
     );
     assert_eq!(sim.calls() - before, 100, "only the new cards are called");
+    let (header, listed) = read_csv(&work.path("changes.csv"));
+    assert!(header.ends_with(&["screened_at".to_string(), "change".to_string()]));
+    assert!(listed.is_empty(), "nothing changed: a header alone");
     let per_card = sim.per_card();
     assert!(nights.new.iter().all(|c| per_card.get(c) == Some(&1)));
     let rows = by_card(&out);
