@@ -380,6 +380,8 @@ def table(results_path: str) -> int:
         add("Start-up: spawn → first call, 1M-row file (ms)", spread(ours, ".0f"), "—", "—",
             "reported", None)
 
+    store_rows(runs, pick, add)
+
     counts = {}
     for r in runs:
         counts[(r["scenario"], r["subject"])] = counts.get((r["scenario"], r["subject"]), 0) + 1
@@ -390,6 +392,51 @@ def table(results_path: str) -> int:
     print()
     print("Runs per figure: " + ", ".join(f"{s}/{who} {n}" for (s, who), n in sorted(counts.items())))
     return 1 if failures else 0
+
+
+def store_rows(runs, pick, add) -> None:
+    """The result store's figures: reuse against a dry run, the cost of a store, its size."""
+
+    def rows_per_s(subject):
+        return [r["rows"] / r["wall_s"] for r in runs
+                if r["scenario"] == "store_reuse" and r["subject"] == subject and "wall_s" in r]
+
+    reuse, dry_store, dry = rows_per_s("reuse"), rows_per_s("dry_run_store"), rows_per_s("dry_run")
+    if reuse and dry_store:
+        ratio = statistics.median(reuse) / statistics.median(dry_store)
+        add("Store: rows/s, 1M rows all answered from the store (--max-age 1d)", spread(reuse, ".0f"),
+            "dry run, same store and --max-age " + spread(dry_store, ".0f"), f"{ratio:.3f}", "≥ 0.5",
+            ratio >= 0.5)
+    if reuse and dry:
+        ratio = statistics.median(reuse) / statistics.median(dry)
+        add("Store: the same, against a dry run without the store", spread(reuse, ".0f"),
+            "dry run " + spread(dry, ".0f"), f"{ratio:.3f}", "reported", None)
+    rss = [kb * 1024 / 1e6 for kb in pick("store_reuse", "reuse", "max_rss_kb")]
+    if rss:
+        add("Store: peak RSS, 1M rows answered from the store (MB)", spread(rss, ".1f"), "—", "—",
+            "reported", None)
+    with_store = pick("store_overhead", "with_store", "rate")
+    without = pick("store_overhead", "without_store", "rate")
+    if with_store and without:
+        ratio = statistics.median(with_store) / statistics.median(without)
+        add("Store, --max-age 0: calls/s, 100k rows, latency 0, a second night", spread(with_store, ".0f"),
+            "no store " + spread(without, ".0f"), f"{ratio:.3f}", "≥ 0.85", ratio >= 0.85)
+
+    def wall(subject):
+        return [r["rows"] / r["wall_s"] for r in runs
+                if r["scenario"] == "store_overhead" and r["subject"] == subject and "wall_s" in r]
+
+    if wall("with_store") and wall("without_store"):
+        ratio = statistics.median(wall("with_store")) / statistics.median(wall("without_store"))
+        add("Store, --max-age 0, end to end: rows/s incl. the last commit", spread(wall("with_store"), ".0f"),
+            "no store " + spread(wall("without_store"), ".0f"), f"{ratio:.3f}", "reported", None)
+    sized = [r for r in runs if r["scenario"] == "store_size"]
+    if sized:
+        r = sized[-1]
+        per_card = int(r["store_bytes"]) / int(r["rows"])
+        add("Store: bytes per card after 30 nights of 100k cards (~1% changing a night)",
+            f"{per_card:.1f}", f"{int(r['cards']):,} cards, {int(r['history_rows']):,} history rows",
+            f"{per_card / 120:.3f} of target", "≤ 120 B", per_card <= 120)
 
 
 def main() -> int:

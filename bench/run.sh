@@ -8,15 +8,16 @@
 #   RUNS=3 bench/run.sh               # fewer runs per figure (at least 3)
 #   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset of:
 #       overhead latency rate memory workbook pacer adaptive large
+#       store_reuse store_overhead store_size
 #
 # `pacer` and `adaptive` run, side by side in each iteration, this checkout's binary and the
 # one built from PACER_BASELINE (default 2e01ae0, the last revision whose pacer was a GCRA of
 # its own rather than governor's). `large` screens 10,000,000 rows once (LARGE_RUNS=1): about
 # four minutes and 1.5 GB for the simulator.
 #
-# Needs the Rust toolchain, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
+# Needs the Rust toolchain, git, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
 # Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
-# Takes about 10 minutes on a 2-core machine (the workbook scenario about 3 of them).
+# Takes about 50 minutes on a 2-core machine with every scenario (RUNS=3 about 35).
 
 set -euo pipefail
 
@@ -24,7 +25,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 target=${CARGO_TARGET_DIR:-$repo/target}
 runs=${RUNS:-5}
-scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook pacer adaptive large}
+scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook pacer adaptive large store_reuse store_overhead store_size}
 baseline_rev=${PACER_BASELINE:-2e01ae0}
 pacer_rates=${PACER_RATES:-5 10 50 200 1000}
 large_runs=${LARGE_RUNS:-1}
@@ -133,15 +134,15 @@ measure_cardscreen() {
     python3 "$lib" record "$results" scenario="$scenario" subject="$subject" rows="$rows" \
         spawned_ms="$spawned" ended_ms="$ended" stats="$work/stats.json" time="$work/time.txt" \
         summary="$work/summary.json" concurrency="$concurrency" "${extra_fields[@]}"
-    python3 - "$results" "$rows" "${retries_expected:-}" <<'PY'
+    python3 - "$results" "$rows" "${expect_calls:-$rows}" "${retries_expected:-}" <<'PY'
 import json, sys
 run = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-rows = int(sys.argv[2])
-retries = bool(sys.argv[3])
+rows, calls = int(sys.argv[2]), int(sys.argv[3])
+retries = bool(sys.argv[4])
 problems = [what for what, bad in [
     ("rows in the summary", run["summary_rows"] != rows),
     ("calls counted by cardscreen", run["summary_calls"] != run["calls"]),
-    ("calls seen by the simulator", run["calls"] != rows and not retries),
+    ("calls seen by the simulator", run["calls"] != calls and not retries),
     ("error rows", run["summary_errors"] != 0),
 ] if bad]
 if problems:
@@ -168,6 +169,59 @@ measure_bare() {
     python3 "$lib" record "$results" scenario="$scenario" subject=bare_loop rows="$rows" \
         spawned_ms="$spawned" ended_ms="$ended" stats="$work/stats.json" time="$work/time.txt" \
         concurrency="$concurrency" "${extra_fields[@]}"
+}
+
+# measure_dry SCENARIO SUBJECT ROWS [screen flags...]: a --dry-run, timed; no simulator.
+measure_dry() {
+    local scenario=$1 subject=$2 rows=$3
+    shift 3
+    local spawned ended
+    spawned=$(now_ms)
+    timeout 900 /usr/bin/time -v -o "$work/time.txt" "$bin" screen "$work/cards_$rows.csv" \
+        --dry-run --progress never "$@" >"$work/dry.out" 2>"$work/screen.err" ||
+        die "the dry run failed in $scenario: $(tail -n 5 "$work/screen.err")"
+    ended=$(now_ms)
+    python3 "$lib" record "$results" scenario="$scenario" subject="$subject" rows="$rows" \
+        spawned_ms="$spawned" ended_ms="$ended" time="$work/time.txt"
+}
+
+# screen_into_store ROWS STORE [screen flags...]: one unmeasured night into STORE.
+screen_into_store() {
+    local rows=$1 store=$2
+    shift 2
+    start_sim
+    JUHE_KEY=$key "$bin" screen "$work/cards_$rows.csv" -o "$work/night.csv" \
+        --endpoint "http://$sim_addr/bankcardblack/query" --concurrency "$concurrency" \
+        --rate 0 --progress never --store "$store" "$@" 2>"$work/screen.err" ||
+        die "a night into the store failed: $(tail -n 5 "$work/screen.err")"
+    stop_sim
+}
+
+# store_size: 30 nights of the same 100,000 cards against one simulator that moves on a day
+# (about 1% of cards change) between nights; then the store's size per card.
+store_size() {
+    local store="$work/size.db" rows=100000
+    rm -f "$store" "$store"-wal "$store"-shm "$store.key"
+    start_sim
+    for night in $(seq 30); do
+        JUHE_KEY=$key "$bin" screen "$work/cards_$rows.csv" -o "$work/night.csv" \
+            --endpoint "http://$sim_addr/bankcardblack/query" --concurrency "$concurrency" \
+            --rate 0 --progress never --store "$store" 2>"$work/screen.err" ||
+            die "night $night failed: $(tail -n 5 "$work/screen.err")"
+        python3 -c '
+import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+opener.open(urllib.request.Request("http://" + sys.argv[1] + "/next-day", method="POST"), timeout=30).read()
+' "$sim_addr"
+    done
+    stop_sim
+    "$bin" store stats --store "$store" | tee "$work/stats.txt"
+    local bytes cards history
+    bytes=$(($(stat -c %s "$store") + $(stat -c %s "$store"-wal 2>/dev/null || echo 0)))
+    cards=$(awk '/^cards:/ {gsub(",", "", $2); print $2}' "$work/stats.txt")
+    history=$(awk '/^history rows:/ {gsub(",", "", $3); print $3}' "$work/stats.txt")
+    python3 "$lib" record "$results" scenario=store_size subject=nights_30 rows="$rows" \
+        store_bytes="$bytes" cards="$cards" history_rows="$history"
 }
 
 wants() { [[ " $scenarios " == *" $1 "* ]]; }
@@ -211,6 +265,9 @@ if wants pacer; then
 fi
 wants adaptive && sizes+=(300)
 wants large && sizes+=(2000 10000000)
+wants store_reuse && sizes+=(1000000)
+wants store_overhead && sizes+=(100000)
+wants store_size && sizes+=(100000)
 for rows in $(printf '%s\n' "${sizes[@]}" | sort -un); do
     python3 "$lib" cards "$rows" "$work/cards_$rows.csv" "$work/cards_$rows.txt"
     echo "   $rows rows: $(du -h "$work/cards_$rows.csv" | cut -f1)"
@@ -218,6 +275,15 @@ done
 if wants workbook; then
     python3 "$lib" workbook 200000 "$work/cards_200000.xlsx"
     echo "   200000 rows as .xlsx: $(du -h "$work/cards_200000.xlsx" | cut -f1)"
+fi
+
+if wants store_reuse; then
+    echo "-- store: one night of 1,000,000 cards into a store, for the reuse scenario"
+    screen_into_store 1000000 "$work/reuse.db"
+fi
+if wants store_overhead; then
+    echo "-- store: one night of 100,000 cards into a store, for the overhead scenario"
+    screen_into_store 100000 "$work/night1.db"
 fi
 
 for run in $(seq "$runs"); do
@@ -268,6 +334,25 @@ for run in $(seq "$runs"); do
         retries_expected=1 screen_bin=$baseline_bin measure_cardscreen adaptive baseline 300 "--qps-limit 10" --rate 40
         retries_expected=1 measure_cardscreen adaptive governor 300 "--qps-limit 10" --rate 40
     fi
+    if wants store_reuse; then
+        extra_fields=()
+        echo "-- store reuse: dry runs, then 1,000,000 rows all answered from the store"
+        measure_dry store_reuse dry_run 1000000
+        measure_dry store_reuse dry_run_store 1000000 --store "$work/reuse.db" --max-age 1d
+        expect_calls=0 measure_cardscreen store_reuse reuse 1000000 "" --rate 0 \
+            --store "$work/reuse.db" --max-age 1d
+    fi
+    if wants store_overhead; then
+        extra_fields=()
+        echo "-- store overhead: 100,000 rows, latency 0, without a store, then a second night with one"
+        measure_cardscreen store_overhead without_store 100000 "" --rate 0
+        # Every measured night starts from the same store: night 1's.
+        rm -f "$work/night2.db"-wal "$work/night2.db"-shm
+        cp "$work/night1.db" "$work/night2.db"
+        cp "$work/night1.db.key" "$work/night2.db.key"
+        measure_cardscreen store_overhead with_store 100000 "" --rate 0 \
+            --store "$work/night2.db" --max-age 0
+    fi
 done
 
 if wants large; then
@@ -277,6 +362,11 @@ if wants large; then
         measure_cardscreen large cardscreen_2k 2000 "" --rate 0
         measure_cardscreen large cardscreen_10m 10000000 "" --rate 0
     done
+fi
+
+if wants store_size; then
+    echo "-- store size: 30 nights of 100,000 cards, about 1% changing a night (once: it is a count)"
+    store_size
 fi
 
 echo "== Results"

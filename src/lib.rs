@@ -3,9 +3,9 @@
 //! The modules read as the data flows: `cli` (flags and config into `Settings`) → `input`
 //! (read, decode, plan each row) → `dedup` → `call` (pace, call, retry) → `output` (journal,
 //! reorder, write) → `report`, steered by `run`. Below every stage lie the types that travel
-//! between them: `card`, `outcome`, `control`, the `vendor`'s protocol, and `text` (how outside
-//! text is shown). `simulator` (a cargo feature, on by default) stands in for the vendor.
-//! docs/ARCHITECTURE.md tells the whole story on one page.
+//! between them: `card`, `outcome`, `control`, the `vendor`'s protocol, `text` (how outside
+//! text is shown) and the result `store`. `simulator` (a cargo feature, on by default) stands
+//! in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
 
 #![warn(missing_docs)]
 
@@ -17,6 +17,7 @@ pub mod cli;
 mod control;
 mod dedup;
 mod hash;
+mod humane;
 pub mod input;
 pub mod logging;
 mod outcome;
@@ -25,6 +26,7 @@ mod report;
 mod run;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+mod store;
 mod text;
 pub mod vendor;
 
@@ -66,6 +68,42 @@ pub fn print(text: &[u8]) -> i32 {
         Err(e) => {
             eprintln!("cardscreen: cannot write to standard output: {e}");
             1
+        }
+    }
+}
+
+/// Runs `cardscreen history`: card numbers from standard input, their stored results on
+/// standard output.
+pub fn run_history(options: &store::StoreOptions) -> i32 {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    match store::history(
+        options,
+        stdin.lock(),
+        std::io::BufWriter::new(stdout.lock()),
+    ) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cardscreen: {}", card::mask_text(&e.to_string()));
+            2
+        }
+    }
+}
+
+/// Runs `cardscreen store stats` (`older_than` is `None`) or `cardscreen store prune`.
+pub fn run_store(options: &store::StoreOptions, older_than: Option<std::time::Duration>) -> i32 {
+    let done = match older_than {
+        None => store::stats(options),
+        Some(age) => store::prune(options, age),
+    };
+    match done {
+        Ok(report) => {
+            print!("{report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("cardscreen: {e}");
+            2
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use cardscreen::cli::{Cli, Command, Settings};
+use cardscreen::cli::{Cli, Command, Settings, StoreCommand};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -15,6 +15,24 @@ fn main() -> ExitCode {
         }
         Command::Completions { shell } => cardscreen::print(&cardscreen::cli::completions(shell)),
         Command::Man => cardscreen::print(&cardscreen::cli::man_page()),
+        Command::History(args) => {
+            cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
+            cardscreen::run_history(&args.options())
+        }
+        Command::Store(StoreCommand::Stats(args)) => {
+            cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
+            cardscreen::run_store(&args.options(), None)
+        }
+        Command::Store(StoreCommand::Prune(args)) => match args.older_than() {
+            Ok(age) => {
+                cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
+                cardscreen::run_store(&args.store.options(), Some(age))
+            }
+            Err(e) => {
+                eprintln!("cardscreen: {e}");
+                2
+            }
+        },
         Command::Screen(args) => match Settings::resolve(&args, |name| std::env::var(name).ok()) {
             Ok(settings) => {
                 cardscreen::logging::init(settings.log_format);

@@ -6,6 +6,8 @@ use std::fmt;
 
 use csv::ByteRecord;
 
+use crate::store::CardKey;
+
 pub(crate) use crate::vendor::FLAG_NAMES;
 
 /// The `status` column.
@@ -127,6 +129,119 @@ impl Reason {
     }
 }
 
+/// A result worth keeping from one run to the next: the six flags of an `ok` answer, or the
+/// vendor's rejection of the number (271902). Errors are not results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoredResult {
+    Ok(Flags),
+    Rejected,
+}
+
+impl StoredResult {
+    /// The stored code of a rejection; `ok` results are their flag bits, 0 to 63.
+    const REJECTED: i64 = 64;
+
+    /// The result an outcome holds, if it is one worth keeping.
+    pub(crate) fn of(outcome: &Outcome) -> Option<StoredResult> {
+        match (outcome.status, outcome.reason) {
+            (Status::Ok, _) => Some(StoredResult::Ok(outcome.flags)),
+            (Status::Invalid, Some(Reason::VendorRejected)) => Some(StoredResult::Rejected),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn code(self) -> i64 {
+        match self {
+            StoredResult::Ok(flags) => i64::from(flags.0 & Flags::ALL),
+            StoredResult::Rejected => StoredResult::REJECTED,
+        }
+    }
+
+    pub(crate) fn from_code(code: i64) -> Option<StoredResult> {
+        match code {
+            0..=63 => Some(StoredResult::Ok(Flags(code as u8))),
+            StoredResult::REJECTED => Some(StoredResult::Rejected),
+            _ => None,
+        }
+    }
+
+    fn is_hit(self) -> bool {
+        matches!(self, StoredResult::Ok(flags) if flags.is_hit())
+    }
+
+    /// The row this result gives when it is answered without a call.
+    pub(crate) fn outcome(self, orderid: String, screened_at: u64) -> Outcome {
+        let mut outcome = match self {
+            StoredResult::Ok(flags) => Outcome::ok(flags, orderid, 0),
+            StoredResult::Rejected => Outcome::rejected_by_vendor(0),
+        };
+        outcome.screened_at = Some(screened_at);
+        outcome
+    }
+}
+
+/// The `change` column: how a card's result compares with the one the store held for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Never screened before.
+    First,
+    /// No hit before and none now, or the same flags.
+    Same,
+    /// No hit before (a rejection counts as none), a hit now.
+    NewHit,
+    /// A hit before, none now.
+    Cleared,
+    /// A hit both times, with other flags.
+    Changed,
+}
+
+impl Change {
+    pub(crate) const ALL: [Change; 5] = [
+        Change::First,
+        Change::Same,
+        Change::NewHit,
+        Change::Cleared,
+        Change::Changed,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Change::First => "first",
+            Change::Same => "same",
+            Change::NewHit => "new_hit",
+            Change::Cleared => "cleared",
+            Change::Changed => "changed",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Change> {
+        Change::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The change an `ok` result makes against the one stored before; `None` for other rows,
+    /// whose `change` is empty.
+    pub(crate) fn between(previous: Option<StoredResult>, now: &Outcome) -> Option<Change> {
+        if now.status != Status::Ok {
+            return None;
+        }
+        let now = StoredResult::Ok(now.flags);
+        Some(match previous {
+            None => Change::First,
+            Some(before) => match (before.is_hit(), now.is_hit()) {
+                (false, true) => Change::NewHit,
+                (true, false) => Change::Cleared,
+                (true, true) if before != now => Change::Changed,
+                _ => Change::Same,
+            },
+        })
+    }
+
+    /// Whether the row belongs on the list of changes (`--changes`).
+    pub(crate) fn is_news(self) -> bool {
+        matches!(self, Change::NewHit | Change::Cleared | Change::Changed)
+    }
+}
+
 /// The result of one row, as written to the output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Outcome {
@@ -140,6 +255,13 @@ pub(crate) struct Outcome {
     pub(crate) attempts: u32,
     /// Why an `invalid` row is invalid; not written to the output.
     pub(crate) reason: Option<Reason>,
+    /// When the call that gave the result was answered, in seconds since 1970: set for results
+    /// worth keeping (`StoredResult`), `None` for rows no answer settled.
+    pub(crate) screened_at: Option<u64>,
+    /// How the result compares with the store's previous one (with a store only).
+    pub(crate) change: Option<Change>,
+    /// Answered from the store without a call (`--max-age`).
+    pub(crate) reused: bool,
 }
 
 impl Outcome {
@@ -152,7 +274,22 @@ impl Outcome {
             error: String::new(),
             attempts,
             reason: None,
+            screened_at: None,
+            change: None,
+            reused: false,
         }
+    }
+
+    /// The API said the card number is wrong (271902).
+    pub(crate) fn rejected_by_vendor(attempts: u32) -> Outcome {
+        let code = crate::vendor::BAD_CARD;
+        let mut outcome = Outcome::invalid(
+            Reason::VendorRejected,
+            format!("the API says the card number is wrong ({code})"),
+        );
+        outcome.error_code = Some(code);
+        outcome.attempts = attempts;
+        outcome
     }
 
     pub(crate) fn invalid(reason: Reason, error: String) -> Outcome {
@@ -164,6 +301,9 @@ impl Outcome {
             error: error_line(error),
             attempts: 0,
             reason: Some(reason),
+            screened_at: None,
+            change: None,
+            reused: false,
         }
     }
 
@@ -176,6 +316,9 @@ impl Outcome {
             error: error_line(error),
             attempts,
             reason: None,
+            screened_at: None,
+            change: None,
+            reused: false,
         }
     }
 }
@@ -203,9 +346,20 @@ fn error_line(text: String) -> String {
     line
 }
 
+/// What a call for a card carries back to the collector when a store is in use: the card's
+/// key in the store, and the result the store held for it when the run read it (`None`: the
+/// card was never screened), against which the answer's `change` is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Previous {
+    pub(crate) key: CardKey,
+    pub(crate) result: Option<StoredResult>,
+}
+
 /// How a row gets its result.
 #[derive(Debug)]
 pub(crate) enum Plan {
+    /// The store holds a result younger than `--max-age`: no call.
+    Stored(Outcome),
     /// Settled without a call: rejected locally, or kept from an earlier output (`--retry-errors`).
     Settled(Outcome),
     /// Its card is being called for; the result comes from the pool.
@@ -224,6 +378,8 @@ pub(crate) struct Row {
     pub(crate) record: ByteRecord,
     /// Packed card number; meaningful for every plan but `Settled`.
     pub(crate) card_code: u64,
+    /// The card's key in the store, when a store is in use and the cell holds a card.
+    pub(crate) store_key: Option<CardKey>,
     pub(crate) plan: Plan,
 }
 
@@ -261,6 +417,50 @@ mod tests {
                 expected
             );
         }
+    }
+
+    #[test]
+    fn changes_follow_the_hits() {
+        let ok = |bits: u8| Outcome::ok(Flags(bits), "JH1".into(), 1);
+        let was = |bits: u8| Some(StoredResult::Ok(Flags(bits)));
+        let cases = [
+            (None, ok(0), Some(Change::First)),
+            (was(0), ok(0), Some(Change::Same)),
+            (was(0b10), ok(0b10), Some(Change::Same)),
+            (was(0), ok(0b100), Some(Change::NewHit)),
+            (Some(StoredResult::Rejected), ok(0b1), Some(Change::NewHit)),
+            (Some(StoredResult::Rejected), ok(0), Some(Change::Same)),
+            (was(0b1), ok(0), Some(Change::Cleared)),
+            (was(0b1), ok(0b11), Some(Change::Changed)),
+            (was(0b1), Outcome::rejected_by_vendor(1), None),
+            (was(0), Outcome::error(None, "timeout".into(), 5), None),
+        ];
+        for (previous, now, expected) in cases {
+            assert_eq!(
+                Change::between(previous, &now),
+                expected,
+                "{previous:?} {now:?}"
+            );
+        }
+        for change in Change::ALL {
+            assert_eq!(Change::parse(change.as_str()), Some(change));
+        }
+    }
+
+    #[test]
+    fn stored_results_read_back_as_themselves() {
+        for result in [
+            StoredResult::Ok(Flags(0)),
+            StoredResult::Ok(Flags(0b10_0001)),
+            StoredResult::Rejected,
+        ] {
+            assert_eq!(StoredResult::from_code(result.code()), Some(result));
+        }
+        assert_eq!(StoredResult::from_code(65), None);
+        let rejected = Outcome::rejected_by_vendor(2);
+        assert_eq!(StoredResult::of(&rejected), Some(StoredResult::Rejected));
+        let local = Outcome::invalid(Reason::TooFewDigits, "short".into());
+        assert_eq!(StoredResult::of(&local), None);
     }
 
     #[test]

@@ -109,6 +109,11 @@ impl Simulator {
         self.request("POST", "/reset");
     }
 
+    /// `POST /next-day`: the blacklists move on a day.
+    pub fn next_day(&self) {
+        self.request("POST", "/next-day");
+    }
+
     fn request(&self, method: &str, path: &str) -> String {
         let stream = TcpStream::connect(&self.addr).expect("connect simulator");
         let request = format!(

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cardscreen::simulator::{flags_for, start, Faults, RunningSimulator, SimulatorConfig, Stats};
+use cardscreen::simulator::{
+    flags_for, flags_on, start, Faults, RunningSimulator, SimulatorConfig, Stats,
+};
 use serde_json::Value;
 
 use crate::common::{ADDED, FLAGS};
@@ -206,6 +208,51 @@ async fn get_answers_like_post() {
         .await
         .expect("body");
     assert!(bad.contains(r#""error_code":271902"#), "{bad}");
+}
+
+#[tokio::test]
+async fn next_day_moves_the_blacklists_on_and_day_starts_elsewhere() {
+    let sim = launch(loopback()).await;
+    let client = reqwest::Client::new();
+    let gains = (0..)
+        .map(card)
+        .find(|c| !flags_for(c).contains(&true) && flags_on(c, 1).contains(&true))
+        .expect("a card that becomes a hit on day 1");
+    let clears = (0..)
+        .map(card)
+        .find(|c| flags_for(c).contains(&true) && !flags_on(c, 1).contains(&true))
+        .expect("a card whose hit clears on day 1");
+    for bankcard in [&gains, &clears] {
+        assert_eq!(
+            flags_of(&post(&client, &sim, KEY, bankcard).await),
+            flags_for(bankcard)
+        );
+    }
+    let next = client
+        .post(format!("http://{}/next-day", sim.addr()))
+        .send()
+        .await
+        .expect("next-day answer")
+        .text()
+        .await
+        .expect("next-day body");
+    assert_eq!(next, r#"{"day":1}"#);
+    for bankcard in [&gains, &clears] {
+        assert_eq!(
+            flags_of(&post(&client, &sim, KEY, bankcard).await),
+            flags_on(bankcard, 1)
+        );
+    }
+    assert_eq!(http_stats(&client, &sim).await.day, 1);
+
+    let later = launch(SimulatorConfig {
+        day: 7,
+        ..loopback()
+    })
+    .await;
+    let answer = post(&client, &later, KEY, &clears).await;
+    assert_eq!(flags_of(&answer), flags_on(&clears, 7));
+    assert_eq!(later.stats().day, 7);
 }
 
 #[tokio::test]

@@ -14,3 +14,4 @@ mod pipeline;
 mod properties;
 mod resume;
 mod simulator;
+mod store;

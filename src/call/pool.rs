@@ -14,13 +14,15 @@ use super::pacer::Pacer;
 use super::retry::{Attempts, Next, RetryPolicy};
 use crate::card::Card;
 use crate::control::{Control, Counters};
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Previous};
 
 /// A card to call the API for; `row` is the 0-based data row of its first occurrence.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) row: u64,
     pub(crate) card: Card,
+    /// What the store knew of the card; carried back with the result.
+    pub(crate) previous: Option<Previous>,
 }
 
 /// What the pool hands back.
@@ -30,6 +32,7 @@ pub(crate) enum Finished {
         row: u64,
         card: Card,
         outcome: Outcome,
+        previous: Option<Previous>,
         /// Freed only once the collector has journaled the result: so at any instant at most
         /// `--concurrency` answers are paid for but not yet safe on disk.
         unjournaled: OwnedSemaphorePermit,
@@ -165,6 +168,7 @@ async fn work(shared: Arc<Shared>) {
             row: job.row,
             card: job.card,
             outcome,
+            previous: job.previous,
             unjournaled,
         };
         // The collector only goes away when the run is over; nothing is left to tell then.

@@ -8,7 +8,7 @@ use rand::Rng;
 
 use super::client::Disposition;
 use crate::control::StopReason;
-use crate::outcome::{Outcome, Reason};
+use crate::outcome::Outcome;
 use crate::text::shown;
 use crate::vendor;
 
@@ -96,12 +96,8 @@ impl<'a> Attempts<'a> {
         match disposition {
             Disposition::Ok { flags, orderid } => Next::Done(Outcome::ok(flags, orderid, attempts)),
             Disposition::Invalid { code, .. } => {
-                let mut outcome = Outcome::invalid(
-                    Reason::VendorRejected,
-                    format!("the API says the card number is wrong ({code})"),
-                );
+                let mut outcome = Outcome::rejected_by_vendor(attempts);
                 outcome.error_code = Some(code);
-                outcome.attempts = attempts;
                 Next::Done(outcome)
             }
             Disposition::RowError { code, reason } => Next::Done(Outcome::error(
@@ -153,7 +149,7 @@ impl<'a> Attempts<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{Flags, Status};
+    use crate::outcome::{Flags, Reason, Status};
 
     const POLICY: RetryPolicy = RetryPolicy {
         max_attempts: 3,

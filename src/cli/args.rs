@@ -25,6 +25,12 @@ pub enum Command {
     /// Screen a CSV or workbook of card numbers and write it back with the blacklist flags added.
     #[command(args_override_self = true)]
     Screen(Box<ScreenArgs>),
+    /// Print the stored results of card numbers read from standard input (one a line), newest
+    /// first.
+    History(StoreArgs),
+    /// Look after a result store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Run an HTTP server that behaves like the vendor API, for demos, tests and load tests.
     #[cfg(feature = "simulator")]
     Simulate(crate::simulator::SimulatorConfig),
@@ -162,4 +168,49 @@ pub struct ScreenArgs {
     /// Screen against the built-in simulator on a loopback port (no key needed).
     #[arg(long)]
     pub simulate: bool,
+    /// SQLite file of earlier results, created if missing: reuse within --max-age, and the
+    /// screened_at and change columns.
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// The store's key file [default: <store>.key].
+    #[arg(long)]
+    pub store_key_file: Option<PathBuf>,
+    /// Answer cards whose stored result is younger than this from the store; 0 = always call
+    /// [default: 0].
+    #[arg(long)]
+    pub max_age: Option<String>,
+    /// Write the rows whose change is new_hit, cleared or changed to this CSV.
+    #[arg(long)]
+    pub changes: Option<PathBuf>,
+}
+
+/// Which store `history` and `store` look into.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The store's SQLite file.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// The store's key file [default: <store>.key].
+    #[arg(long)]
+    pub store_key_file: Option<PathBuf>,
+}
+
+/// `store stats` and `store prune`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Print the store's cards, history rows, oldest and newest result, and file size.
+    Stats(StoreArgs),
+    /// Delete the cards not seen in a screened file for a while, with their history.
+    Prune(PruneArgs),
+}
+
+/// `store prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Which store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Delete cards not seen in a file for this long, e.g. 90d.
+    #[arg(long)]
+    pub older_than: String,
 }

@@ -42,6 +42,9 @@ const CONFIG_KEYS: &[&str] = &[
     "progress_interval",
     "log_format",
     "price_per_call",
+    "store",
+    "store_key_file",
+    "max_age",
 ];
 
 /// The config file's values, each kept as the text a flag would carry so that flags and

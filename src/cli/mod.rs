@@ -7,7 +7,7 @@ mod error;
 mod manual;
 mod settings;
 
-pub use args::{Cli, Command, ScreenArgs, Shell};
+pub use args::{Cli, Command, PruneArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
 pub use error::SettingsError;
 pub use manual::{completions, man_page};
 pub use settings::{RunMode, Settings};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::args::ScreenArgs;
+use super::args::{PruneArgs, ScreenArgs, StoreArgs};
 use super::config::{readable_by_others, ConfigValues, DEFAULT_CONFIG_FILE};
 use super::error::SettingsError;
 use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy, Trust};
@@ -18,6 +18,7 @@ use crate::input::{ColumnSpec, EncodingChoice, InputOptions, InputSource, LuhnMo
 use crate::logging::LogFormat;
 use crate::output::{OutputFormat, OutputTarget, SinkOptions};
 use crate::report::ProgressMode;
+use crate::store::StoreOptions;
 use crate::vendor::DEFAULT_ENDPOINT;
 
 /// The variable the key is read from unless `--key-env` names another.
@@ -67,6 +68,10 @@ pub struct Settings {
     #[cfg_attr(not(feature = "simulator"), allow(dead_code))]
     pub(crate) simulate: bool,
     pub(crate) price_per_call: Option<f64>,
+    /// `--store`, its key and `--max-age`; `None` = no store.
+    pub(crate) store: Option<StoreOptions>,
+    /// `--changes`: the rows whose change is news, as a CSV of their own.
+    pub(crate) changes: Option<PathBuf>,
     /// Things to warn about once logging is set up.
     pub(crate) warnings: Vec<String>,
 }
@@ -196,6 +201,7 @@ impl Settings {
         let mut warnings = config.warnings.clone();
         let client = client_options(args, &lookup, &env, pool.concurrency, &mut warnings)?;
         let metrics = metrics_path(args, &config, &mut warnings)?;
+        let store = store_options(args, &lookup)?;
         let max_consecutive_failures = lookup.number(
             &args.max_consecutive_failures,
             "max_consecutive_failures",
@@ -214,6 +220,7 @@ impl Settings {
                 prefix: lookup.text(&args.prefix, "prefix")?.unwrap_or_default(),
                 excel,
                 mask: lookup.switch(args.mask, "mask")?,
+                store_columns: store.is_some(),
             },
             client,
             pacer: pacer_options(args, &lookup)?,
@@ -249,11 +256,66 @@ impl Settings {
                 |p: &f64| p.is_finite() && *p >= 0.0,
                 "a number >= 0",
             )?,
+            changes: args.changes.clone(),
+            store,
             warnings,
             input,
             output,
             pool,
         })
+    }
+}
+
+/// `--store` with its key file and `--max-age`; the other two, and `--changes`, need a store.
+fn store_options(
+    args: &ScreenArgs,
+    lookup: &Lookup<'_>,
+) -> Result<Option<StoreOptions>, SettingsError> {
+    let path = lookup.text(&None, "store")?.map(PathBuf::from);
+    let path = args.store.clone().or(path);
+    let key_file = args
+        .store_key_file
+        .clone()
+        .or(lookup.text(&None, "store_key_file")?.map(PathBuf::from));
+    let max_age = lookup.duration(&args.max_age, "max_age", Duration::ZERO, false)?;
+    let Some(path) = path else {
+        let without = [
+            (args.changes.is_some(), "--changes"),
+            (key_file.is_some(), "--store-key-file"),
+            (!max_age.is_zero(), "--max-age"),
+        ];
+        return match without.iter().find(|(given, _)| *given) {
+            Some((_, flag)) => Err(SettingsError::Conflict(format!(
+                "{flag} needs a result store; pass --store PATH (or set `store` in the config file)"
+            ))),
+            None => Ok(None),
+        };
+    };
+    Ok(Some(StoreOptions::new(path, key_file, max_age)))
+}
+
+impl StoreArgs {
+    /// The store these flags name, its key beside it unless `--store-key-file` says otherwise.
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions::new(
+            self.store.clone(),
+            self.store_key_file.clone(),
+            Duration::ZERO,
+        )
+    }
+}
+
+impl PruneArgs {
+    /// `--older-than`, above zero.
+    pub fn older_than(&self) -> Result<Duration, SettingsError> {
+        match parse_duration(&self.older_than) {
+            Ok(age) if !age.is_zero() => Ok(age),
+            _ => Err(bad(
+                "older_than",
+                &self.older_than,
+                "a duration above zero such as \"90d\"",
+            )),
+        }
     }
 }
 
@@ -990,6 +1052,30 @@ mod tests {
             let err = Settings::resolve(&a, with_key).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn store_flags_need_a_store_and_the_key_sits_beside_it() {
+        let s = Settings::resolve(&args("cards.csv"), with_key).unwrap();
+        assert!(s.store.is_none() && !s.sink.store_columns);
+        for set in [
+            |a: &mut ScreenArgs| a.max_age = Some("1d".into()),
+            |a: &mut ScreenArgs| a.changes = Some("changes.csv".into()),
+            |a: &mut ScreenArgs| a.store_key_file = Some("k".into()),
+        ] {
+            let mut a = args("cards.csv");
+            set(&mut a);
+            let err = Settings::resolve(&a, with_key).unwrap_err().to_string();
+            assert!(err.contains("needs a result store"), "{err}");
+        }
+        let mut a = args("cards.csv");
+        a.store = Some("nightly/store.db".into());
+        a.max_age = Some("1d".into());
+        let s = Settings::resolve(&a, with_key).unwrap();
+        let store = s.store.unwrap();
+        assert_eq!(store.key_file, PathBuf::from("nightly/store.db.key"));
+        assert_eq!(store.max_age, Duration::from_secs(86_400));
+        assert!(s.sink.store_columns);
     }
 
     #[test]

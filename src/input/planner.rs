@@ -1,6 +1,6 @@
 //! Decides, row by row, how each row gets its result: settled locally (a cell that cannot be a
 //! card, or one failing Luhn under `--luhn reject`), kept from an earlier output, copied from
-//! an earlier row with the same card, or called for.
+//! an earlier row with the same card, answered from the store (`--max-age`), or called for.
 
 use std::sync::Arc;
 
@@ -10,7 +10,8 @@ use super::CardCell;
 use crate::card::{self, Card, Rejection};
 use crate::dedup::{CardIndex, Claim};
 use crate::input::Header;
-use crate::outcome::{Outcome, Plan, Reason, Row};
+use crate::outcome::{Change, Outcome, Plan, Previous, Reason, Row};
+use crate::store::{StoreError, StoreReader};
 
 /// `--luhn`: some real UnionPay cards fail the check, so `Warn` still sends them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,12 @@ pub(crate) enum Checked {
     Card(Card),
 }
 
+/// A card to call the API for, with what the store knew of it.
+pub(crate) struct ToCall {
+    pub(crate) card: Card,
+    pub(crate) previous: Option<Previous>,
+}
+
 pub(crate) struct Planner {
     card_index: usize,
     /// Fields in the header: a row with more cannot keep its added columns under their names.
@@ -44,22 +51,36 @@ pub(crate) struct Planner {
     luhn: LuhnMode,
     index: Arc<CardIndex>,
     luhn_warnings: u64,
+    store: Option<StoreReader>,
 }
 
 impl Planner {
-    pub(crate) fn new(header: &Header, luhn: LuhnMode, index: Arc<CardIndex>) -> Planner {
+    pub(crate) fn new(
+        header: &Header,
+        luhn: LuhnMode,
+        index: Arc<CardIndex>,
+        store: Option<StoreReader>,
+    ) -> Planner {
         Planner {
             card_index: header.card_index,
             header_len: header.names.len(),
             luhn,
             index,
             luhn_warnings: 0,
+            store,
         }
     }
 
     /// Rows sent although their card fails the Luhn check.
     pub(crate) fn luhn_warnings(&self) -> u64 {
         self.luhn_warnings
+    }
+
+    /// The reader is about to wait: let go of what it holds in the store.
+    pub(crate) fn pause(&mut self) {
+        if let Some(store) = &mut self.store {
+            store.pause();
+        }
     }
 
     /// Local checks only: what the cell says about the card. `card_cell` is what the reader
@@ -119,25 +140,75 @@ impl Planner {
         record: ByteRecord,
         card_cell: CardCell,
         kept: Option<Outcome>,
-    ) -> (Row, Option<Card>) {
-        let (plan, card_code, call) = match self.check(&record, card_cell) {
-            Checked::Settled(outcome) => (Plan::Settled(outcome), 0, None),
-            Checked::Card(card) => match kept {
-                Some(outcome) => (Plan::Settled(outcome), card.code(), None),
-                None => match self.index.claim(card.code()) {
-                    Claim::Call => (Plan::Call, card.code(), Some(card)),
-                    Claim::Duplicate => (Plan::Duplicate, card.code(), None),
-                    Claim::Journaled => (Plan::Journaled, card.code(), None),
-                },
+    ) -> Result<(Row, Option<ToCall>), StoreError> {
+        let card = match self.check(&record, card_cell) {
+            Checked::Settled(outcome) => {
+                let row = Row {
+                    row,
+                    record,
+                    card_code: 0,
+                    store_key: None,
+                    plan: Plan::Settled(outcome),
+                };
+                return Ok((row, None));
+            }
+            Checked::Card(card) => card,
+        };
+        let store_key = self.store.as_ref().map(|store| store.key(&card));
+        let (plan, call) = match kept {
+            Some(outcome) => (Plan::Settled(outcome), None),
+            None => match self.index.claim(card.code()) {
+                Claim::Call => self.first_sight(card, store_key)?,
+                Claim::Duplicate => (Plan::Duplicate, None),
+                Claim::Journaled => (Plan::Journaled, None),
             },
         };
         let row = Row {
             row,
             record,
-            card_code,
+            card_code: card.code(),
+            store_key,
             plan,
         };
-        (row, call)
+        Ok((row, call))
+    }
+
+    /// A card this run has not seen: answered from the store when its result there is young
+    /// enough, else called for, with the stored result to judge the answer's change against.
+    fn first_sight(
+        &mut self,
+        card: Card,
+        key: Option<crate::store::CardKey>,
+    ) -> Result<(Plan, Option<ToCall>), StoreError> {
+        let (Some(store), Some(key)) = (self.store.as_mut(), key) else {
+            return Ok((
+                Plan::Call,
+                Some(ToCall {
+                    card,
+                    previous: None,
+                }),
+            ));
+        };
+        let latest = store.latest(&key)?;
+        match latest {
+            Some(latest) if store.is_fresh(&latest) => {
+                let mut outcome = latest.result.outcome(latest.orderid, latest.called);
+                outcome.change = Change::between(Some(latest.result), &outcome);
+                outcome.reused = true;
+                Ok((Plan::Stored(outcome), None))
+            }
+            latest => {
+                let previous = Previous {
+                    key,
+                    result: latest.map(|latest| latest.result),
+                };
+                let call = ToCall {
+                    card,
+                    previous: Some(previous),
+                };
+                Ok((Plan::Call, Some(call)))
+            }
+        }
     }
 }
 
@@ -159,7 +230,7 @@ mod tests {
             names: (0..len).map(|i| format!("c{i}").into_bytes()).collect(),
             card_index,
         };
-        Planner::new(&header, luhn, Arc::new(CardIndex::new()))
+        Planner::new(&header, luhn, Arc::new(CardIndex::new()), None)
     }
 
     const VALID: &str = "6222024332181964";
@@ -168,10 +239,14 @@ mod tests {
     #[test]
     fn a_card_is_called_once_then_copied() {
         let mut planner = planner(2, 1, LuhnMode::Warn);
-        let (first, call) = planner.plan(0, record(&["a", VALID]), CardCell::Text, None);
+        let (first, call) = planner
+            .plan(0, record(&["a", VALID]), CardCell::Text, None)
+            .unwrap();
         assert!(matches!(first.plan, Plan::Call));
-        assert_eq!(call.map(|c| c.code()), Some(first.card_code));
-        let (second, call) = planner.plan(1, record(&["b", VALID]), CardCell::Text, None);
+        assert_eq!(call.map(|c| c.card.code()), Some(first.card_code));
+        let (second, call) = planner
+            .plan(1, record(&["b", VALID]), CardCell::Text, None)
+            .unwrap();
         assert!(matches!(second.plan, Plan::Duplicate) && call.is_none());
     }
 
@@ -185,7 +260,7 @@ mod tests {
             (record(&["a", VALID, "extra"]), Reason::TooManyFields),
         ];
         for (cells, reason) in cases {
-            let (row, call) = planner.plan(0, cells, CardCell::Text, None);
+            let (row, call) = planner.plan(0, cells, CardCell::Text, None).unwrap();
             match row.plan {
                 Plan::Settled(outcome) => assert_eq!(outcome.reason, Some(reason)),
                 other => panic!("{other:?}"),
@@ -199,7 +274,9 @@ mod tests {
         let mut planner = planner(1, 0, LuhnMode::Warn);
         // The text is what Excel holds: a valid-looking card whose last digits are zeros.
         let long = CardCell::LongNumber { digits: 19 };
-        let (row, call) = planner.plan(0, record(&["6228480402561230000"]), long, None);
+        let (row, call) = planner
+            .plan(0, record(&["6228480402561230000"]), long, None)
+            .unwrap();
         match row.plan {
             Plan::Settled(outcome) => {
                 assert_eq!(outcome.reason, Some(Reason::ExcelNumber));
@@ -217,11 +294,15 @@ mod tests {
     #[test]
     fn luhn_warn_sends_and_counts_while_reject_settles() {
         let mut warn = planner(1, 0, LuhnMode::Warn);
-        let (row, call) = warn.plan(0, record(&[FAILS_LUHN]), CardCell::Text, None);
+        let (row, call) = warn
+            .plan(0, record(&[FAILS_LUHN]), CardCell::Text, None)
+            .unwrap();
         assert!(matches!(row.plan, Plan::Call) && call.is_some());
         assert_eq!(warn.luhn_warnings(), 1);
         let mut reject = planner(1, 0, LuhnMode::Reject);
-        let (row, call) = reject.plan(0, record(&[FAILS_LUHN]), CardCell::Text, None);
+        let (row, call) = reject
+            .plan(0, record(&[FAILS_LUHN]), CardCell::Text, None)
+            .unwrap();
         assert!(matches!(row.plan, Plan::Settled(ref o) if o.reason == Some(Reason::LuhnFailed)));
         assert!(call.is_none());
     }
@@ -230,7 +311,9 @@ mod tests {
     fn a_kept_result_settles_a_valid_card() {
         let mut planner = planner(1, 0, LuhnMode::Warn);
         let kept = Outcome::ok(Default::default(), "JH1".into(), 1);
-        let (row, call) = planner.plan(0, record(&[VALID]), CardCell::Text, Some(kept.clone()));
+        let (row, call) = planner
+            .plan(0, record(&[VALID]), CardCell::Text, Some(kept.clone()))
+            .unwrap();
         assert!(matches!(row.plan, Plan::Settled(ref o) if *o == kept));
         assert!(call.is_none());
     }

@@ -3,7 +3,8 @@
 //! back in input order through a bounded reorder window. It alone writes; it also counts the
 //! rows written and trips the breaker when too many fail in a row. When the output cannot take
 //! more (its reader went away, the disk is full) it stops the run and goes on journaling the
-//! answers still arriving.
+//! answers still arriving. With a store it hands each journaled result to the store's writer
+//! thread and writes the changed rows to `--changes`.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
@@ -20,8 +21,9 @@ use crate::call::Finished;
 use crate::control::{Control, Counters, StopReason};
 use crate::dedup::CardIndex;
 use crate::hash::NumberHasher;
-use crate::outcome::{Outcome, Plan, Row, Status};
+use crate::outcome::{Change, Outcome, Plan, Row, Status, StoredResult};
 use crate::report::Tally;
+use crate::store::{unix_now, CardKey, StoreFeed, Update};
 
 /// Results can go quiet for long (backoffs, a slow API): the journal is synced this often anyway.
 const SYNC_TICK: Duration = Duration::from_secs(1);
@@ -32,6 +34,7 @@ pub(crate) struct Collected {
     /// `None` once the output could take no more.
     pub(crate) sink: Option<OutputSink>,
     pub(crate) journal: Journal,
+    pub(crate) changes: Option<OutputSink>,
     /// Every row the reader sent was written.
     pub(crate) all_written: bool,
     /// Rows sent by the reader.
@@ -46,6 +49,11 @@ pub(crate) enum CollectError {
     Journal(io::Error),
     #[error("cannot read a result back from the journal: {0}")]
     JournalRead(io::Error),
+    #[error("cannot write the changes file: {0}")]
+    Changes(io::Error),
+    /// The store's writer stopped; what it met is its own error.
+    #[error("the result store stopped taking results")]
+    Store,
 }
 
 pub(crate) struct Collector {
@@ -62,6 +70,10 @@ pub(crate) struct Collector {
     /// Rows that may wait between the oldest unwritten row and the newest one read.
     pub(crate) window: usize,
     pub(crate) max_consecutive_failures: Option<u64>,
+    /// Where results go on to the store, with a store.
+    pub(crate) store: Option<StoreFeed>,
+    /// `--changes`: the rows whose change is news.
+    pub(crate) changes: Option<OutputSink>,
 }
 
 /// What the collector keeps between one wake-up and the next.
@@ -106,6 +118,7 @@ impl Collector {
         loop {
             self.write_ready_rows(&mut state)?;
             state.unfinished |= self.sink.is_none();
+            self.feed_store(false).await?;
             if !rows_open && !results_open {
                 break;
             }
@@ -126,10 +139,14 @@ impl Collector {
                 },
                 _ = sync_tick.tick() => {
                     self.journal_write(&mut state, Journal::flush)?;
+                    self.feed_store(true).await?;
                 }
             }
         }
         self.journal_write(&mut state, Journal::sync)?;
+        self.feed_store(true).await?;
+        // Dropping the feed tells the store's writer that nothing more will come.
+        self.store = None;
         if let Some(Err(e)) = self.sink.as_mut().map(OutputSink::flush) {
             self.output_failed(e)?;
         }
@@ -142,7 +159,19 @@ impl Collector {
             tally: state.tally,
             sink: self.sink,
             journal: self.journal,
+            changes: self.changes,
         })
+    }
+
+    /// Hands the store's writer the updates gathered, when a batch is full or `now`. Only
+    /// results already journaled get here, so the journal holds whatever the store may lack.
+    async fn feed_store(&mut self, now: bool) -> Result<(), CollectError> {
+        match &mut self.store {
+            Some(feed) if now || feed.is_full() => {
+                feed.send().await.map_err(|_| CollectError::Store)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Writes every row at the head of the queue whose result is known.
@@ -150,6 +179,12 @@ impl Collector {
         let written = match self.write_rows(state) {
             Ok(written) => written,
             Err(WriteFailure::JournalRead(e)) => return Err(CollectError::JournalRead(e)),
+            Err(WriteFailure::Journal(e)) if is_disk_full(&e) => {
+                self.disk_full("the journal");
+                return Ok(());
+            }
+            Err(WriteFailure::Journal(e)) => return Err(CollectError::Journal(e)),
+            Err(WriteFailure::Changes(e)) => return Err(CollectError::Changes(e)),
             Err(WriteFailure::Output(e)) => return self.output_failed(e),
         };
         if written > 0 && self.flush_rows {
@@ -170,7 +205,22 @@ impl Collector {
             let duplicate = matches!(head.plan, Plan::Duplicate);
             let fetched;
             let outcome = match &head.plan {
-                Plan::Settled(outcome) => outcome,
+                Plan::Settled(outcome) => {
+                    // A result `--retry-errors` keeps: its card was in the file.
+                    store_update(&mut self.store, head.store_key, None);
+                    outcome
+                }
+                Plan::Stored(outcome) => {
+                    // Journaled too, so that rows with the same card, and a resumed run,
+                    // take this very answer.
+                    let offset = self
+                        .journal
+                        .append(head.card_code, outcome)
+                        .map_err(WriteFailure::Journal)?;
+                    self.index.record(head.card_code, offset);
+                    store_update(&mut self.store, head.store_key, None);
+                    outcome
+                }
                 Plan::Call => match state.ready.remove(&head.row) {
                     Some(outcome) => {
                         fetched = outcome;
@@ -186,6 +236,13 @@ impl Collector {
                             .map_err(WriteFailure::JournalRead)?;
                         if duplicate {
                             outcome.attempts = 0;
+                        } else {
+                            // Read back from an interrupted run: the store may not have it yet.
+                            store_update(
+                                &mut self.store,
+                                head.store_key,
+                                (!outcome.reused).then_some(&outcome),
+                            );
                         }
                         fetched = outcome;
                         &fetched
@@ -200,8 +257,15 @@ impl Collector {
             };
             sink.write_row(&head.record, outcome)
                 .map_err(WriteFailure::Output)?;
+            if let Some(changes) = &mut self.changes {
+                if outcome.change.is_some_and(Change::is_news) {
+                    changes
+                        .write_row(&head.record, outcome)
+                        .map_err(WriteFailure::Changes)?;
+                }
+            }
             state.tally.count(outcome, duplicate);
-            count_written(&self.control.counters, outcome);
+            count_written(&self.control.counters, outcome, duplicate);
             state.queue.pop_front();
             written += 1;
         }
@@ -248,14 +312,22 @@ impl Collector {
                 Finished::Done {
                     row,
                     card,
-                    outcome,
+                    mut outcome,
+                    previous,
                     unjournaled: permit,
                 } => {
                     unjournaled.push(permit);
+                    if let Some(previous) = previous {
+                        if StoredResult::of(&outcome).is_some() {
+                            outcome.screened_at = Some(unix_now());
+                        }
+                        outcome.change = Change::between(previous.result, &outcome);
+                    }
                     let code = card.code();
                     let appended = self.journal_write(state, |j| j.append(code, &outcome))?;
                     if let Some(offset) = appended {
                         self.index.record(code, offset);
+                        store_update(&mut self.store, previous.map(|p| p.key), Some(&outcome));
                     }
                     self.watch_failures(&outcome, &mut state.consecutive_failures);
                     state.ready.insert(row, outcome);
@@ -340,8 +412,11 @@ impl State {
 }
 
 /// The live counters progress reports read.
-fn count_written(counters: &Counters, outcome: &Outcome) {
+fn count_written(counters: &Counters, outcome: &Outcome, duplicate: bool) {
     Counters::add(&counters.rows_done, 1);
+    if outcome.reused && !duplicate {
+        Counters::add(&counters.reused, 1);
+    }
     match outcome.status {
         Status::Ok if outcome.flags.is_hit() => Counters::add(&counters.hits, 1),
         Status::Ok => {}
@@ -350,11 +425,32 @@ fn count_written(counters: &Counters, outcome: &Outcome) {
     }
 }
 
+/// Gathers what the store learns from a row: `result`, when it is one worth keeping, else only
+/// that the card was in the file.
+fn store_update(store: &mut Option<StoreFeed>, key: Option<CardKey>, result: Option<&Outcome>) {
+    let (Some(feed), Some(key)) = (store, key) else {
+        return;
+    };
+    let update = match result.and_then(|o| StoredResult::of(o).map(|r| (o, r))) {
+        Some((outcome, result)) => Update::Result {
+            key,
+            result,
+            called: outcome.screened_at.unwrap_or_else(unix_now),
+            orderid: outcome.orderid.clone(),
+        },
+        None => Update::Seen(key),
+    };
+    feed.push(update);
+}
+
 /// Why writing rows stopped.
 enum WriteFailure {
     Output(io::Error),
     /// A duplicate's result could not be read back.
     JournalRead(io::Error),
+    /// A result answered from the store could not be journaled.
+    Journal(io::Error),
+    Changes(io::Error),
 }
 
 /// No room left: the disk, the user's quota, or the process's file size limit.
@@ -387,6 +483,7 @@ mod tests {
             prefix: String::new(),
             excel: false,
             mask: false,
+            store_columns: false,
         };
         let sink = OutputSink::new(Box::new(io::sink()), &header, &options, None).unwrap();
         let (results_tx, results) = mpsc::channel(8);
@@ -405,6 +502,7 @@ mod tests {
                 row: row as u64,
                 card,
                 outcome: Outcome::ok(Flags(0), format!("JH{row}"), 1),
+                previous: None,
                 unjournaled: Arc::clone(&permits).try_acquire_owned().unwrap(),
             };
             results_tx.send(finished).await.unwrap();
@@ -414,12 +512,14 @@ mod tests {
         let collector = Collector {
             control: Arc::clone(&control),
             index: Arc::clone(&index),
-            journal: Journal::scratch().unwrap(),
+            journal: Journal::scratch(0).unwrap(),
             sink: Some(sink),
             partial: None,
             flush_rows: false,
             window: 16,
             max_consecutive_failures: None,
+            store: None,
+            changes: None,
         };
         let mut collected = collector.run(rows, results).await.unwrap();
         control.until_saved().await;

@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// `path` with `suffix` appended to its file name, in the same directory (so a rename is atomic).
@@ -94,6 +94,55 @@ pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
 /// A file without a name, gone with the process: the journal of a run that cannot be resumed.
 pub(crate) fn anonymous() -> io::Result<File> {
     tempfile::tempfile()
+}
+
+/// Creates a file with mode 0600 that must not exist yet: `None` when it does (someone else's
+/// file is never truncated).
+pub(crate) fn create_new_private(path: &Path) -> io::Result<Option<File>> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a whole file beside `path` and links it into place only if `path` does not exist
+/// yet, durably. Returns false, and leaves the existing file alone, when it does: of two
+/// processes creating the same file at once, one wins and the other reads the winner's.
+pub(crate) fn write_new_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<bool> {
+    // A name of this process's own, so that two writers never share a temporary file.
+    let temporary = sibling(path, &format!(".{}.tmp", std::process::id()));
+    let mut file = io::BufWriter::new(create_private(&temporary)?);
+    let linked = write(&mut file)
+        .and_then(|()| file.flush())
+        .and_then(|()| file.get_ref().sync_all())
+        .and_then(|()| match std::fs::hard_link(&temporary, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        });
+    let _ = std::fs::remove_file(&temporary);
+    if linked? {
+        sync_parent(path);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Creates a directory and its missing parents, each readable by its owner only.
+pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
 }
 
 /// Makes a rename durable. Best effort: some file systems refuse to sync a directory.
@@ -213,5 +262,19 @@ mod tests {
         std::fs::create_dir(&directory).unwrap();
         assert!(create_private(&directory).is_err());
         assert!(directory.is_dir());
+    }
+
+    #[test]
+    fn a_new_file_never_replaces_an_existing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.key");
+        assert!(write_new_atomically(&path, |w| w.write_all(b"first")).unwrap());
+        assert!(!write_new_atomically(&path, |w| w.write_all(b"second")).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(create_new_private(&path).unwrap().is_none());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
     }
 }

@@ -3,7 +3,10 @@
 //! store that duplicate rows read their first row's result from.
 //!
 //! Format: a first line `cardscreen-journal 1`, a second line with the JSON fingerprint of the
-//! input and of the settings that shape the output, then one tab-separated line per card.
+//! input and of the settings that shape the output (and when the run started), then one
+//! tab-separated line per card. With a store, a line also holds when the call was answered,
+//! the change against the store's previous result as the run first read it, and whether the
+//! result came from the store: so a resumed run writes every row as the interrupted one would.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -17,7 +20,7 @@ use super::files;
 
 use crate::card::Card;
 use crate::hash::fnv1a;
-use crate::outcome::{is_error_line, Flags, Outcome, Reason, Status};
+use crate::outcome::{is_error_line, Change, Flags, Outcome, Reason, Status};
 
 const MAGIC: &str = "cardscreen-journal 1";
 /// How much of the input's head and tail the fingerprint hashes.
@@ -44,6 +47,22 @@ pub(crate) struct Fingerprint {
     pub(crate) prefix: String,
     pub(crate) mask: bool,
     pub(crate) luhn: String,
+    /// A store adds columns; journals from before stores had none.
+    #[serde(default)]
+    pub(crate) store: bool,
+    /// `--max-age` in seconds decides which rows are answered from the store.
+    #[serde(default)]
+    pub(crate) max_age_seconds: u64,
+}
+
+/// The journal's second line: the fingerprint, and when the run started (Unix seconds), which
+/// a resumed run keeps as its own time, for `--max-age` and for when its cards were last seen.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    #[serde(flatten)]
+    fingerprint: Fingerprint,
+    #[serde(default)]
+    started: u64,
 }
 
 /// The input file as it was when the run started: enough to notice that it changed.
@@ -122,6 +141,12 @@ impl Fingerprint {
         if !self.luhn.eq_ignore_ascii_case(&other.luhn) {
             differ.push("--luhn");
         }
+        if self.store != other.store {
+            differ.push("--store");
+        }
+        if self.max_age_seconds != other.max_age_seconds {
+            differ.push("--max-age");
+        }
         differ
     }
 }
@@ -148,6 +173,8 @@ pub(crate) struct Journal {
     last_sync: Instant,
     dirty: bool,
     line: Vec<u8>,
+    /// When the run started, or the interrupted run it continues (Unix seconds).
+    started: u64,
 }
 
 impl Journal {
@@ -163,13 +190,21 @@ impl Journal {
 
     /// Starts a new journal at `path`. The header is written to a temporary file, synced and
     /// renamed, so a journal on disk always has a whole header.
-    pub(crate) fn create(path: &Path, fingerprint: &Fingerprint) -> Result<Journal, JournalError> {
+    pub(crate) fn create(
+        path: &Path,
+        fingerprint: &Fingerprint,
+        started: u64,
+    ) -> Result<Journal, JournalError> {
         let err = |source| JournalError::Io {
             path: path.display().to_string(),
             source,
         };
         let mut header = format!("{MAGIC}\n");
-        header.push_str(&serde_json::to_string(fingerprint).map_err(|e| err(io::Error::other(e)))?);
+        let second = Header {
+            fingerprint: fingerprint.clone(),
+            started,
+        };
+        header.push_str(&serde_json::to_string(&second).map_err(|e| err(io::Error::other(e)))?);
         header.push('\n');
         let temporary = files::sibling(path, ".tmp");
         let mut file = files::create_private(&temporary).map_err(|source| JournalError::Io {
@@ -181,12 +216,18 @@ impl Journal {
         std::fs::rename(&temporary, path).map_err(err)?;
         files::sync_parent(path);
         // The file stays open through the rename: records go on after the header.
-        Journal::from_file(file, Some(path.to_path_buf()), header.len() as u64).map_err(err)
+        Journal::from_file(file, Some(path.to_path_buf()), header.len() as u64, started)
+            .map_err(err)
     }
 
     /// A journal in an unnamed temporary file, for runs that cannot be resumed (standard output).
-    pub(crate) fn scratch() -> io::Result<Journal> {
-        Journal::from_file(files::anonymous()?, None, 0)
+    pub(crate) fn scratch(started: u64) -> io::Result<Journal> {
+        Journal::from_file(files::anonymous()?, None, 0, started)
+    }
+
+    /// When the run started, or the interrupted run this one continues (Unix seconds).
+    pub(crate) fn started(&self) -> u64 {
+        self.started
     }
 
     /// Reopens the journal of an unfinished run, checks it belongs to the same job, and hands
@@ -215,8 +256,8 @@ impl Journal {
         let mut offset = line.len() as u64;
         line.clear();
         lines.read_until(b'\n', &mut line).map_err(err)?;
-        let recorded: Fingerprint = serde_json::from_slice(&line).map_err(|_| foreign())?;
-        let changed = recorded.differences(expected);
+        let recorded: Header = serde_json::from_slice(&line).map_err(|_| foreign())?;
+        let changed = recorded.fingerprint.differences(expected);
         if !changed.is_empty() {
             return Err(JournalError::Changed {
                 what: changed.join(" and "),
@@ -245,13 +286,20 @@ impl Journal {
         }
         // Drop a torn last record so that new records start on a line of their own.
         file.set_len(offset).map_err(err)?;
+        // A journal from before it recorded its start takes this run's.
+        let started = match recorded.started {
+            0 => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            started => started,
+        };
         Ok((
-            Journal::from_file(file, Some(path.to_path_buf()), offset).map_err(err)?,
+            Journal::from_file(file, Some(path.to_path_buf()), offset, started).map_err(err)?,
             kept,
         ))
     }
 
-    fn from_file(file: File, path: Option<PathBuf>, end: u64) -> io::Result<Journal> {
+    fn from_file(file: File, path: Option<PathBuf>, end: u64, started: u64) -> io::Result<Journal> {
         let reader = file.try_clone()?;
         Ok(Journal {
             writer: BufWriter::with_capacity(64 * 1024, file),
@@ -261,6 +309,7 @@ impl Journal {
             last_sync: Instant::now(),
             dirty: false,
             line: Vec::with_capacity(512),
+            started,
         })
     }
 
@@ -291,6 +340,16 @@ impl Journal {
         push_clean(line, &outcome.orderid, 100);
         line.push(b'\t');
         push_clean(line, &outcome.error, MAX_ERROR_LEN);
+        line.push(b'\t');
+        if let Some(screened_at) = outcome.screened_at {
+            line.extend_from_slice(number.format(screened_at).as_bytes());
+        }
+        line.push(b'\t');
+        if let Some(change) = outcome.change {
+            line.extend_from_slice(change.as_str().as_bytes());
+        }
+        line.push(b'\t');
+        line.push(if outcome.reused { b'1' } else { b'0' });
         line.push(b'\n');
         self.writer.write_all(line)?;
         self.end += line.len() as u64;
@@ -391,13 +450,20 @@ fn parse_record(line: &[u8]) -> Option<(u64, Outcome)> {
     let mut next = || fields.next();
     let (code, status, flags, attempts) = (next()?, next()?, next()?, next()?);
     let (error_code, reason, orderid, error) = (next()?, next()?, next()?, next()?);
+    // With a store, three more: when the result was called for, its change, and whether it
+    // came from the store. A journal written without them still reads.
+    let store_fields = match (next(), next(), next()) {
+        (None, None, None) => None,
+        (Some(at), Some(change), Some(reused)) => Some((at, change, reused)),
+        _ => return None,
+    };
     if next().is_some() {
         return None;
     }
     let code: u64 = code.parse().ok()?;
     Card::from_code(code)?;
     let flags: u8 = flags.parse().ok()?;
-    let outcome = Outcome {
+    let mut outcome = Outcome {
         status: Status::parse(status)?,
         flags: Flags(flags),
         orderid: orderid.to_string(),
@@ -411,7 +477,25 @@ fn parse_record(line: &[u8]) -> Option<(u64, Outcome)> {
             "" => None,
             key => Some(Reason::parse(key)?),
         },
+        screened_at: None,
+        change: None,
+        reused: false,
     };
+    if let Some((at, change, reused)) = store_fields {
+        outcome.screened_at = match at {
+            "" => None,
+            seconds => Some(seconds.parse().ok()?),
+        };
+        outcome.change = match change {
+            "" => None,
+            word => Some(Change::parse(word)?),
+        };
+        outcome.reused = match reused {
+            "0" => false,
+            "1" => true,
+            _ => return None,
+        };
+    }
     is_consistent(&outcome).then_some((code, outcome))
 }
 
@@ -456,6 +540,8 @@ mod tests {
             prefix: String::new(),
             mask: false,
             luhn: "warn".into(),
+            store: false,
+            max_age_seconds: 0,
         }
     }
 
@@ -464,17 +550,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv.journal");
         let ok = Outcome::ok(Flags(0b100), "JH1".into(), 2);
-        let mut failed = Outcome {
-            status: Status::Error,
-            flags: Flags(0),
-            orderid: String::new(),
-            error_code: Some(271901),
-            error: "data source timeout (271901)\tafter 5 attempts".into(),
-            attempts: 5,
-            reason: None,
-        };
+        let mut failed = Outcome::error(
+            Some(271901),
+            "data source timeout (271901)\tafter 5 attempts".into(),
+            5,
+        );
         let (a, b) = {
-            let mut journal = Journal::create(&path, &fingerprint()).unwrap();
+            let mut journal = Journal::create(&path, &fingerprint(), 1_700_000_000).unwrap();
             let a = journal.append(11, &ok).unwrap();
             let b = journal.append(12, &failed).unwrap();
             journal.flush().unwrap();
@@ -495,6 +577,7 @@ mod tests {
         .unwrap();
         assert_eq!(kept, 2);
         assert_eq!(seen, vec![(11, a), (12, b)]);
+        assert_eq!(journal.started(), 1_700_000_000);
         failed.error = failed.error.replace('\t', " ");
         assert_eq!(journal.read(b).unwrap(), failed);
         let c = journal.append(13, &ok).unwrap();
@@ -510,7 +593,7 @@ mod tests {
         let path = dir.path().join("out.csv.journal");
         let ok = Outcome::ok(Flags(0b100), "JH1".into(), 1);
         let first = {
-            let mut journal = Journal::create(&path, &fingerprint()).unwrap();
+            let mut journal = Journal::create(&path, &fingerprint(), 0).unwrap();
             let first = journal.append(11, &ok).unwrap();
             journal.sync().unwrap();
             first
@@ -549,6 +632,24 @@ mod tests {
     }
 
     #[test]
+    fn store_fields_read_back_and_older_records_still_read() {
+        let mut journal = Journal::scratch(0).unwrap();
+        let mut reused = Outcome::ok(Flags(0b1), "JH9".into(), 0);
+        reused.screened_at = Some(1_740_795_341);
+        reused.change = Some(Change::Same);
+        reused.reused = true;
+        let rejected = Outcome::rejected_by_vendor(1);
+        let a = journal.append(5, &reused).unwrap();
+        let b = journal.append(6, &rejected).unwrap();
+        journal.flush().unwrap();
+        assert_eq!(journal.read(a).unwrap(), reused);
+        assert_eq!(journal.read(b).unwrap(), rejected);
+        let (code, older) = parse_record(b"7\tok\t0\t1\t\t\tJH1\t").unwrap();
+        assert_eq!(code, 7);
+        assert_eq!(older, Outcome::ok(Flags(0), "JH1".into(), 1));
+    }
+
+    #[test]
     fn texts_lose_control_characters_and_stop_at_the_limit() {
         let cases = [
             ("JH7190000000000000000001", 100, "JH7190000000000000000001"),
@@ -568,7 +669,7 @@ mod tests {
     fn a_changed_input_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        Journal::create(&path, &fingerprint()).unwrap();
+        Journal::create(&path, &fingerprint(), 0).unwrap();
         let mut other = fingerprint();
         other.input.size = 11;
         other.mask = true;

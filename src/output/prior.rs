@@ -9,8 +9,9 @@ use std::path::Path;
 
 use csv::ByteRecord;
 
-use super::sink::{added_names, column, ADDED_COUNT};
-use crate::outcome::{Flags, Outcome, Reason, Status};
+use super::sink::{added_names, column, ADDED_COUNT, STORE_COLUMNS};
+use crate::humane::parse_rfc3339;
+use crate::outcome::{Change, Flags, Outcome, Reason, Status};
 
 /// The earlier output cannot serve `--retry-errors`.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,8 @@ pub(crate) struct PriorOutput {
     /// Records read, the header included: the line or sheet row of the last one.
     read: u64,
     name: String,
+    /// The columns cardscreen added: `ADDED_COUNT`, and the store's two with a store.
+    added: usize,
 }
 
 impl PriorOutput {
@@ -61,6 +64,7 @@ impl PriorOutput {
         path: &Path,
         delimiter: u8,
         prefix: &str,
+        store: bool,
     ) -> Result<PriorOutput, PriorError> {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|source| PriorError::Unreadable {
@@ -72,7 +76,7 @@ impl PriorOutput {
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(file);
-        PriorOutput::start(Rows::Csv(csv), name, prefix)
+        PriorOutput::start(Rows::Csv(csv), name, prefix, store)
     }
 
     /// An earlier output read by `read` (a workbook's rows, as text), checked as `open` checks.
@@ -80,27 +84,35 @@ impl PriorOutput {
         read: ReadRecord,
         path: &Path,
         prefix: &str,
+        store: bool,
     ) -> Result<PriorOutput, PriorError> {
-        PriorOutput::start(Rows::Other(read), path.display().to_string(), prefix)
+        PriorOutput::start(Rows::Other(read), path.display().to_string(), prefix, store)
     }
 
-    fn start(mut rows: Rows, name: String, prefix: &str) -> Result<PriorOutput, PriorError> {
+    /// Reads the header; `store` says whether the store's two columns follow cardscreen's.
+    fn start(
+        mut rows: Rows,
+        name: String,
+        prefix: &str,
+        store: bool,
+    ) -> Result<PriorOutput, PriorError> {
+        let added = ADDED_COUNT + if store { STORE_COLUMNS.len() } else { 0 };
         let mut header = ByteRecord::new();
         let mismatch = |why: &str| PriorError::Mismatch {
             path: name.clone(),
             why: why.to_string(),
         };
-        if !rows.read(&mut header).unwrap_or(false) || header.len() < ADDED_COUNT {
+        if !rows.read(&mut header).unwrap_or(false) || header.len() < added {
             return Err(mismatch("it has no cardscreen header"));
         }
-        let tail = header.iter().skip(header.len() - ADDED_COUNT);
-        if !tail.eq(added_names(prefix)
+        let tail = header.iter().skip(header.len() - added);
+        if !tail.eq(added_names(prefix, store)
             .collect::<Vec<_>>()
             .iter()
             .map(|n| n.as_bytes()))
         {
             return Err(mismatch(
-                "its last columns are not the ones cardscreen adds (was --prefix different?)",
+                "its last columns are not the ones cardscreen adds (was --prefix or --store different?)",
             ));
         }
         Ok(PriorOutput {
@@ -108,6 +120,7 @@ impl PriorOutput {
             record: ByteRecord::new(),
             read: 1,
             name,
+            added,
         })
     }
 
@@ -122,7 +135,7 @@ impl PriorOutput {
                 line: self.read,
                 why: format!("cannot read the earlier output: {e}"),
             })?;
-        if !more || self.record.len() < ADDED_COUNT {
+        if !more || self.record.len() < self.added {
             return Err(PriorError::Row {
                 path: self.name.clone(),
                 line: self.read,
@@ -130,10 +143,10 @@ impl PriorOutput {
                     .into(),
             });
         }
-        let first = self.record.len() - ADDED_COUNT;
+        let first = self.record.len() - self.added;
         let added = |column: usize| std::str::from_utf8(&self.record[first + column]).unwrap_or("");
         let attempts = added(column::ATTEMPTS).parse().unwrap_or(0);
-        Ok(match Status::parse(added(column::STATUS)) {
+        let kept = match Status::parse(added(column::STATUS)) {
             Some(Status::Ok) => {
                 let bits: [bool; 6] = std::array::from_fn(|i| added(column::FLAGS + i) == "1");
                 Some(Outcome::ok(
@@ -156,7 +169,14 @@ impl PriorOutput {
                 Some(outcome)
             }
             Some(Status::Error) | None => None,
-        })
+        };
+        Ok(kept.map(|mut outcome| {
+            if self.added > ADDED_COUNT {
+                outcome.screened_at = parse_rfc3339(added(ADDED_COUNT));
+                outcome.change = Change::parse(added(ADDED_COUNT + 1));
+            }
+            outcome
+        }))
     }
 
     /// True when the earlier output has no row left.

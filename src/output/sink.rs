@@ -1,5 +1,6 @@
 //! Where output rows go: the input's cells as they were (the card masked with `--mask`), then
-//! the added columns, as CSV in the input's delimiter or as a workbook (`workbook.rs`).
+//! the added columns, as CSV in the input's delimiter or as a workbook (`workbook.rs`). The
+//! added columns, and the cells of the two a store adds, are listed here for every sink.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -9,6 +10,7 @@ use csv::ByteRecord;
 
 use super::workbook::XlsxSink;
 use super::OutputFormat;
+use crate::humane::rfc3339;
 use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;
@@ -31,6 +33,28 @@ pub(crate) const ADDED_COLUMNS: [&str; ADDED_COUNT] = [
     "error",
     "attempts",
 ];
+
+/// The columns added after `attempts` when a store is in use (`--store`).
+pub(crate) const STORE_COLUMNS: [&str; 2] = ["screened_at", "change"];
+
+/// The columns added to every row, in output order (before `--prefix`): `ADDED_COLUMNS`,
+/// then `STORE_COLUMNS` with a store.
+pub(crate) fn added_columns(store: bool) -> impl Iterator<Item = &'static str> {
+    let store_columns = if store { &STORE_COLUMNS[..] } else { &[] };
+    ADDED_COLUMNS.iter().chain(store_columns).copied()
+}
+
+/// The cells of `STORE_COLUMNS` for a row: the RFC 3339 time of the call that gave its result
+/// and how it compares with the store's previous one; empty for rows without either.
+pub(crate) fn store_cells(outcome: &Outcome) -> [String; 2] {
+    [
+        outcome.screened_at.map(rfc3339).unwrap_or_default(),
+        outcome
+            .change
+            .map(|change| change.as_str().to_string())
+            .unwrap_or_default(),
+    ]
+}
 
 /// Where each added column stands among `ADDED_COLUMNS`.
 pub(crate) mod column {
@@ -55,13 +79,13 @@ pub(crate) struct SinkOptions {
     pub(crate) excel: bool,
     /// Write the card cell masked.
     pub(crate) mask: bool,
+    /// Add `STORE_COLUMNS`.
+    pub(crate) store_columns: bool,
 }
 
 /// The added column names with their prefix.
-pub(crate) fn added_names(prefix: &str) -> impl Iterator<Item = String> + '_ {
-    ADDED_COLUMNS
-        .iter()
-        .map(move |name| format!("{prefix}{name}"))
+pub(crate) fn added_names(prefix: &str, store: bool) -> impl Iterator<Item = String> + '_ {
+    added_columns(store).map(move |name| format!("{prefix}{name}"))
 }
 
 /// Where the output rows go, in the format the settings chose.
@@ -123,6 +147,8 @@ pub(crate) struct CsvSink {
     header_len: usize,
     card_index: usize,
     mask: bool,
+    /// The store's two columns follow cardscreen's.
+    store_columns: bool,
     /// The row being assembled, and whether a field is in it yet.
     line: Vec<u8>,
     started: bool,
@@ -142,6 +168,7 @@ impl CsvSink {
             header_len: header.names.len(),
             card_index: header.card_index,
             mask: options.mask,
+            store_columns: options.store_columns,
             line: Vec::with_capacity(512),
             started: false,
         };
@@ -151,7 +178,7 @@ impl CsvSink {
         for name in &header.names {
             sink.field(name);
         }
-        for name in added_names(&options.prefix) {
+        for name in added_names(&options.prefix, options.store_columns) {
             sink.field(name.as_bytes());
         }
         sink.end_line()?;
@@ -191,6 +218,11 @@ impl CsvSink {
         }
         self.field(outcome.error.as_bytes());
         self.field(number.format(outcome.attempts).as_bytes());
+        if self.store_columns {
+            for cell in store_cells(outcome) {
+                self.field(cell.as_bytes());
+            }
+        }
         self.end_line()
     }
 
@@ -320,6 +352,7 @@ mod tests {
             prefix: String::new(),
             excel: false,
             mask: false,
+            store_columns: false,
         }
     }
 
@@ -381,7 +414,7 @@ mod tests {
         };
         let mut theirs = csv::WriterBuilder::new().from_writer(Vec::new());
         let mut record: Vec<&[u8]> = cells.to_vec();
-        let names: Vec<String> = added_names("").collect();
+        let names: Vec<String> = added_names("", false).collect();
         record.extend(names.iter().map(|n| n.as_bytes()));
         theirs.write_record(&record).unwrap();
         assert_eq!(ours, theirs.into_inner().unwrap());
@@ -410,6 +443,34 @@ mod tests {
     }
 
     #[test]
+    fn a_store_adds_when_and_what_changed() {
+        let options = SinkOptions {
+            store_columns: true,
+            ..options()
+        };
+        let mut hit = Outcome::ok(Flags(0b1), "JH1".into(), 1);
+        hit.screened_at = Some(1_740_795_341);
+        hit.change = Some(crate::outcome::Change::NewHit);
+        let text = written(
+            &options,
+            &[
+                (&["1", "6222024332181964"], hit),
+                (
+                    &["2", "62"],
+                    Outcome::invalid(Reason::TooFewDigits, "short".into()),
+                ),
+            ],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",attempts,screened_at,change"), "{text}");
+        assert!(
+            lines[1].ends_with(",JH1,,,1,2025-03-01T02:15:41Z,new_hit"),
+            "{text}"
+        );
+        assert!(lines[2].ends_with(",short,0,,"), "{text}");
+    }
+
+    #[test]
     fn mask_prefix_and_bom_apply() {
         let options = SinkOptions {
             format: crate::output::OutputFormat::Csv,
@@ -417,6 +478,7 @@ mod tests {
             prefix: "s_".into(),
             excel: true,
             mask: true,
+            store_columns: false,
         };
         let text = written(
             &options,

@@ -10,7 +10,7 @@ use std::path::Path;
 use csv::ByteRecord;
 use rust_xlsxwriter::{Color, Format, Workbook, Worksheet, XlsxError};
 
-use super::sink::{added_names, fit_to_header, SinkOptions};
+use super::sink::{added_names, fit_to_header, store_cells, SinkOptions};
 use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;
@@ -66,6 +66,8 @@ pub(crate) struct XlsxSink {
     /// Joins the cells of a row longer than the header.
     delimiter: u8,
     mask: bool,
+    /// The store's two columns follow cardscreen's, as text.
+    store_columns: bool,
     /// The widest cell of each column so far, in characters (CJK counted twice).
     widths: Vec<usize>,
     formats: Formats,
@@ -97,6 +99,7 @@ impl XlsxSink {
             card_index: header.card_index,
             delimiter: options.delimiter,
             mask: options.mask,
+            store_columns: options.store_columns,
             widths: Vec::new(),
             formats: Formats::new(),
         };
@@ -104,7 +107,7 @@ impl XlsxSink {
             .names
             .iter()
             .map(|name| String::from_utf8_lossy(name).into_owned())
-            .chain(added_names(&options.prefix))
+            .chain(added_names(&options.prefix, options.store_columns))
             .collect();
         let sheet = sink.workbook.worksheet_from_index(0).map_err(xlsx_error)?;
         for (column, name) in names.iter().enumerate() {
@@ -164,6 +167,11 @@ impl XlsxSink {
         cells.number(outcome.error_code.map(|code| code as f64))?;
         cells.text(&outcome.error)?;
         cells.number(Some(outcome.attempts.into()))?;
+        if self.store_columns {
+            for cell in store_cells(outcome) {
+                cells.text(&cell)?;
+            }
+        }
         self.row += 1;
         Ok(())
     }

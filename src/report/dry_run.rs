@@ -13,6 +13,8 @@ pub(crate) struct DryRun {
     pub(crate) distinct_cards: u64,
     pub(crate) duplicates: u64,
     pub(crate) luhn_warnings: u64,
+    /// With a store and `--max-age`: distinct cards whose stored result is young enough.
+    pub(crate) from_store: Option<u64>,
 }
 
 /// What the estimate depends on.
@@ -29,9 +31,9 @@ impl DryRun {
         self.invalid_by_reason.values().sum()
     }
 
-    /// Calls a run would make: one per distinct valid card.
+    /// Calls a run would make: one per distinct valid card the store cannot answer.
     pub(crate) fn calls_needed(&self) -> u64 {
-        self.distinct_cards
+        self.distinct_cards - self.from_store.unwrap_or(0)
     }
 
     pub(crate) fn render(&self, input: &str, pace: Pace) -> String {
@@ -51,6 +53,11 @@ impl DryRun {
         line(format!("  distinct cards:  {}", self.distinct_cards));
         line(format!("  duplicates:      {}", self.duplicates));
         line(format!("  Luhn warnings:   {}", self.luhn_warnings));
+        if let Some(from_store) = self.from_store {
+            line(format!(
+                "  from the store:  {from_store} (stored results younger than --max-age; no call)"
+            ));
+        }
         line(format!("  calls needed:    {calls}"));
         line(match pace.rate {
             Some(rate) => format!(
@@ -87,6 +94,7 @@ mod tests {
             distinct_cards: 6,
             duplicates: 2,
             luhn_warnings: 1,
+            from_store: None,
         };
         let text = dry.render(
             "cards.csv",
@@ -96,6 +104,18 @@ mod tests {
                 price_per_call: Some(0.5),
             },
         );
+        let stored = DryRun {
+            distinct_cards: 6,
+            from_store: Some(4),
+            ..DryRun::default()
+        };
+        assert_eq!(stored.calls_needed(), 2);
+        let pace = Pace {
+            rate: None,
+            concurrency: 4,
+            price_per_call: None,
+        };
+        assert!(stored.render("c", pace).contains("  from the store:  4 ("));
         for expected in [
             "Dry run of cards.csv",
             "  valid:           8\n",

@@ -75,7 +75,9 @@ impl Sample {
             calls: summary.calls,
             retries: summary.retries,
             throttled: summary.throttled,
-            reused: Counters::get(&control.counters.reused),
+            reused: summary
+                .store
+                .map_or_else(|| Counters::get(&control.counters.reused), |s| s.reused),
             duration_seconds: summary.elapsed_seconds,
             exit_code: summary.exit_code,
             complete: summary.complete,

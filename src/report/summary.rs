@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::control::{Control, Counters};
-use crate::outcome::{Outcome, Status, FLAG_NAMES};
+use crate::humane::thousands;
+use crate::outcome::{Change, Outcome, Status, FLAG_NAMES};
 
 /// Counts over the rows written, in output order.
 #[derive(Debug, Default, Clone)]
@@ -21,6 +22,17 @@ pub(crate) struct Tally {
     pub(crate) errors: u64,
     pub(crate) errors_by_code: BTreeMap<String, u64>,
     pub(crate) duplicates: u64,
+    pub(crate) changes: ChangeCounts,
+}
+
+/// With a store: rows answered from it, and rows by how their result changed.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub(crate) struct ChangeCounts {
+    pub(crate) reused: u64,
+    pub(crate) first_seen: u64,
+    pub(crate) new_hits: u64,
+    pub(crate) cleared: u64,
+    pub(crate) changed: u64,
 }
 
 impl Tally {
@@ -28,6 +40,16 @@ impl Tally {
         self.rows += 1;
         if duplicate {
             self.duplicates += 1;
+        } else if outcome.reused {
+            self.changes.reused += 1;
+        }
+        let changes = &mut self.changes;
+        match outcome.change {
+            Some(Change::First) => changes.first_seen += 1,
+            Some(Change::NewHit) => changes.new_hits += 1,
+            Some(Change::Cleared) => changes.cleared += 1,
+            Some(Change::Changed) => changes.changed += 1,
+            Some(Change::Same) | None => {}
         }
         match outcome.status {
             Status::Ok => {
@@ -55,6 +77,34 @@ impl Tally {
     }
 }
 
+impl ChangeCounts {
+    /// `changes since last screened: 3 new hits, 1 cleared, 0 changed, 1,204 first seen`, and
+    /// the rows answered from the store.
+    fn render(&self) -> String {
+        let plural = |count: u64, one: &str, many: &str| {
+            format!(
+                "{} {}",
+                thousands(count),
+                if count == 1 { one } else { many }
+            )
+        };
+        let mut text = format!(
+            "  changes since last screened: {}, {} cleared, {} changed, {} first seen\n",
+            plural(self.new_hits, "new hit", "new hits"),
+            thousands(self.cleared),
+            thousands(self.changed),
+            thousands(self.first_seen),
+        );
+        if self.reused > 0 {
+            text.push_str(&format!(
+                "  answered from the store (younger than --max-age): {}\n",
+                thousands(self.reused)
+            ));
+        }
+        text
+    }
+}
+
 /// What the reader counted on its way through the input.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct ReaderCounts {
@@ -78,6 +128,9 @@ pub(crate) struct Summary {
     pub(crate) duplicates: u64,
     pub(crate) luhn_warnings: u64,
     pub(crate) blank_lines_skipped: u64,
+    /// Only with a store: `reused`, `first_seen`, `new_hits`, `cleared`, `changed`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub(crate) store: Option<ChangeCounts>,
     pub(crate) calls: u64,
     pub(crate) retries: u64,
     pub(crate) throttled: u64,
@@ -111,6 +164,7 @@ impl Summary {
         complete: bool,
         input: String,
         output: String,
+        store: bool,
     ) -> Summary {
         let elapsed = started.0.elapsed().as_secs_f64();
         let calls = Counters::get(&control.counters.calls);
@@ -126,6 +180,7 @@ impl Summary {
             duplicates: tally.duplicates,
             luhn_warnings: reader.luhn_warnings,
             blank_lines_skipped: reader.blank_lines,
+            store: store.then_some(tally.changes),
             calls,
             retries: Counters::get(&control.counters.retries),
             throttled: Counters::get(&control.counters.throttled),
@@ -246,6 +301,9 @@ impl Summary {
                 "  blank lines skipped (no row): {}\n",
                 self.blank_lines_skipped
             ));
+        }
+        if let Some(changes) = &self.store {
+            out.push_str(&changes.render());
         }
         if !self.errors_by_code.is_empty() {
             let codes: Vec<String> = self

@@ -85,21 +85,30 @@ impl Feed {
             // taking the buffer instead left an empty record that grew field by field on the
             // next read.
             let card_cell = self.input.card_cell();
-            let (row, call) = self.planner.plan(sent, record.clone(), card_cell, kept);
-            if let Some(card) = call {
-                self.pool.submit(Job { row: sent, card });
+            let (row, call) = match self.planner.plan(sent, record.clone(), card_cell, kept) {
+                Ok(planned) => planned,
+                Err(e) => break self.fail(&e),
+            };
+            if let Some(call) = call {
+                self.pool.submit(Job {
+                    row: sent,
+                    card: call.card,
+                    previous: call.previous,
+                });
             }
             batch.push(row);
             sent += 1;
             // A full batch goes; so does a partial one when the collector has nothing left to
             // do, so that rows trickling in from a pipe are not held back waiting for company.
-            if (batch.len() >= ROW_BATCH || self.rows.capacity() == self.rows.max_capacity())
-                && self
-                    .rows
-                    .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH)))
-                    .is_err()
-            {
-                break false;
+            if batch.len() >= ROW_BATCH || self.rows.capacity() == self.rows.max_capacity() {
+                if self.rows.capacity() == 0 {
+                    // The window is full: this thread may now wait as long as a call takes.
+                    self.planner.pause();
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+                if self.rows.blocking_send(full).is_err() {
+                    break false;
+                }
             }
         };
         let eof = eof && (batch.is_empty() || self.rows.blocking_send(batch).is_ok());

@@ -22,11 +22,13 @@ use crate::input::planner::{Checked, Planner};
 use crate::input::{Header, InputError, InputReader, InputSource};
 use crate::output::{
     added_names, CollectError, Collected, Collector, Journal, JournalError, LockFailure,
-    OutputFormat, OutputLock, OutputSink, OutputTarget, PriorError, CELL_CHARS, SHEET_ROWS,
+    OutputFormat, OutputLock, OutputSink, OutputTarget, PriorError, SinkOptions, CELL_CHARS,
+    SHEET_ROWS,
 };
 use crate::report::{DryRun, Metrics, Pace, Progress, Sample, Summary};
 #[cfg(feature = "simulator")]
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
+use crate::store::{unix_now, Store, StoreError, StoreReader, StoreWriter};
 
 /// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
 /// memory of the reorder buffer whatever the file size (a row is a few hundred bytes).
@@ -73,6 +75,12 @@ pub(crate) enum RunError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Collect(#[from] CollectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{0}; the results are kept in the journal: fix the store, then run again with --resume"
+    )]
+    StoreWrite(StoreError),
 }
 
 /// How a run that got under way ended.
@@ -124,7 +132,7 @@ async fn run(
     let _lock = lock_output(settings)?;
     let bytes_read = Arc::clone(&control.counters.bytes_read);
     let mut input = InputReader::open(&settings.input, bytes_read)?;
-    check_added_columns(&input.header, &settings.sink.prefix)?;
+    check_added_columns(&input.header, &settings.sink)?;
     if settings.dry_run {
         let exit_code = dry_run(settings, &mut input)?;
         return Ok(Ended {
@@ -143,12 +151,16 @@ async fn run(
                 source,
             })?;
     }
+    let store = open_store(settings).await?;
     let endpoint = Endpoint::open(settings).await?;
     let index = Arc::new(CardIndex::new());
-    let prepared = prepare::prepare(settings, &input, &index)?;
+    let mut prepared = prepare::prepare(settings, &input, &index)?;
     let scratch_dir = prepared.paths.as_ref().map(prepare::OutputPaths::directory);
     let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink, scratch_dir)
         .map_err(|source| output_error(&settings.output, source))?;
+    let (changes, changes_paths) = prepared.changes.take().unzip();
+    // A resumed run keeps the time of the run it continues.
+    let (store_reader, store_writer) = connect_store(store.as_ref(), prepared.journal.started())?;
 
     let (results_tx, results_rx) = mpsc::channel(RESULT_CHANNEL);
     let (rows_tx, rows_rx) = mpsc::channel(ROW_CHANNEL);
@@ -161,7 +173,12 @@ async fn run(
         tokio::runtime::Handle::current(),
     );
     let watch = Watch::start(control, input.total_bytes, settings, metrics);
-    let planner = Planner::new(&input.header, settings.luhn, Arc::clone(&index));
+    let planner = Planner::new(
+        &input.header,
+        settings.luhn,
+        Arc::clone(&index),
+        store_reader,
+    );
     let feed = Feed {
         input,
         planner,
@@ -185,18 +202,21 @@ async fn run(
         flush_rows: settings.output == OutputTarget::Stdout,
         window: REORDER_WINDOW,
         max_consecutive_failures: settings.max_consecutive_failures,
+        store: store_writer.as_ref().map(StoreWriter::feed),
+        changes,
     };
     let collected = collect(collector, rows_rx, results_rx, control).await;
     let feed_end = feed::join(feed).await;
     watch.finish();
-    let ended = conclude(
-        settings,
-        collected?,
-        &feed_end,
-        prepared.paths,
-        control,
-        started,
-    )?;
+    // Everything the collector handed the store is committed before the journal may go.
+    if let Some(writer) = store_writer {
+        writer.finish().await.map_err(RunError::StoreWrite)?;
+    }
+    let paths = Paths {
+        output: prepared.paths,
+        changes: changes_paths,
+    };
+    let ended = conclude(settings, collected?, &feed_end, paths, control, started)?;
     endpoint.close().await;
     Ok(ended)
 }
@@ -207,7 +227,7 @@ fn conclude(
     settings: &Settings,
     collected: Collected,
     feed_end: &FeedEnd,
-    paths: Option<prepare::OutputPaths>,
+    paths: Paths,
     control: &Control,
     started: (Instant, SystemTime),
 ) -> Result<Ended, RunError> {
@@ -221,6 +241,7 @@ fn conclude(
         complete,
         settings.input.source.to_string(),
         settings.output.to_string(),
+        settings.store.is_some(),
     );
     let finished_journal = settle(settings, collected, complete, paths, &summary)?;
     report(settings, &summary);
@@ -309,10 +330,37 @@ fn next_run(settings: &Settings) -> NextRun {
     }
 }
 
-fn check_added_columns(header: &Header, prefix: &str) -> Result<(), RunError> {
-    match added_names(prefix).find(|name| header.names.iter().any(|n| n == name.as_bytes())) {
+fn check_added_columns(header: &Header, sink: &SinkOptions) -> Result<(), RunError> {
+    let mut added = added_names(&sink.prefix, sink.store_columns);
+    match added.find(|name| header.names.iter().any(|n| n == name.as_bytes())) {
         Some(name) => Err(RunError::NameClash { name }),
         None => Ok(()),
+    }
+}
+
+/// The store's reader, for the reader thread, and its writer thread, both with the run's time.
+fn connect_store(
+    store: Option<&Store>,
+    now: u64,
+) -> Result<(Option<StoreReader>, Option<StoreWriter>), RunError> {
+    match store {
+        Some(store) => Ok((
+            Some(store.reader(now)?),
+            Some(StoreWriter::start(store, now)?),
+        )),
+        None => Ok((None, None)),
+    }
+}
+
+/// The store, checked against its key (or created with one) before any call; SQLite's file
+/// work happens off the runtime.
+async fn open_store(settings: &Settings) -> Result<Option<Store>, RunError> {
+    let Some(options) = settings.store.clone() else {
+        return Ok(None);
+    };
+    match tokio::task::spawn_blocking(move || Store::open(&options)).await {
+        Ok(opened) => Ok(Some(opened?)),
+        Err(joined) => std::panic::resume_unwind(joined.into_panic()),
     }
 }
 
@@ -405,30 +453,48 @@ fn judge(
     (exit_code, true)
 }
 
+/// The files written until the run completes: the output (`None` for standard output) and
+/// `--changes`.
+struct Paths {
+    output: Option<prepare::OutputPaths>,
+    changes: Option<prepare::OutputPaths>,
+}
+
 /// A complete run gets its output finished (a workbook with the summary as its second sheet)
-/// and renamed into place, and hands back its journal, to remove once the summary is written;
-/// a stopped one keeps the journal for `--resume` and drops its partial output.
+/// and renamed into place, `--changes` too, and hands back its journal, to remove once the
+/// summary is written; a stopped one keeps the journal for `--resume` and drops its partial
+/// files.
 fn settle(
     settings: &Settings,
     collected: Collected,
     complete: bool,
-    paths: Option<prepare::OutputPaths>,
+    paths: Paths,
     summary: &Summary,
 ) -> Result<Option<Journal>, RunError> {
     let sink = match collected.sink {
         Some(sink) if complete => sink,
         unfinished => {
             drop(unfinished);
+            drop(collected.changes);
             drop(collected.journal);
-            if let Some(paths) = &paths {
+            for paths in paths.output.iter().chain(&paths.changes) {
                 let _ = std::fs::remove_file(&paths.partial);
             }
             return Ok(None);
         }
     };
+    if let (Some(changes), Some(changes_paths)) = (collected.changes, &paths.changes) {
+        changes
+            .finish(&[])
+            .and_then(|()| prepare::settle_output(changes_paths))
+            .map_err(|source| RunError::Output {
+                path: changes_paths.output.display().to_string(),
+                source,
+            })?;
+    }
     let finished = sink
         .finish(&summary.figures())
-        .and_then(|()| paths.as_ref().map_or(Ok(()), prepare::settle_output));
+        .and_then(|()| paths.output.as_ref().map_or(Ok(()), prepare::settle_output));
     finished.map_err(|source| output_error(&settings.output, source))?;
     Ok(Some(collected.journal))
 }
@@ -465,12 +531,31 @@ fn output_error(output: &OutputTarget, source: io::Error) -> RunError {
     }
 }
 
+/// The store a dry run looks cards up in: only an existing one, opened with its key, and only
+/// when `--max-age` lets it answer. A dry run creates nothing.
+fn dry_run_store(settings: &Settings) -> Result<Option<StoreReader>, RunError> {
+    let Some(options) = &settings.store else {
+        return Ok(None);
+    };
+    match Store::open_existing(options)? {
+        Some(store) => {
+            let reader = store.reader(unix_now())?;
+            Ok(reader.reuses().then_some(reader))
+        }
+        None => Ok(None),
+    }
+}
+
 /// `--dry-run`: read and check the whole file, count, estimate; no call.
 fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
     let distinct = Arc::new(CardIndex::new());
-    let mut planner = Planner::new(&input.header, settings.luhn, Arc::clone(&distinct));
+    let mut planner = Planner::new(&input.header, settings.luhn, Arc::clone(&distinct), None);
+    let mut store = dry_run_store(settings)?;
     let mut record = ByteRecord::new();
-    let mut counts = DryRun::default();
+    let mut counts = DryRun {
+        from_store: store.as_ref().map(|_| 0),
+        ..DryRun::default()
+    };
     while input.next_row(&mut record)? {
         counts.rows += 1;
         match planner.check(&record, input.card_cell()) {
@@ -478,9 +563,15 @@ fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError
                 let reason = outcome.reason.map_or("other", |r| r.as_str());
                 *counts.invalid_by_reason.entry(reason).or_default() += 1;
             }
+            Checked::Card(card) if distinct.claim(card.code()) != Claim::Call => {
+                counts.duplicates += 1;
+            }
             Checked::Card(card) => {
-                if distinct.claim(card.code()) != Claim::Call {
-                    counts.duplicates += 1;
+                if let (Some(store), Some(from_store)) = (&mut store, &mut counts.from_store) {
+                    let key = store.key(&card);
+                    if store.latest(&key)?.is_some_and(|l| store.is_fresh(&l)) {
+                        *from_store += 1;
+                    }
                 }
             }
         }

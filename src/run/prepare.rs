@@ -13,9 +13,11 @@ use crate::input::format::{self, Format};
 use crate::input::workbook::SheetRows;
 use crate::input::{InputError, InputReader, InputSource};
 use crate::output::{
-    files, Fingerprint, InputStamp, Journal, OutputTarget, PriorError, PriorOutput,
+    files, Fingerprint, InputStamp, Journal, OutputFormat, OutputSink, OutputTarget, PriorError,
+    PriorOutput, SinkOptions,
 };
 use crate::report::Summary;
+use crate::store::unix_now;
 
 /// The output file is written through a buffer this large.
 const OUTPUT_BUFFER: usize = 64 * 1024;
@@ -44,6 +46,8 @@ pub(super) struct Prepared {
     /// `None` when the output is standard output.
     pub(super) paths: Option<OutputPaths>,
     pub(super) prior: Option<PriorOutput>,
+    /// `--changes`: its rows' sink, and where they are written until the run completes.
+    pub(super) changes: Option<(OutputSink, OutputPaths)>,
 }
 
 /// Opens the journal the run mode asks for and the file the output is written to.
@@ -53,6 +57,10 @@ pub(super) fn prepare(
     index: &CardIndex,
 ) -> Result<Prepared, RunError> {
     check_summary(settings)?;
+    let changes = match settings.changes.as_deref() {
+        Some(path) => Some(changes_sink(path, input, settings)?),
+        None => None,
+    };
     let output = match &settings.output {
         OutputTarget::Stdout => {
             return Ok(Prepared {
@@ -60,6 +68,7 @@ pub(super) fn prepare(
                 journal: scratch_journal()?,
                 paths: None,
                 prior: None,
+                changes,
             });
         }
         OutputTarget::Path(path) => path.clone(),
@@ -70,23 +79,54 @@ pub(super) fn prepare(
         InputSource::Stdin => (scratch_journal()?, None),
         InputSource::Path(input_path) => open_journal(settings, input, index, input_path, &output)?,
     };
-    let partial = files::sibling(&output, ".partial");
+    let (writer, paths) = partial_file(&output)?;
+    Ok(Prepared {
+        writer,
+        journal,
+        paths: Some(paths),
+        prior,
+        changes,
+    })
+}
+
+/// The `--changes` file: a CSV with the output's columns, a header even when no row follows.
+fn changes_sink(
+    path: &Path,
+    input: &InputReader,
+    settings: &Settings,
+) -> Result<(OutputSink, OutputPaths), RunError> {
+    let (writer, paths) = partial_file(path)?;
+    let options = SinkOptions {
+        format: OutputFormat::Csv,
+        ..settings.sink.clone()
+    };
+    let sink = OutputSink::new(writer, &input.header, &options, None).map_err(|source| {
+        RunError::Output {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
+    Ok((sink, paths))
+}
+
+/// A file written beside its final name until the run completes.
+fn partial_file(output: &Path) -> Result<(Box<dyn Write + Send>, OutputPaths), RunError> {
+    let partial = files::sibling(output, ".partial");
     let output_error = |source| RunError::Output {
         path: partial.display().to_string(),
         source,
     };
     let file = files::create_private(&partial).map_err(output_error)?;
     let partial_file = file.try_clone().map_err(output_error)?;
-    Ok(Prepared {
-        writer: Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
-        journal,
-        paths: Some(OutputPaths {
-            partial,
-            partial_file,
-            output,
-        }),
-        prior,
-    })
+    let paths = OutputPaths {
+        partial,
+        partial_file,
+        output: output.to_path_buf(),
+    };
+    Ok((
+        Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
+        paths,
+    ))
 }
 
 /// The summary is written after the last row; a link planted where its temporary file goes is
@@ -148,8 +188,8 @@ fn open_journal(
             if unfinished {
                 tracing::warn!(journal = %journal_path.display(), "Discarding the unfinished run (--fresh).");
             }
-            let journal =
-                Journal::create(&journal_path, &fingerprint(settings, input, input_path)?)?;
+            let fingerprint = fingerprint(settings, input, input_path)?;
+            let journal = Journal::create(&journal_path, &fingerprint, unix_now())?;
             Ok((journal, None))
         }
     }
@@ -159,7 +199,12 @@ fn open_journal(
 fn open_prior(settings: &Settings, output: &Path) -> Result<PriorOutput, RunError> {
     let prefix = &settings.sink.prefix;
     let Format::Workbook(kind) = format::of_path(output) else {
-        return Ok(PriorOutput::open(output, settings.input.delimiter, prefix)?);
+        return Ok(PriorOutput::open(
+            output,
+            settings.input.delimiter,
+            prefix,
+            settings.sink.store_columns,
+        )?);
     };
     let mut rows = SheetRows::open(output, kind, None).map_err(|e| PriorError::Unreadable {
         path: output.display().to_string(),
@@ -170,11 +215,16 @@ fn open_prior(settings: &Settings, output: &Path) -> Result<PriorOutput, RunErro
             .map(|row| row.is_some())
             .map_err(|e| std::io::Error::other(e.to_string()))
     });
-    Ok(PriorOutput::from_rows(read, output, prefix)?)
+    Ok(PriorOutput::from_rows(
+        read,
+        output,
+        prefix,
+        settings.sink.store_columns,
+    )?)
 }
 
 fn scratch_journal() -> Result<Journal, RunError> {
-    Journal::scratch().map_err(|source| RunError::Output {
+    Journal::scratch(unix_now()).map_err(|source| RunError::Output {
         path: "(temporary journal)".into(),
         source,
     })
@@ -206,6 +256,8 @@ fn fingerprint(
         prefix: settings.sink.prefix.clone(),
         mask: settings.sink.mask,
         luhn: settings.luhn.as_str().to_string(),
+        store: settings.store.is_some(),
+        max_age_seconds: settings.store.as_ref().map_or(0, |s| s.max_age.as_secs()),
     })
 }
 

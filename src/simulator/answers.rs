@@ -10,22 +10,49 @@ use super::faults::splitmix64;
 use crate::hash::fnv1a;
 use crate::vendor;
 
-/// The flags the simulated vendor reports for a card, in the order of [`FLAG_NAMES`]: a fixed
-/// function of the card string, the same for every seed and every run.
+/// The flags the simulated vendor reports for a card on day 0, in the order of [`FLAG_NAMES`]:
+/// a fixed function of the card string, the same for every seed and every run.
 ///
 /// [`FLAG_NAMES`]: crate::vendor::FLAG_NAMES
 pub fn flags_for(card: &str) -> [bool; 6] {
-    let hash = splitmix64(fnv1a(card.as_bytes()));
-    // One card in twenty is a hit, as the README promises ("about 5% hits").
-    if !hash.is_multiple_of(20) {
-        return [false; 6];
+    flags_on(card, 0)
+}
+
+/// The flags the simulated vendor reports for a card on `day` (`simulate --day`, `POST
+/// /next-day`): day 0 is [`flags_for`]; from one day to the next about 1% of cards change.
+///
+/// Each day a card without a hit gains one with a chance of 1 in 200, and a hit clears with a
+/// chance of 95 in 1000 or changes its flags with a chance of 2 in 100: the share of hits stays
+/// about 5% whatever the day (0.95 × 0.005 in, 0.05 × 0.095 out), and about 1.05% of cards
+/// change a day (0.95 × 0.5% + 0.05 × 11.5%). The cost grows with the day: one hash a day.
+pub fn flags_on(card: &str, day: u32) -> [bool; 6] {
+    let card_hash = fnv1a(card.as_bytes());
+    let mut flags = day_zero_flags(splitmix64(card_hash));
+    for day in 1..=u64::from(day) {
+        let hash = splitmix64(card_hash ^ splitmix64(day));
+        let roll = hash % 1000;
+        let bit = ((hash >> 32) % 6) as u8;
+        flags = match (flags != 0, roll) {
+            (false, 0..5) => 1 << bit | 1 << ((hash >> 40) % 6),
+            (true, 0..95) => 0,
+            (true, 95..115) if flags ^ (1 << bit) == 0 => 1 << ((bit + 1) % 6),
+            (true, 95..115) => flags ^ (1 << bit),
+            _ => flags,
+        };
     }
-    let mut flags = [false; 6];
-    flags[((hash >> 32) % 6) as usize] = true;
+    std::array::from_fn(|index| flags & (1 << index) != 0)
+}
+
+/// Day 0: one card in twenty is a hit, as the README promises ("about 5% hits").
+fn day_zero_flags(hash: u64) -> u8 {
+    if !hash.is_multiple_of(20) {
+        return 0;
+    }
+    let mut flags = 1u8 << ((hash >> 32) % 6);
     // Real blacklists overlap, so a hit may carry other flags too, each with a chance of 1 in 4.
-    for (index, flag) in flags.iter_mut().enumerate() {
+    for index in 0..6 {
         if (hash >> (40 + 3 * index)) & 3 == 0 {
-            *flag = true;
+            flags |= 1 << index;
         }
     }
     flags
@@ -216,6 +243,32 @@ mod tests {
                 (28, [true, false, false, true, false, false]),
             ]
         );
+    }
+
+    #[test]
+    fn about_one_card_in_a_hundred_changes_a_day_and_hits_stay_near_5_percent() {
+        let cards: Vec<String> = (0..20_000).map(synthetic_card).collect();
+        for day in [1, 2, 30] {
+            let before: Vec<[bool; 6]> = cards.iter().map(|c| flags_on(c, day - 1)).collect();
+            let after: Vec<[bool; 6]> = cards.iter().map(|c| flags_on(c, day)).collect();
+            let changed = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+            assert!(
+                (120..=300).contains(&changed),
+                "{changed} of 20000 changed on day {day}"
+            );
+            let gained = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| !b.contains(&true) && a.contains(&true));
+            let cleared = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| b.contains(&true) && !a.contains(&true));
+            assert!(gained.count() > 40 && cleared.count() > 40, "day {day}");
+            let hits = after.iter().filter(|f| f.contains(&true)).count();
+            assert!((700..=1300).contains(&hits), "{hits} hits on day {day}");
+        }
+        assert!(cards.iter().all(|c| flags_on(c, 0) == flags_for(c)));
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The simulated vendor behind the HTTP layer: which answer a call gets (key, rate limit,
 //! quota, card, seeded timeouts), billing against the quota, and how long it takes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::answers::{flags_for, is_card_number, Answer, OrderIds, Verdict};
+use super::answers::{flags_on, is_card_number, Answer, OrderIds, Verdict};
 use super::config::SimulatorConfig;
 use super::faults::{draw, Draw};
 use super::lock;
@@ -24,18 +24,21 @@ pub(super) struct Backend {
     quota_used: AtomicU64,
     /// How late the timer wakes a sleeping call, on average, in nanoseconds.
     timer_lateness_ns: AtomicU64,
+    /// The day whose blacklists the answers come from (`--day`, `POST /next-day`).
+    day: AtomicU32,
     windows: Mutex<Windows>,
 }
 
 impl Backend {
     pub(super) fn new(config: SimulatorConfig) -> Backend {
         Backend {
-            config,
             counters: Counters::default(),
             orderids: OrderIds::new(),
             quota_used: AtomicU64::new(0),
             timer_lateness_ns: AtomicU64::new(0),
+            day: AtomicU32::new(config.day),
             windows: Mutex::new(Windows::default()),
+            config,
         }
     }
 
@@ -93,7 +96,7 @@ impl Backend {
     pub(super) fn answer(&self, verdict: Verdict, card: Option<&str>) -> Answer {
         match verdict {
             Verdict::Ok => Answer::success(
-                card.map(flags_for).unwrap_or_default(),
+                card.map(|card| self.flags(card)).unwrap_or_default(),
                 self.orderids.next(),
             ),
             refusal => Answer::refusal(refusal),
@@ -106,7 +109,7 @@ impl Backend {
         match card {
             _ if !key_ok => Answer::refusal(Verdict::BadKey),
             Some(card) if is_card_number(card) => {
-                Answer::success(flags_for(card), self.orderids.next())
+                Answer::success(self.flags(card), self.orderids.next())
             }
             _ => Answer::refusal(Verdict::BadCard),
         }
@@ -134,6 +137,15 @@ impl Backend {
             .store(average - average / 32 + late / 32, Ordering::Relaxed);
     }
 
+    fn flags(&self, card: &str) -> [bool; 6] {
+        flags_on(card, self.day.load(Ordering::Relaxed))
+    }
+
+    /// The blacklists move on a day (about 1% of cards change); returns the new day.
+    pub(super) fn next_day(&self) -> u32 {
+        self.day.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+    }
+
     /// A new day at the vendor: the quota and the rate window start over, counters stay.
     pub(super) fn new_day(&self) {
         self.quota_used.store(0, Ordering::Relaxed);
@@ -143,7 +155,10 @@ impl Backend {
 
     pub(super) fn stats(&self) -> Stats {
         let max_calls_in_1s = lock(&self.windows).max_arrivals();
-        self.counters
-            .snapshot(self.quota_used.load(Ordering::Relaxed), max_calls_in_1s)
+        let mut stats = self
+            .counters
+            .snapshot(self.quota_used.load(Ordering::Relaxed), max_calls_in_1s);
+        stats.day = self.day.load(Ordering::Relaxed);
+        stats
     }
 }

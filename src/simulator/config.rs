@@ -29,6 +29,9 @@ pub struct SimulatorConfig {
     /// After N successful calls, calls answer 10012 until POST /reset; 0 = off.
     #[arg(long, default_value_t = 0)]
     pub quota: u64,
+    /// The day whose blacklists answer; POST /next-day moves on a day (about 1% of cards change).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub day: u32,
     /// Seeds every random decision, so that the same calls meet the same faults.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -55,6 +58,7 @@ impl Default for SimulatorConfig {
             timeout_rate: 0.0,
             qps_limit: 0,
             quota: 0,
+            day: 0,
             seed: 1,
             faults: Faults::default(),
             tls_cert: None,
@@ -73,6 +77,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("timeout_rate", &self.timeout_rate)
             .field("qps_limit", &self.qps_limit)
             .field("quota", &self.quota)
+            .field("day", &self.day)
             .field("seed", &self.seed)
             .field("faults", &self.faults)
             .field("tls_cert", &self.tls_cert)
@@ -107,6 +112,7 @@ mod tests {
             "--qps-limit=50",
             "--reset-rate=0.25",
             "--slow-delay=2s",
+            "--day=3",
         ])
         .unwrap();
         assert_eq!(config.listen.port(), 0);
@@ -114,6 +120,7 @@ mod tests {
         assert_eq!(config.qps_limit, 50);
         assert_eq!(config.faults.reset_rate, 0.25);
         assert_eq!(config.faults.slow_delay, Duration::from_secs(2));
+        assert_eq!(config.day, 3);
     }
 
     #[test]

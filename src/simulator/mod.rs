@@ -17,7 +17,7 @@ mod window;
 
 /// The six flags of a successful answer, in the vendor's order (the order of [`flags_for`]).
 pub use crate::vendor::FLAG_NAMES;
-pub use answers::flags_for;
+pub use answers::{flags_for, flags_on};
 pub use config::SimulatorConfig;
 pub use faults::Faults;
 pub(crate) use server::serve_forever;

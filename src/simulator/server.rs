@@ -1,6 +1,6 @@
 //! The simulator's HTTP/1.1 server (over TLS with `--tls-cert`): binding, the accept loop, one
-//! task per connection with a graceful stop, routing to the query, `/stats` and `/reset`, and
-//! the stream that can reset.
+//! task per connection with a graceful stop, routing to the query, `/stats`, `/reset` and
+//! `/next-day`, and the stream that can reset.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -302,6 +302,15 @@ async fn route(
             Ok(respond(StatusCode::OK, JSON_CONTENT_TYPE, r#"{"ok":true}"#))
         }
         ("/reset", _) => Ok(method_not_allowed("POST")),
+        ("/next-day", Method::POST) => {
+            let day = backend.next_day();
+            Ok(respond(
+                StatusCode::OK,
+                JSON_CONTENT_TYPE,
+                format!(r#"{{"day":{day}}}"#),
+            ))
+        }
+        ("/next-day", _) => Ok(method_not_allowed("POST")),
         _ => Ok(respond(
             StatusCode::NOT_FOUND,
             "text/plain;charset=utf-8",

@@ -43,6 +43,8 @@ pub struct Stats {
     pub quota_used: u64,
     /// `POST /reset` requests seen.
     pub resets: u64,
+    /// The day whose blacklists answer (`--day`, `POST /next-day`).
+    pub day: u32,
 }
 
 /// Counters since the server started. Most are atomics; the maps that need a lock are held
@@ -164,6 +166,7 @@ impl Counters {
             last_call_unix_ms: nonzero(self.last_call_unix_ms.load(Ordering::Relaxed)),
             quota_used,
             resets: self.resets.load(Ordering::Relaxed),
+            day: 0,
         }
     }
 }
