@@ -234,6 +234,7 @@ async fn screen_card(shared: &Shared, card: &Card, turn: Turn<'_>) -> Option<Out
         // worker takes the turn up in between.
         if !refuses_the_run(&disposition) {
             if let Some(first) = first_call.take() {
+                shared.pacer.first_call_answered();
                 first.open();
             }
         }
