@@ -8,6 +8,8 @@ use std::fmt;
 use crate::outcome::Reason;
 
 const MIN_DIGITS: usize = 13;
+/// A message quotes at most this many characters of a cell (as `text::shown` does).
+const SHOWN_CHARS: usize = 200;
 const MAX_DIGITS: usize = 19;
 
 /// `POW10[n] = 10^n` for every digit count a card can have.
@@ -306,9 +308,13 @@ fn is_separator(ch: char) -> bool {
 /// user learns to re-export the column instead of fixing cells one by one.
 fn classify_non_digit(core: &str, found: char) -> Rejection {
     if is_scientific(core) {
-        Rejection::ScientificNotation {
-            shown: crate::text::shown(core),
-        }
+        // Digits, a point, `E` and a sign only: masked and cut as messages quote outside text.
+        let masked = mask_text(core);
+        let shown = match masked.char_indices().nth(SHOWN_CHARS) {
+            Some((at, _)) => format!("{}…", &masked[..at]),
+            None => masked.into_owned(),
+        };
+        Rejection::ScientificNotation { shown }
     } else if is_float_tail(core) {
         Rejection::FloatTail
     } else {

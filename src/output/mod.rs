@@ -5,6 +5,7 @@
 //! `workbook` an Excel workbook.
 
 mod collector;
+mod columns;
 pub(crate) mod files;
 mod journal;
 mod lock;
@@ -15,10 +16,11 @@ mod workbook;
 use std::path::PathBuf;
 
 pub(crate) use collector::{CollectError, Collected, Collector};
+pub(crate) use columns::{added_names, SinkOptions};
 pub(crate) use journal::{Fingerprint, InputStamp, Journal, JournalError};
 pub(crate) use lock::{LockFailure, OutputLock};
 pub(crate) use prior::{PriorError, PriorOutput};
-pub(crate) use sink::{added_names, OutputSink, SinkOptions};
+pub(crate) use sink::OutputSink;
 pub(crate) use workbook::{CELL_CHARS, SHEET_ROWS};
 
 /// How the output is written.

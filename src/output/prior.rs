@@ -9,7 +9,7 @@ use std::path::Path;
 
 use csv::ByteRecord;
 
-use super::sink::{added_names, column, ADDED_COUNT, STORE_COLUMNS};
+use super::columns::{added_names, column, ADDED_COUNT, STORE_COLUMNS};
 use crate::humane::parse_rfc3339;
 use crate::outcome::{Change, Flags, Outcome, Reason, Status};
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use csv::ByteRecord;
 use rust_xlsxwriter::{Color, Format, Workbook, Worksheet, XlsxError};
 
-use super::sink::{added_names, fit_to_header, store_cells, SinkOptions};
+use super::columns::{added_names, fit_to_header, store_cells, SinkOptions};
 use crate::input::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;

@@ -8,18 +8,11 @@ use std::path::Path;
 use ring::hmac;
 
 use crate::card::Card;
+pub(crate) use crate::outcome::{CardKey, CARD_KEY_LEN};
 use crate::output::files;
 
 /// Bytes of the key.
 const KEY_LEN: usize = 32;
-
-/// Bytes of a card's keyed hash kept in the store: HMAC-SHA256 cut to 128 bits. Two cards
-/// share one only by chance, about n²/2¹²⁹ for n cards: 1.5 × 10⁻²¹ at a billion cards. Cutting
-/// it saves 16 bytes a card, and the hash's secrecy rests on the key, not on its length.
-pub(crate) const CARD_KEY_LEN: usize = 16;
-
-/// A card as the store knows it: the first 16 bytes of HMAC-SHA256(key, cleaned number).
-pub(crate) type CardKey = [u8; CARD_KEY_LEN];
 
 /// What the fingerprint hashes: no card number is made of these bytes, so a fingerprint is
 /// never the hash of a card.
