@@ -4,7 +4,10 @@
 mod args;
 mod config;
 mod error;
+mod key;
+mod lookup;
 mod manual;
+mod parse;
 mod settings;
 
 pub use args::{Cli, Command, PruneArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};

@@ -1,32 +1,28 @@
 //! Flags and the config file merged into one validated `Settings` (flag > config file >
-//! default), which then hands each stage only its own options: `input()`, `client()`,
-//! `pacer()`, `pool()`, `sink()`.
+//! default), which hands each stage only its own options (`input`, `client`, `pacer`, `pool`,
+//! `sink`). Values are read through `lookup`, parsed by `parse`; the key is found by `key`.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 use super::args::{PruneArgs, ScreenArgs, StoreArgs};
-use super::config::{readable_by_others, ConfigValues, DEFAULT_CONFIG_FILE};
+use super::config::{ConfigValues, DEFAULT_CONFIG_FILE};
 use super::error::SettingsError;
+use super::key::find_key;
+use super::lookup::Lookup;
+use super::parse::{
+    bad, check_endpoint, parse_column, parse_delimiter, parse_duration, parse_encoding,
+};
 use crate::call::{Backoff, ClientOptions, PacerOptions, PoolOptions, RetryPolicy, Trust};
 use crate::input::format::{self, Format};
-use crate::input::{ColumnSpec, EncodingChoice, InputOptions, InputSource, LuhnMode};
+use crate::input::{EncodingChoice, InputOptions, InputSource, LuhnMode};
 use crate::logging::LogFormat;
 use crate::output::{OutputFormat, OutputTarget, SinkOptions};
 use crate::report::ProgressMode;
 use crate::store::StoreOptions;
 use crate::vendor::DEFAULT_ENDPOINT;
-
-/// The variable the key is read from unless `--key-env` names another.
-const DEFAULT_KEY_ENV: &str = "JUHE_KEY";
-/// The systemd credential holding the key (`LoadCredential=JUHE_KEY:/etc/…` in the unit).
-const KEY_CREDENTIAL: &str = "JUHE_KEY";
-const DURATION_EXPECTED: &str = "a duration such as \"500ms\", \"10s\" or \"2m\"";
-const POSITIVE_DURATION_EXPECTED: &str = "a duration above zero such as \"10s\"";
 
 /// What to do with an unfinished run found for the same output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,100 +70,6 @@ pub struct Settings {
     pub(crate) changes: Option<PathBuf>,
     /// Things to warn about once logging is set up.
     pub(crate) warnings: Vec<String>,
-}
-
-/// A flag, else its config key: both as text, so both go through one parser and one message.
-struct Lookup<'a> {
-    config: &'a ConfigValues,
-}
-
-impl Lookup<'_> {
-    fn text(
-        &self,
-        flag: &Option<String>,
-        key: &'static str,
-    ) -> Result<Option<String>, SettingsError> {
-        match flag {
-            Some(value) => Ok(Some(value.clone())),
-            None => self.config.text(key),
-        }
-    }
-
-    fn switch(&self, flag: bool, key: &'static str) -> Result<bool, SettingsError> {
-        Ok(flag || self.config.flag(key)?)
-    }
-
-    /// A value that must pass `valid`, or `default` when neither flag nor config key gives
-    /// one. One `expected` phrase serves a value that does not parse and one out of range.
-    fn number<T: FromStr + fmt::Display>(
-        &self,
-        flag: &Option<String>,
-        key: &'static str,
-        default: T,
-        valid: impl Fn(&T) -> bool,
-        expected: &'static str,
-    ) -> Result<T, SettingsError> {
-        Ok(self
-            .optional(flag, key, valid, expected)?
-            .unwrap_or(default))
-    }
-
-    fn duration(
-        &self,
-        flag: &Option<String>,
-        key: &'static str,
-        default: Duration,
-        above_zero: bool,
-    ) -> Result<Duration, SettingsError> {
-        let Some(text) = self.text(flag, key)? else {
-            return Ok(default);
-        };
-        let expected = if above_zero {
-            POSITIVE_DURATION_EXPECTED
-        } else {
-            DURATION_EXPECTED
-        };
-        match parse_duration(&text) {
-            Ok(value) if !(above_zero && value.is_zero()) => Ok(value),
-            _ => Err(bad(key, text, expected)),
-        }
-    }
-
-    /// A value with no default: `None` when neither flag nor config key gives one.
-    fn optional<T: FromStr + fmt::Display>(
-        &self,
-        flag: &Option<String>,
-        key: &'static str,
-        valid: impl Fn(&T) -> bool,
-        expected: &'static str,
-    ) -> Result<Option<T>, SettingsError> {
-        match self.text(flag, key)? {
-            None => Ok(None),
-            Some(text) => match text.trim().parse::<T>() {
-                Ok(value) if valid(&value) => Ok(Some(value)),
-                _ => Err(bad(key, text, expected)),
-            },
-        }
-    }
-
-    /// One of a fixed set of words.
-    fn choice<T: Copy>(
-        &self,
-        flag: &Option<String>,
-        key: &'static str,
-        default: T,
-        words: &[(&str, T)],
-        expected: &'static str,
-    ) -> Result<T, SettingsError> {
-        match self.text(flag, key)? {
-            None => Ok(default),
-            Some(text) => words
-                .iter()
-                .find(|(word, _)| *word == text)
-                .map(|(_, value)| *value)
-                .ok_or_else(|| bad(key, text, expected)),
-        }
-    }
 }
 
 impl Settings {
@@ -444,84 +346,6 @@ fn client_options(
     })
 }
 
-/// The key from the first source given, in this order: `--key-file`, the `--key-env`
-/// variable, `JUHE_KEY`, the systemd credential `JUHE_KEY`, `key` in the config file. A source
-/// that is given but blank is an error rather than a reason to try the next one: an emptied
-/// key file must not quietly run on another key, nor a blank key pay for refused calls.
-fn find_key(
-    args: &ScreenArgs,
-    lookup: &Lookup<'_>,
-    env: &impl Fn(&str) -> Option<String>,
-    warnings: &mut Vec<String>,
-) -> Result<SecretString, SettingsError> {
-    let key_file = match &args.key_file {
-        Some(path) => Some(path.clone()),
-        None => lookup.config.text("key_file")?.map(PathBuf::from),
-    };
-    if let Some(path) = key_file {
-        let shown = path.display().to_string();
-        let key =
-            std::fs::read_to_string(&path).map_err(|source| SettingsError::KeyUnreadable {
-                path: shown.clone(),
-                source,
-            })?;
-        if readable_by_others(&path) {
-            warnings.push(format!(
-                "The key file {shown} is readable by group or others; run chmod 600 on it."
-            ));
-        }
-        return nonblank(key, format!("--key-file {shown}"));
-    }
-    let key_env = lookup
-        .text(&args.key_env, "key_env")?
-        .unwrap_or_else(|| DEFAULT_KEY_ENV.to_string());
-    let variables = [key_env.as_str(), DEFAULT_KEY_ENV];
-    for (i, name) in variables.iter().enumerate() {
-        if variables[..i].contains(name) {
-            continue;
-        }
-        if let Some(key) = env(name) {
-            return nonblank(key, format!("the environment variable {name}"));
-        }
-    }
-    if let Some(directory) = env("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
-        let path = Path::new(&directory).join(KEY_CREDENTIAL);
-        if let Some(key) = read_credential(&path)? {
-            let from = format!(
-                "the systemd credential {KEY_CREDENTIAL} ({})",
-                path.display()
-            );
-            return nonblank(key, from);
-        }
-    }
-    match lookup.config.text("key")? {
-        Some(key) => nonblank(key, "`key` in the config file".to_string()),
-        None => Err(SettingsError::MissingKey(key_env)),
-    }
-}
-
-/// A credential's content; `None` when there is no such file.
-fn read_credential(path: &Path) -> Result<Option<String>, SettingsError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(SettingsError::KeyUnreadable {
-            path: path.display().to_string(),
-            source,
-        }),
-    }
-}
-
-/// The key without surrounding whitespace (a file's trailing newline), or the error that
-/// names where the blank key came from.
-fn nonblank(key: String, from: String) -> Result<SecretString, SettingsError> {
-    let trimmed = key.trim();
-    if trimmed.is_empty() {
-        return Err(SettingsError::BlankKey { from });
-    }
-    Ok(SecretString::from(trimmed.to_string()))
-}
-
 fn pacer_options(args: &ScreenArgs, lookup: &Lookup<'_>) -> Result<PacerOptions, SettingsError> {
     let rate = lookup.number(
         &args.rate,
@@ -700,87 +524,12 @@ fn default_output(input: &Path, format: OutputFormat) -> PathBuf {
     input.with_file_name(format!("{stem}.screened.{}", format.extension()))
 }
 
-fn bad(key: &'static str, value: impl fmt::Display, expected: &'static str) -> SettingsError {
-    SettingsError::BadValue {
-        key,
-        value: value.to_string(),
-        expected,
-    }
-}
-
-/// Parses `500ms`, `10s`, `2m`, `1h 30m`.
-fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
-    humantime::parse_duration(text.trim())
-}
-
-fn parse_column(text: &str) -> Result<ColumnSpec, SettingsError> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(bad(
-            "column",
-            text,
-            "a header name or a 1-based column number",
-        ));
-    }
-    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        match trimmed.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(ColumnSpec::Index(n)),
-            _ => Err(bad(
-                "column",
-                text,
-                "a header name or a 1-based column number (the first column is 1)",
-            )),
-        }
-    } else {
-        Ok(ColumnSpec::Name(trimmed.to_string()))
-    }
-}
-
-fn parse_delimiter(text: &str) -> Result<u8, SettingsError> {
-    match text {
-        "\\t" | "\t" | "tab" => Ok(b'\t'),
-        _ if text.len() == 1 && !matches!(text.as_bytes()[0], b'"' | b'\n' | b'\r') => {
-            Ok(text.as_bytes()[0])
-        }
-        _ => Err(bad(
-            "delimiter",
-            text,
-            "one ASCII character such as , ; | or \\t (not a quote or newline)",
-        )),
-    }
-}
-
-fn parse_encoding(text: &str) -> Result<EncodingChoice, SettingsError> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "auto" => Ok(EncodingChoice::Auto),
-        "utf-8" | "utf8" => Ok(EncodingChoice::Utf8),
-        "gbk" | "cp936" => Ok(EncodingChoice::Gbk),
-        "gb18030" => Ok(EncodingChoice::Gb18030),
-        _ => Err(bad("encoding", text, "auto, utf-8, gbk or gb18030")),
-    }
-}
-
-fn check_endpoint(endpoint: &str) -> Result<(), SettingsError> {
-    const EXPECTED: &str = "an http:// or https:// URL";
-    let url = reqwest::Url::parse(endpoint).map_err(|_| bad("endpoint", endpoint, EXPECTED))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad("endpoint", endpoint, EXPECTED));
-    }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
-        return Err(bad(
-            "endpoint",
-            "(not shown)",
-            "a URL without credentials or query string; the key comes from the environment",
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::input::ColumnSpec;
 
     fn args(input: &str) -> ScreenArgs {
         ScreenArgs {

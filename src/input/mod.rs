@@ -2,27 +2,31 @@
 //! workbook's sheet), reads the header, finds the card column, then streams the data rows one
 //! `ByteRecord` at a time. `planner` decides, row by row, whether a row needs a call.
 
+use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use csv::ByteRecord;
 use encoding_rs::Encoding;
 
-use std::fmt;
-
-use self::decode::{DecodeError, DecodeReader};
+use self::decode::DecodeError;
+use self::delimited::CsvRows;
 use self::format::{Format, WorkbookKind};
-use self::limit::{RecordLimit, TooLong};
+use self::header::{headerless, with_header};
+use self::limit::TooLong;
 use self::workbook::SheetRows;
 
 pub mod decode;
+mod delimited;
 pub(crate) mod format;
+mod header;
 pub mod limit;
 pub(crate) mod planner;
 pub(crate) mod workbook;
 
+pub use header::Header;
 pub use planner::LuhnMode;
 
 /// Where the rows come from.
@@ -105,17 +109,6 @@ pub enum CardCell {
     },
 }
 
-/// Header names that mark the card column, compared case-insensitively.
-pub(crate) const CARD_HEADERS: [&str; 7] = [
-    "bankcard",
-    "card",
-    "card_no",
-    "cardno",
-    "card_number",
-    "卡号",
-    "银行卡号",
-];
-
 /// How much of a stream `auto` looks at to choose its encoding.
 const STREAM_SAMPLE: u64 = 64 * 1024;
 
@@ -179,33 +172,6 @@ pub enum InputError {
     NoVisibleSheet { path: String, sheets: String },
     #[error("standard input holds {0}; pass the workbook's file name instead of -, since a workbook cannot be read as a stream")]
     WorkbookOnStdin(&'static str),
-}
-
-/// The input's header as the output will show it, and where the card is.
-#[derive(Debug, Clone)]
-pub struct Header {
-    /// The column names, as the output's header starts.
-    pub names: Vec<Vec<u8>>,
-    /// 0-based index of the card column.
-    pub card_index: usize,
-}
-
-impl Header {
-    /// The names joined for a message, as outside text is shown: cut to 200 characters,
-    /// control characters escaped.
-    pub fn display_names(&self) -> String {
-        let mut joined = Vec::new();
-        for name in &self.names {
-            if !joined.is_empty() {
-                joined.extend_from_slice(b", ");
-            }
-            joined.extend_from_slice(name);
-            if joined.len() > crate::text::SHOWN_CHARS * 4 {
-                break;
-            }
-        }
-        crate::text::shown_bytes(&joined)
-    }
 }
 
 /// Reads data rows as UTF-8 text, one `ByteRecord` at a time, from a CSV or a workbook's sheet.
@@ -488,91 +454,6 @@ impl InputReader {
     }
 }
 
-/// A CSV read from decoded UTF-8.
-struct CsvRows {
-    csv: csv::Reader<Box<dyn Read + Send>>,
-    /// What `TailWatch` saw last, to tell whether the final record had a line terminator.
-    tail: Arc<AtomicU32>,
-    name: String,
-}
-
-impl CsvRows {
-    fn new(
-        source: Box<dyn Read + Send>,
-        encoding: &'static Encoding,
-        delimiter: u8,
-        bytes_read: Option<Arc<AtomicU64>>,
-        name: String,
-    ) -> CsvRows {
-        let tail = Arc::new(AtomicU32::new(0));
-        let decoded: Box<dyn Read + Send> = Box::new(TailWatch {
-            inner: RecordLimit::new(DecodeReader::new(source, encoding, bytes_read), delimiter),
-            tail: Arc::clone(&tail),
-        });
-        let csv = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .buffer_capacity(64 * 1024)
-            .from_reader(decoded);
-        CsvRows { csv, tail, name }
-    }
-
-    fn read(&mut self, record: &mut ByteRecord) -> Result<Option<u64>, InputError> {
-        let line_before = self.csv.position().line();
-        match self.csv.read_byte_record(record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) => return Err(self.csv_error(e)),
-        }
-        // The CSV reader passes over blank lines before a record; find them from the lines it
-        // consumed, less the record's own terminator and the newlines inside its fields.
-        let consumed = self.csv.position().line().saturating_sub(line_before);
-        let own: u64 = u64::from(self.record_terminated())
-            + record
-                .iter()
-                .map(|field| field.iter().filter(|&&b| b == b'\n').count() as u64)
-                .sum::<u64>();
-        Ok(Some(consumed.saturating_sub(own)))
-    }
-
-    /// False only for a last record that ends at the end of the input without a newline: the
-    /// CSV reader had to read to the end to finish it, and the last byte is no line terminator.
-    fn record_terminated(&self) -> bool {
-        let tail = self.tail.load(Ordering::Relaxed);
-        tail & INPUT_ENDED == 0 || matches!((tail & 0xff) as u8, b'\n' | b'\r')
-    }
-
-    fn csv_error(&self, error: csv::Error) -> InputError {
-        let line = error.position().map(|p| p.line()).unwrap_or(0);
-        match error.into_kind() {
-            csv::ErrorKind::Io(io_error) => {
-                if let Some(source) = decode::decode_error(&io_error) {
-                    InputError::Decode {
-                        path: self.name.clone(),
-                        source,
-                    }
-                } else if let Some(source) = limit::too_long(&io_error) {
-                    InputError::TooLong {
-                        path: self.name.clone(),
-                        source,
-                    }
-                } else {
-                    InputError::Unreadable {
-                        path: self.name.clone(),
-                        source: io_error,
-                    }
-                }
-            }
-            other => InputError::Csv {
-                path: self.name.clone(),
-                line,
-                message: format!("{other:?}"),
-            },
-        }
-    }
-}
-
 fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
     let unreadable = |source: io::Error| {
         if source.kind() == io::ErrorKind::NotFound {
@@ -616,149 +497,4 @@ fn file_encoding(path: &Path, choice: EncodingChoice) -> Result<&'static Encodin
         path: path.display().to_string(),
         source,
     })
-}
-
-fn with_header(
-    first: &ByteRecord,
-    column: Option<&ColumnSpec>,
-    delimiter: Option<u8>,
-) -> Result<Header, InputError> {
-    let names: Vec<Vec<u8>> = first.iter().map(|f| f.to_vec()).collect();
-    let header = Header {
-        names,
-        card_index: 0,
-    };
-    let card_index = match column {
-        Some(ColumnSpec::Index(index)) => {
-            if *index > header.names.len() {
-                return Err(InputError::ColumnOutOfRange {
-                    index: *index,
-                    count: header.names.len(),
-                });
-            }
-            index - 1
-        }
-        Some(ColumnSpec::Name(wanted)) => find_header(&header.names, |name| name == wanted)
-            .or_else(|| {
-                find_header(&header.names, |name| {
-                    name.eq_ignore_ascii_case(wanted)
-                        || name.to_lowercase() == wanted.to_lowercase()
-                })
-            })
-            .ok_or_else(|| InputError::ColumnNotFound {
-                wanted: wanted.clone(),
-                headers: header.display_names(),
-                advice: header_advice(&header.names, delimiter)
-                    .unwrap_or_else(|| "pass --column with one of them or a 1-based number".into()),
-            })?,
-        None => find_header(&header.names, |name| {
-            CARD_HEADERS
-                .iter()
-                .any(|known| name.eq_ignore_ascii_case(known))
-        })
-        .ok_or_else(|| InputError::NoCardColumn {
-            looked_for: CARD_HEADERS.join(", "),
-            headers: header.display_names(),
-            advice: header_advice(&header.names, delimiter)
-                .unwrap_or_else(|| "pass --column NAME or --column N".into()),
-        })?,
-    };
-    Ok(Header {
-        card_index,
-        ..header
-    })
-}
-
-/// Advice for the two usual reasons a card column is not found, which `--column` cannot fix:
-/// the wrong delimiter (the whole header is one name), or no header row at all. A workbook has
-/// no delimiter (`None`).
-fn header_advice(names: &[Vec<u8>], delimiter: Option<u8>) -> Option<String> {
-    if let (Some(delimiter), [only]) = (delimiter, names) {
-        let other = [b'\t', b';', b'|', b',']
-            .into_iter()
-            .find(|&candidate| candidate != delimiter && only.contains(&candidate));
-        if let Some(other) = other {
-            let shown = if other == b'\t' {
-                "\\t".to_string()
-            } else {
-                char::from(other).to_string()
-            };
-            return Some(format!(
-                "the whole header is one column holding '{shown}'; if that separates the fields, pass --delimiter '{shown}'"
-            ));
-        }
-    }
-    let holds_card = names
-        .iter()
-        .any(|name| std::str::from_utf8(name).is_ok_and(|text| crate::card::clean(text).is_ok()));
-    holds_card.then(|| {
-        "the first row holds a card number, so it looks like data; if the file has no header row, pass --no-header".to_string()
-    })
-}
-
-fn find_header(names: &[Vec<u8>], matches: impl Fn(&str) -> bool) -> Option<usize> {
-    names.iter().position(|raw| {
-        let name = String::from_utf8_lossy(raw);
-        matches(name.trim())
-    })
-}
-
-fn headerless(first: &ByteRecord, column: Option<&ColumnSpec>) -> Result<Header, InputError> {
-    let count = first.len();
-    let card_index = match column {
-        Some(ColumnSpec::Index(index)) => {
-            if *index > count {
-                return Err(InputError::ColumnOutOfRange {
-                    index: *index,
-                    count,
-                });
-            }
-            index - 1
-        }
-        Some(ColumnSpec::Name(name)) => return Err(InputError::NameWithoutHeader(name.clone())),
-        None if count == 1 => 0,
-        None => {
-            // The one column of the first row that holds a card number, if there is exactly one.
-            let cards: Vec<usize> = first
-                .iter()
-                .enumerate()
-                .filter(|(_, cell)| {
-                    std::str::from_utf8(cell).is_ok_and(|text| crate::card::clean(text).is_ok())
-                })
-                .map(|(i, _)| i)
-                .collect();
-            match cards.as_slice() {
-                [only] => *only,
-                _ => return Err(InputError::NeedsColumn { count }),
-            }
-        }
-    };
-    Ok(Header {
-        names: (1..=count)
-            .map(|i| format!("column_{i}").into_bytes())
-            .collect(),
-        card_index,
-    })
-}
-
-/// Set in `TailWatch`'s state once the input has ended.
-const INPUT_ENDED: u32 = 1 << 8;
-
-/// Remembers the last byte handed to the CSV reader (low 8 bits) and whether the input ended.
-struct TailWatch<R> {
-    inner: R,
-    tail: Arc<AtomicU32>,
-}
-
-impl<R: Read> Read for TailWatch<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        match buf[..n].last() {
-            Some(&last) => self.tail.store(u32::from(last), Ordering::Relaxed),
-            None => {
-                self.tail.fetch_or(INPUT_ENDED, Ordering::Relaxed);
-            }
-        }
-        Ok(n)
-    }
 }
