@@ -9,7 +9,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use crate::hash::spread;
+use crate::util::hash::spread;
 
 /// What a row should do about its card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 //! The modules read as the data flows: `cli` (flags and config into `Settings`) → `input`
 //! (read, decode, plan each row) → `dedup` → `call` (pace, call, retry) → `output` (journal,
 //! reorder, write) → `report`, steered by `run`. Below every stage lie the types that travel
-//! between them: `card`, `outcome`, `control`, the `vendor`'s protocol, `text` (how outside
-//! text is shown) and the result `store`. `simulator` (a cargo feature, on by default) stands
-//! in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
+//! between them: `card`, `header`, `outcome`, `control`, the `vendor`'s protocol, the result
+//! `store`, and beneath them `util` (files, the clock, hashing, text as messages show it).
+//! `simulator` (a cargo feature, on by default) stands in for the vendor. docs/ARCHITECTURE.md tells the whole story on one page.
 
 #![warn(missing_docs)]
 
@@ -16,8 +16,7 @@ pub mod card;
 pub mod cli;
 mod control;
 mod dedup;
-mod hash;
-mod humane;
+mod header;
 pub mod input;
 pub mod logging;
 mod outcome;
@@ -27,7 +26,7 @@ mod run;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 mod store;
-mod text;
+mod util;
 pub mod vendor;
 
 /// Runs a screening with its own runtime and returns the process exit code.

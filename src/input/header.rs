@@ -5,6 +5,7 @@
 use csv::ByteRecord;
 
 use super::{ColumnSpec, InputError};
+use crate::header::Header;
 
 /// Header names that mark the card column, compared case-insensitively.
 const CARD_HEADERS: [&str; 7] = [
@@ -16,33 +17,6 @@ const CARD_HEADERS: [&str; 7] = [
     "卡号",
     "银行卡号",
 ];
-
-/// The input's header as the output will show it, and where the card is.
-#[derive(Debug, Clone)]
-pub struct Header {
-    /// The column names, as the output's header starts.
-    pub names: Vec<Vec<u8>>,
-    /// 0-based index of the card column.
-    pub card_index: usize,
-}
-
-impl Header {
-    /// The names joined for a message, as outside text is shown: cut to 200 characters,
-    /// control characters escaped.
-    pub fn display_names(&self) -> String {
-        let mut joined = Vec::new();
-        for name in &self.names {
-            if !joined.is_empty() {
-                joined.extend_from_slice(b", ");
-            }
-            joined.extend_from_slice(name);
-            if joined.len() > crate::text::SHOWN_CHARS * 4 {
-                break;
-            }
-        }
-        crate::text::shown_bytes(&joined)
-    }
-}
 
 pub(super) fn with_header(
     first: &ByteRecord,

@@ -26,7 +26,7 @@ pub mod limit;
 pub(crate) mod planner;
 pub(crate) mod workbook;
 
-pub use header::Header;
+pub use crate::header::Header;
 pub use planner::LuhnMode;
 
 /// Where the rows come from.

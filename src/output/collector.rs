@@ -20,10 +20,11 @@ use super::sink::OutputSink;
 use crate::call::Finished;
 use crate::control::{Control, Counters, StopReason};
 use crate::dedup::CardIndex;
-use crate::hash::NumberHasher;
 use crate::outcome::{Change, Outcome, Plan, Row, Status, StoredResult};
 use crate::report::Tally;
-use crate::store::{unix_now, CardKey, StoreFeed, Update};
+use crate::store::{CardKey, StoreFeed, Update};
+use crate::util::clock::unix_now;
+use crate::util::hash::NumberHasher;
 
 /// Results can go quiet for long (backoffs, a slow API): the journal is synced this often anyway.
 const SYNC_TICK: Duration = Duration::from_secs(1);
@@ -465,7 +466,7 @@ fn is_disk_full(error: &io::Error) -> bool {
 mod tests {
     use super::*;
     use crate::control::NextRun;
-    use crate::input::Header;
+    use crate::header::Header;
     use crate::outcome::Flags;
     use crate::output::{OutputFormat, SinkOptions};
 

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use csv::ByteRecord;
 
-use crate::humane::rfc3339;
 use crate::outcome::{Outcome, FLAG_NAMES};
+use crate::util::humane::rfc3339;
 
 /// How many columns are added to every row.
 pub(crate) const ADDED_COUNT: usize = 12;

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::files;
+use crate::util::files;
 
 use crate::card::Card;
-use crate::hash::fnv1a;
 use crate::outcome::{is_error_line, Change, Flags, Outcome, Reason, Status};
+use crate::util::hash::fnv1a;
 
 const MAGIC: &str = "cardscreen-journal 1";
 /// How much of the input's head and tail the fingerprint hashes.

@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::files;
+use crate::util::files;
 
 /// Why the lock could not be had.
 #[derive(Debug)]

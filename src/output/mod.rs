@@ -6,7 +6,6 @@
 
 mod collector;
 mod columns;
-pub(crate) mod files;
 mod journal;
 mod lock;
 mod prior;

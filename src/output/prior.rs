@@ -10,8 +10,8 @@ use std::path::Path;
 use csv::ByteRecord;
 
 use super::columns::{added_names, column, ADDED_COUNT, STORE_COLUMNS};
-use crate::humane::parse_rfc3339;
 use crate::outcome::{Change, Flags, Outcome, Reason, Status};
+use crate::util::humane::parse_rfc3339;
 
 /// The earlier output cannot serve `--retry-errors`.
 #[derive(Debug, thiserror::Error)]

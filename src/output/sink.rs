@@ -10,7 +10,7 @@ use csv::ByteRecord;
 use super::columns::{added_names, fit_to_header, quote_into, store_cells, SinkOptions};
 use super::workbook::XlsxSink;
 use super::OutputFormat;
-use crate::input::Header;
+use crate::header::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;
 

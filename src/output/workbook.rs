@@ -11,7 +11,7 @@ use csv::ByteRecord;
 use rust_xlsxwriter::{Color, Format, Workbook, Worksheet, XlsxError};
 
 use super::columns::{added_names, fit_to_header, store_cells, SinkOptions};
-use crate::input::Header;
+use crate::header::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;
 

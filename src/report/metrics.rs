@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use super::summary::Summary;
 use crate::control::{Control, Counters};
-use crate::output::files;
+use crate::util::files;
 
 /// The metrics file of one run.
 pub(crate) struct Metrics {

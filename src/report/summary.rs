@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::control::{Control, Counters};
-use crate::humane::thousands;
 use crate::outcome::{Change, Outcome, Status, FLAG_NAMES};
+use crate::util::humane::thousands;
 
 /// Counts over the rows written, in output order.
 #[derive(Debug, Default, Clone)]

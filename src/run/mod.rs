@@ -28,7 +28,8 @@ use crate::output::{
 use crate::report::{DryRun, Metrics, Pace, Progress, Sample, Summary};
 #[cfg(feature = "simulator")]
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
-use crate::store::{unix_now, Store, StoreError, StoreReader, StoreWriter};
+use crate::store::{Store, StoreError, StoreReader, StoreWriter};
+use crate::util::clock::unix_now;
 
 /// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
 /// memory of the reorder buffer whatever the file size (a row is a few hundred bytes).

@@ -13,11 +13,12 @@ use crate::input::format::{self, Format};
 use crate::input::workbook::SheetRows;
 use crate::input::{InputError, InputReader, InputSource};
 use crate::output::{
-    files, Fingerprint, InputStamp, Journal, OutputFormat, OutputSink, OutputTarget, PriorError,
+    Fingerprint, InputStamp, Journal, OutputFormat, OutputSink, OutputTarget, PriorError,
     PriorOutput, SinkOptions,
 };
 use crate::report::Summary;
-use crate::store::unix_now;
+use crate::util::clock::unix_now;
+use crate::util::files;
 
 /// The output file is written through a buffer this large.
 const OUTPUT_BUFFER: usize = 64 * 1024;

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::faults::splitmix64;
-use crate::hash::fnv1a;
+use crate::util::hash::fnv1a;
 use crate::vendor;
 
 /// The flags the simulated vendor reports for a card on day 0, in the order of [`FLAG_NAMES`]:

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{
-    checkpoint, codec, connect, identify, sqlite_error, unix_now, Store, StoreError, StoreOptions,
-};
+use super::{checkpoint, codec, connect, identify, sqlite_error, Store, StoreError, StoreOptions};
 use crate::card::{self, mask_text};
-use crate::humane::{rfc3339, thousands};
 use crate::outcome::StoredResult;
+use crate::util::clock::unix_now;
+use crate::util::humane::{rfc3339, thousands};
 use crate::vendor::{BAD_CARD, FLAG_NAMES};
 
 /// Prints, for every card number read from `input` (one a line), the masked card and its
@@ -126,7 +125,7 @@ pub fn stats(options: &StoreOptions) -> Result<String, StoreError> {
     let size: u64 = ["", "-wal"]
         .iter()
         .filter_map(|suffix| {
-            std::fs::metadata(crate::output::files::sibling(&options.path, suffix)).ok()
+            std::fs::metadata(crate::util::files::sibling(&options.path, suffix)).ok()
         })
         .map(|meta| meta.len())
         .sum();

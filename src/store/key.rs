@@ -9,7 +9,7 @@ use ring::hmac;
 
 use crate::card::Card;
 pub(crate) use crate::outcome::{CardKey, CARD_KEY_LEN};
-use crate::output::files;
+use crate::util::files;
 
 /// Bytes of the key.
 const KEY_LEN: usize = 32;
