@@ -7,9 +7,9 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::client::Disposition;
+use crate::card::shown;
 use crate::control::StopReason;
 use crate::outcome::Outcome;
-use crate::util::text::shown;
 use crate::vendor;
 
 /// 10011 answers say "not now", not "not this card", so they do not use up `--max-attempts`;
