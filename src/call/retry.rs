@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::client::Disposition;
+use super::classify::Disposition;
 use crate::card::shown;
 use crate::control::StopReason;
 use crate::outcome::Outcome;
