@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use csv::ByteRecord;
 
-use super::CardCell;
+use super::reader::CardCell;
 use crate::card::{self, Card, Rejection};
 use crate::dedup::{CardIndex, Claim};
-use crate::input::Header;
+use crate::header::Header;
 use crate::outcome::{Change, Outcome, Plan, Previous, Reason, Row};
 use crate::store::{StoreError, StoreReader};
 
