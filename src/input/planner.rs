@@ -178,7 +178,7 @@ impl Planner {
     fn first_sight(
         &mut self,
         card: Card,
-        key: Option<crate::store::CardKey>,
+        key: Option<crate::outcome::CardKey>,
     ) -> Result<(Plan, Option<ToCall>), StoreError> {
         let (Some(store), Some(key)) = (self.store.as_mut(), key) else {
             return Ok((
