@@ -1,6 +1,6 @@
 //! What to do after each call for a card: `Attempts::after` turns the classified answer into
 //! the next step (done with an outcome, wait and call again, or stop the run), and `Backoff`
-//! says how long to wait. What an answer means is decided by `client::classify`.
+//! says how long to wait. What an answer means is decided by `classify`.
 
 use std::time::Duration;
 
