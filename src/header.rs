@@ -24,6 +24,6 @@ impl Header {
                 break;
             }
         }
-        crate::util::text::shown_bytes(&joined)
+        crate::card::shown_bytes(&joined)
     }
 }

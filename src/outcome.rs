@@ -328,7 +328,7 @@ pub(crate) fn is_error_line(text: &str) -> bool {
 }
 
 /// Makes `text` fit the `error` column. Every text cardscreen writes there is built to fit
-/// already (outside text in it goes through `text::shown`); this keeps it so whatever a text
+/// already (outside text in it goes through `card::shown`); this keeps it so whatever a text
 /// carries, such as an earlier output's cell read back for `--retry-errors`.
 fn error_line(text: String) -> String {
     if is_error_line(&text) {

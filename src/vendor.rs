@@ -1,6 +1,6 @@
 //! The Juhe bank-card blacklist API as it speaks on the wire: where to call, which form fields
 //! to send, the six flags of an answer and the `error_code` values with the vendor's words.
-//! The client and the simulator both speak it from here; `client::classify` says what each means.
+//! The client and the simulator both speak it from here; `call::classify` says what each means.
 
 /// The path the vendor serves the query on, for GET and POST.
 pub const QUERY_PATH: &str = "/bankcardblack/query";
@@ -23,6 +23,10 @@ pub const FLAG_NAMES: [&str; 6] = [
     "otherBlack",
     "caseRelated",
 ];
+
+/// The longest orderid taken from the vendor (its own are 24 characters, `JH719…`), and the
+/// longest a journal record keeps: an answer with a longer one is not trusted.
+pub const MAX_ORDERID: usize = 64;
 
 /// 查询成功: the answer carries the six flags and an orderid.
 pub const SUCCESS: i64 = 0;

@@ -1,11 +1,13 @@
 //! The call stage: a pool of `--concurrency` workers, each taking one card at a time, paced by
-//! the `pacer`, calling through the `client`, and deciding after every answer with `retry`
-//! whether the card is done, must wait and call again, or stops the run.
+//! the `pacer`, calling through the `client`, reading the `answer`, and deciding after every
+//! one with `classify` and `retry` whether the card is done, must wait and call again, or stops
+//! the run.
 
+mod answer;
+mod classify;
 mod client;
 mod pacer;
 mod pool;
-mod quick;
 mod retry;
 mod tls;
 

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use super::client::{classify, Client, Disposition};
+use super::classify::{classify, Disposition};
+use super::client::Client;
 use super::pacer::Pacer;
 use super::retry::{Attempts, Next, RetryPolicy};
 use crate::card::Card;

@@ -1,15 +1,15 @@
 //! What to do after each call for a card: `Attempts::after` turns the classified answer into
 //! the next step (done with an outcome, wait and call again, or stop the run), and `Backoff`
-//! says how long to wait. What an answer means is decided by `client::classify`.
+//! says how long to wait. What an answer means is decided by `classify`.
 
 use std::time::Duration;
 
 use rand::Rng;
 
-use super::client::Disposition;
+use super::classify::Disposition;
+use crate::card::shown;
 use crate::control::StopReason;
 use crate::outcome::Outcome;
-use crate::util::text::shown;
 use crate::vendor;
 
 /// 10011 answers say "not now", not "not this card", so they do not use up `--max-attempts`;

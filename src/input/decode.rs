@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use encoding_rs::{DecoderResult, Encoding, GB18030, GBK, UTF_8};
 
-use super::EncodingChoice;
+use super::options::EncodingChoice;
 
 const CHUNK: usize = 64 * 1024;
 

@@ -10,8 +10,8 @@ use csv::ByteRecord;
 use encoding_rs::Encoding;
 
 use super::decode::{self, DecodeReader};
+use super::error::InputError;
 use super::limit::{self, RecordLimit};
-use super::InputError;
 
 /// A CSV read from decoded UTF-8.
 pub(super) struct CsvRows {

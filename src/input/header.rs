@@ -4,7 +4,8 @@
 
 use csv::ByteRecord;
 
-use super::{ColumnSpec, InputError};
+use super::error::InputError;
+use super::options::ColumnSpec;
 use crate::header::Header;
 
 /// Header names that mark the card column, compared case-insensitively.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use csv::ByteRecord;
 
-use super::CardCell;
+use super::reader::CardCell;
 use crate::card::{self, Card, Rejection};
 use crate::dedup::{CardIndex, Claim};
-use crate::input::Header;
+use crate::header::Header;
 use crate::outcome::{Change, Outcome, Plan, Previous, Reason, Row};
 use crate::store::{StoreError, StoreReader};
 
@@ -178,7 +178,7 @@ impl Planner {
     fn first_sight(
         &mut self,
         card: Card,
-        key: Option<crate::store::CardKey>,
+        key: Option<crate::outcome::CardKey>,
     ) -> Result<(Plan, Option<ToCall>), StoreError> {
         let (Some(store), Some(key)) = (self.store.as_mut(), key) else {
             return Ok((

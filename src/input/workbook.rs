@@ -12,8 +12,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use calamine::{DataType, ExcelDateTime, Reader, Sheet, SheetType, SheetVisible, Sheets};
 use csv::ByteRecord;
 
+use super::error::InputError;
 use super::format::WorkbookKind;
-use super::InputError;
 
 /// Rows go to the reader in batches of this many, at most `BATCHES_AHEAD` batches ahead: a
 /// channel message per row cost more than reading the row.

@@ -20,9 +20,9 @@ use super::sink::OutputSink;
 use crate::call::Finished;
 use crate::control::{Control, Counters, StopReason};
 use crate::dedup::CardIndex;
-use crate::outcome::{Change, Outcome, Plan, Row, Status, StoredResult};
+use crate::outcome::{CardKey, Change, Outcome, Plan, Row, Status, StoredResult};
 use crate::report::Tally;
-use crate::store::{CardKey, StoreFeed, Update};
+use crate::store::{StoreFeed, Update};
 use crate::util::clock::unix_now;
 use crate::util::hash::NumberHasher;
 

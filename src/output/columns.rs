@@ -64,7 +64,7 @@ pub(crate) mod column {
 /// How output rows are written.
 #[derive(Debug, Clone)]
 pub(crate) struct SinkOptions {
-    pub(crate) format: super::OutputFormat,
+    pub(crate) format: super::target::OutputFormat,
     /// CSV only.
     pub(crate) delimiter: u8,
     /// Put before every added column name.

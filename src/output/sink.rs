@@ -8,8 +8,8 @@ use std::path::Path;
 use csv::ByteRecord;
 
 use super::columns::{added_names, fit_to_header, quote_into, store_cells, SinkOptions};
+use super::target::OutputFormat;
 use super::workbook::XlsxSink;
-use super::OutputFormat;
 use crate::header::Header;
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{checkpoint, codec, connect, identify, sqlite_error, Store, StoreError, StoreOptions};
+use super::{
+    codec,
+    db::{checkpoint, connect, identify, Store},
+    error::{sqlite_error, StoreError},
+    options::StoreOptions,
+};
 use crate::card::{self, mask_text};
 use crate::outcome::StoredResult;
 use crate::util::clock::unix_now;

@@ -8,7 +8,7 @@ use std::path::Path;
 use ring::hmac;
 
 use crate::card::Card;
-pub(crate) use crate::outcome::{CardKey, CARD_KEY_LEN};
+use crate::outcome::{CardKey, CARD_KEY_LEN};
 use crate::util::files;
 
 /// Bytes of the key.

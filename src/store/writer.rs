@@ -9,8 +9,12 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::mpsc;
 
-use super::{checkpoint, codec, connect, sqlite_error, CardKey, Store, StoreError};
-use crate::outcome::StoredResult;
+use super::{
+    codec,
+    db::{checkpoint, connect, Store},
+    error::{sqlite_error, StoreError},
+};
+use crate::outcome::{CardKey, StoredResult};
 
 /// Updates go to the writer in batches of this many.
 const FEED_BATCH: usize = 2048;
@@ -316,7 +320,7 @@ fn apply(
 mod tests {
     use std::time::Duration;
 
-    use super::super::{Store, StoreOptions};
+    use super::super::{db::Store, options::StoreOptions};
     use super::*;
     use crate::outcome::Flags;
 

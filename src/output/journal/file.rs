@@ -1,4 +1,4 @@
-//! The journal of received results: every paid answer is appended here the moment it arrives,
+//! The journal's life: every paid answer is appended here the moment it arrives,
 //! so that a crashed, killed or stopped run can resume without paying again. It doubles as the
 //! store that duplicate rows read their first row's result from.
 //!
@@ -9,51 +9,22 @@
 //! result came from the store: so a resumed run writes every row as the interrupted one would.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::fingerprint::Fingerprint;
+use super::record::{self, MAX_RECORD_LEN};
+use crate::outcome::Outcome;
+use crate::util::clock::unix_now;
 use crate::util::files;
 
-use crate::card::Card;
-use crate::outcome::{is_error_line, Change, Flags, Outcome, Reason, Status};
-use crate::util::hash::fnv1a;
-
 const MAGIC: &str = "cardscreen-journal 1";
-/// How much of the input's head and tail the fingerprint hashes.
-const FINGERPRINT_BLOCK: u64 = 64 * 1024;
 /// A power cut loses at most about this much.
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// Error texts are cut to this many bytes so that a record always fits one small read.
-const MAX_ERROR_LEN: usize = 400;
-
-/// What must not change between a run and its resumption.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Fingerprint {
-    #[serde(flatten)]
-    pub(crate) input: InputStamp,
-    pub(crate) column: String,
-    pub(crate) card_index: usize,
-    pub(crate) no_header: bool,
-    pub(crate) delimiter: u8,
-    pub(crate) encoding: String,
-    /// The sheet of a workbook input; empty for CSV. Journals written before workbooks were
-    /// read have none, and were of CSV inputs.
-    #[serde(default)]
-    pub(crate) sheet: String,
-    pub(crate) prefix: String,
-    pub(crate) mask: bool,
-    pub(crate) luhn: String,
-    /// A store adds columns; journals from before stores had none.
-    #[serde(default)]
-    pub(crate) store: bool,
-    /// `--max-age` in seconds decides which rows are answered from the store.
-    #[serde(default)]
-    pub(crate) max_age_seconds: u64,
-}
 
 /// The journal's second line: the fingerprint, and when the run started (Unix seconds), which
 /// a resumed run keeps as its own time, for `--max-age` and for when its cards were last seen.
@@ -63,92 +34,6 @@ struct Header {
     fingerprint: Fingerprint,
     #[serde(default)]
     started: u64,
-}
-
-/// The input file as it was when the run started: enough to notice that it changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct InputStamp {
-    #[serde(rename = "input_size")]
-    pub(crate) size: u64,
-    /// Nanoseconds since 1970, which a u64 holds until the year 2554.
-    #[serde(rename = "input_modified_ns")]
-    pub(crate) modified_ns: u64,
-    /// FNV-1a of the first 64 KiB.
-    #[serde(rename = "input_head_hash")]
-    pub(crate) head_hash: String,
-    /// FNV-1a of the last 64 KiB.
-    #[serde(rename = "input_tail_hash")]
-    pub(crate) tail_hash: String,
-}
-
-impl InputStamp {
-    /// Size, modification time and hashes of the first and last blocks of `input`.
-    pub(crate) fn of(input: &Path) -> io::Result<InputStamp> {
-        let mut file = File::open(input)?;
-        let meta = file.metadata()?;
-        let size = meta.len();
-        let modified_ns = meta
-            .modified()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        let mut block = Vec::with_capacity(FINGERPRINT_BLOCK as usize);
-        (&mut file)
-            .take(FINGERPRINT_BLOCK)
-            .read_to_end(&mut block)?;
-        let head_hash = format!("{:016x}", fnv1a(&block));
-        block.clear();
-        file.seek(SeekFrom::Start(size.saturating_sub(FINGERPRINT_BLOCK)))?;
-        file.take(FINGERPRINT_BLOCK).read_to_end(&mut block)?;
-        let tail_hash = format!("{:016x}", fnv1a(&block));
-        Ok(InputStamp {
-            size,
-            modified_ns,
-            head_hash,
-            tail_hash,
-        })
-    }
-}
-
-impl Fingerprint {
-    /// Names what differs, for the refusal message.
-    pub(crate) fn differences(&self, other: &Fingerprint) -> Vec<&'static str> {
-        let mut differ = Vec::new();
-        if self.input != other.input {
-            differ.push("the input file");
-        }
-        if self.column != other.column || self.card_index != other.card_index {
-            differ.push("the card column");
-        }
-        if self.no_header != other.no_header {
-            differ.push("--no-header");
-        }
-        if self.delimiter != other.delimiter {
-            differ.push("the delimiter");
-        }
-        if self.encoding != other.encoding {
-            differ.push("the encoding");
-        }
-        if self.sheet != other.sheet {
-            differ.push("the sheet");
-        }
-        if self.prefix != other.prefix {
-            differ.push("--prefix");
-        }
-        if self.mask != other.mask {
-            differ.push("--mask");
-        }
-        if !self.luhn.eq_ignore_ascii_case(&other.luhn) {
-            differ.push("--luhn");
-        }
-        if self.store != other.store {
-            differ.push("--store");
-        }
-        if self.max_age_seconds != other.max_age_seconds {
-            differ.push("--max-age");
-        }
-        differ
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -245,52 +130,13 @@ impl Journal {
         };
         let file = files::open_existing(path).map_err(err)?;
         let mut lines = BufReader::with_capacity(64 * 1024, file.try_clone().map_err(err)?);
-        let foreign = || JournalError::Foreign {
-            path: path.display().to_string(),
-        };
-        let mut line = Vec::new();
-        lines.read_until(b'\n', &mut line).map_err(err)?;
-        if line.strip_suffix(b"\n") != Some(MAGIC.as_bytes()) {
-            return Err(foreign());
-        }
-        let mut offset = line.len() as u64;
-        line.clear();
-        lines.read_until(b'\n', &mut line).map_err(err)?;
-        let recorded: Header = serde_json::from_slice(&line).map_err(|_| foreign())?;
-        let changed = recorded.fingerprint.differences(expected);
-        if !changed.is_empty() {
-            return Err(JournalError::Changed {
-                what: changed.join(" and "),
-            });
-        }
-        offset += line.len() as u64;
-        let mut kept = 0;
-        for number in 3u64.. {
-            line.clear();
-            let n = lines.read_until(b'\n', &mut line).map_err(err)?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                break;
-            }
-            match parse_record(&line[..n - 1]) {
-                Some((code, _)) => {
-                    found(code, offset);
-                    kept += 1;
-                }
-                None => tracing::warn!(
-                    journal = %path.display(),
-                    line = number,
-                    "Dropped a damaged journal record; its card will be asked for again."
-                ),
-            }
-            offset += n as u64;
-        }
+        let (recorded, header_len) = read_header(&mut lines, path, expected)?;
+        let (offset, kept) = read_records(&mut lines, header_len, path, &mut found).map_err(err)?;
         // Drop a torn last record so that new records start on a line of their own.
         file.set_len(offset).map_err(err)?;
         // A journal from before it recorded its start takes this run's.
         let started = match recorded.started {
-            0 => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            0 => unix_now(),
             started => started,
         };
         Ok((
@@ -317,40 +163,8 @@ impl Journal {
     /// result counts as received.
     pub(crate) fn append(&mut self, code: u64, outcome: &Outcome) -> io::Result<u64> {
         let offset = self.end;
-        let line = &mut self.line;
-        line.clear();
-        // Numbers through itoa rather than `write!`: this runs once for every paid call.
-        let mut number = itoa::Buffer::new();
-        line.extend_from_slice(number.format(code).as_bytes());
-        line.push(b'\t');
-        line.extend_from_slice(outcome.status.as_str().as_bytes());
-        line.push(b'\t');
-        line.extend_from_slice(number.format(outcome.flags.0).as_bytes());
-        line.push(b'\t');
-        line.extend_from_slice(number.format(outcome.attempts).as_bytes());
-        line.push(b'\t');
-        if let Some(error_code) = outcome.error_code {
-            line.extend_from_slice(number.format(error_code).as_bytes());
-        }
-        line.push(b'\t');
-        if let Some(reason) = outcome.reason {
-            line.extend_from_slice(reason.as_str().as_bytes());
-        }
-        line.push(b'\t');
-        push_clean(line, &outcome.orderid, 100);
-        line.push(b'\t');
-        push_clean(line, &outcome.error, MAX_ERROR_LEN);
-        line.push(b'\t');
-        if let Some(screened_at) = outcome.screened_at {
-            line.extend_from_slice(number.format(screened_at).as_bytes());
-        }
-        line.push(b'\t');
-        if let Some(change) = outcome.change {
-            line.extend_from_slice(change.as_str().as_bytes());
-        }
-        line.push(b'\t');
-        line.push(if outcome.reused { b'1' } else { b'0' });
-        line.push(b'\n');
+        record::write(&mut self.line, code, outcome);
+        let line = &self.line;
         self.writer.write_all(line)?;
         self.end += line.len() as u64;
         self.dirty = true;
@@ -388,7 +202,7 @@ impl Journal {
             ));
         }
         self.writer.flush()?;
-        let mut buf = [0u8; MAX_ERROR_LEN + 256];
+        let mut buf = [0u8; MAX_RECORD_LEN];
         let mut filled = 0;
         loop {
             let n = self
@@ -396,7 +210,7 @@ impl Journal {
                 .read_at(&mut buf[filled..], offset + filled as u64)?;
             filled += n;
             if let Some(end) = buf[..filled].iter().position(|&b| b == b'\n') {
-                return parse_record(&buf[..end])
+                return record::parse(&buf[..end])
                     .map(|(_, outcome)| outcome)
                     .ok_or_else(|| {
                         io::Error::new(io::ErrorKind::InvalidData, "damaged journal record")
@@ -422,128 +236,76 @@ impl Journal {
     }
 }
 
-fn push_clean(line: &mut Vec<u8>, text: &str, limit: usize) {
-    // Orderids and most error texts are short and clean: copy them whole. Control characters
-    // are ASCII bytes below 0x20, DEL, or C1 codes (which UTF-8 writes after a 0xC2 byte).
-    if text.len() <= limit && text.bytes().all(|b| b >= 0x20 && b != 0x7f && b != 0xc2) {
-        line.extend_from_slice(text.as_bytes());
-        return;
+/// Reads the journal's first two lines and checks that it belongs to the run `expected`
+/// describes; returns its header and how many bytes the two lines take.
+fn read_header(
+    lines: &mut impl BufRead,
+    path: &Path,
+    expected: &Fingerprint,
+) -> Result<(Header, u64), JournalError> {
+    let err = |source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let foreign = || JournalError::Foreign {
+        path: path.display().to_string(),
+    };
+    let mut line = Vec::new();
+    lines.read_until(b'\n', &mut line).map_err(err)?;
+    if line.strip_suffix(b"\n") != Some(MAGIC.as_bytes()) {
+        return Err(foreign());
     }
-    let mut taken = 0;
-    for ch in text.chars() {
-        if taken + ch.len_utf8() > limit {
+    let mut offset = line.len() as u64;
+    line.clear();
+    lines.read_until(b'\n', &mut line).map_err(err)?;
+    let recorded: Header = serde_json::from_slice(&line).map_err(|_| foreign())?;
+    let changed = recorded.fingerprint.differences(expected);
+    if !changed.is_empty() {
+        return Err(JournalError::Changed {
+            what: changed.join(" and "),
+        });
+    }
+    offset += line.len() as u64;
+    Ok((recorded, offset))
+}
+
+/// Hands every whole record that reads back to `found(card code, offset)`, from `offset` on;
+/// returns where the last whole record ends and how many were kept.
+fn read_records(
+    lines: &mut impl BufRead,
+    mut offset: u64,
+    path: &Path,
+    found: &mut impl FnMut(u64, u64),
+) -> io::Result<(u64, u64)> {
+    let mut line = Vec::new();
+    let mut kept = 0;
+    for number in 3u64.. {
+        line.clear();
+        let n = lines.read_until(b'\n', &mut line)?;
+        if n == 0 || line.last() != Some(&b'\n') {
             break;
         }
-        let ch = if ch.is_control() { ' ' } else { ch };
-        let mut utf8 = [0u8; 4];
-        line.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
-        taken += ch.len_utf8();
-    }
-}
-
-/// A record read back: its card and result, if every field is one `append` could have
-/// written. Every kept result counts, `error` ones too: a resumed run never calls again for a
-/// row whose result was received (`--retry-errors` is the way to ask again).
-fn parse_record(line: &[u8]) -> Option<(u64, Outcome)> {
-    let text = std::str::from_utf8(line).ok()?;
-    let mut fields = text.split('\t');
-    let mut next = || fields.next();
-    let (code, status, flags, attempts) = (next()?, next()?, next()?, next()?);
-    let (error_code, reason, orderid, error) = (next()?, next()?, next()?, next()?);
-    // With a store, three more: when the result was called for, its change, and whether it
-    // came from the store. A journal written without them still reads.
-    let store_fields = match (next(), next(), next()) {
-        (None, None, None) => None,
-        (Some(at), Some(change), Some(reused)) => Some((at, change, reused)),
-        _ => return None,
-    };
-    if next().is_some() {
-        return None;
-    }
-    let code: u64 = code.parse().ok()?;
-    Card::from_code(code)?;
-    let flags: u8 = flags.parse().ok()?;
-    let mut outcome = Outcome {
-        status: Status::parse(status)?,
-        flags: Flags(flags),
-        orderid: orderid.to_string(),
-        error_code: match error_code {
-            "" => None,
-            number => Some(number.parse().ok()?),
-        },
-        error: error.to_string(),
-        attempts: attempts.parse().ok()?,
-        reason: match reason {
-            "" => None,
-            key => Some(Reason::parse(key)?),
-        },
-        screened_at: None,
-        change: None,
-        reused: false,
-    };
-    if let Some((at, change, reused)) = store_fields {
-        outcome.screened_at = match at {
-            "" => None,
-            seconds => Some(seconds.parse().ok()?),
-        };
-        outcome.change = match change {
-            "" => None,
-            word => Some(Change::parse(word)?),
-        };
-        outcome.reused = match reused {
-            "0" => false,
-            "1" => true,
-            _ => return None,
-        };
-    }
-    is_consistent(&outcome).then_some((code, outcome))
-}
-
-/// Whether a result read back is one the run could have produced: flags only on success and
-/// in range, an orderid of letters and digits, an error text fit for the `error` column, and
-/// a reason exactly for `invalid` rows.
-fn is_consistent(outcome: &Outcome) -> bool {
-    let shape = match outcome.status {
-        Status::Ok => {
-            outcome.flags.0 <= Flags::ALL
-                && outcome.error_code.is_none()
-                && outcome.error.is_empty()
-                && outcome.reason.is_none()
+        match record::parse(&line[..n - 1]) {
+            Some((code, _)) => {
+                found(code, offset);
+                kept += 1;
+            }
+            None => tracing::warn!(
+                journal = %path.display(),
+                line = number,
+                "Dropped a damaged journal record; its card will be asked for again."
+            ),
         }
-        Status::Invalid => outcome.flags.0 == 0 && outcome.reason.is_some(),
-        Status::Error => outcome.flags.0 == 0 && outcome.reason.is_none(),
-    };
-    shape
-        && outcome.orderid.len() <= 64
-        && outcome.orderid.bytes().all(|b| b.is_ascii_alphanumeric())
-        && is_error_line(&outcome.error)
+        offset += n as u64;
+    }
+    Ok((offset, kept))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fingerprint() -> Fingerprint {
-        Fingerprint {
-            input: InputStamp {
-                size: 10,
-                modified_ns: 5,
-                head_hash: "a".into(),
-                tail_hash: "b".into(),
-            },
-            column: "card".into(),
-            card_index: 0,
-            no_header: false,
-            delimiter: b',',
-            encoding: "UTF-8".into(),
-            sheet: String::new(),
-            prefix: String::new(),
-            mask: false,
-            luhn: "warn".into(),
-            store: false,
-            max_age_seconds: 0,
-        }
-    }
+    use crate::outcome::{Change, Flags};
+    use crate::output::journal::fingerprint::tests::fingerprint;
 
     #[test]
     fn records_read_back_and_survive_reopening() {
@@ -644,25 +406,9 @@ mod tests {
         journal.flush().unwrap();
         assert_eq!(journal.read(a).unwrap(), reused);
         assert_eq!(journal.read(b).unwrap(), rejected);
-        let (code, older) = parse_record(b"7\tok\t0\t1\t\t\tJH1\t").unwrap();
+        let (code, older) = record::parse(b"7\tok\t0\t1\t\t\tJH1\t").unwrap();
         assert_eq!(code, 7);
         assert_eq!(older, Outcome::ok(Flags(0), "JH1".into(), 1));
-    }
-
-    #[test]
-    fn texts_lose_control_characters_and_stop_at_the_limit() {
-        let cases = [
-            ("JH7190000000000000000001", 100, "JH7190000000000000000001"),
-            ("a\tb\nc\u{7f}d\u{85}e", 100, "a b c d e"),
-            ("数据源超时 £5", 100, "数据源超时 £5"),
-            ("数据源超时", 7, "数据"),
-            ("abcdef", 4, "abcd"),
-        ];
-        for (text, limit, expected) in cases {
-            let mut line = Vec::new();
-            push_clean(&mut line, text, limit);
-            assert_eq!(String::from_utf8(line).unwrap(), expected, "{text:?}");
-        }
     }
 
     #[test]
