@@ -5,47 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::error::SettingsError;
+use super::options::{self, OptionDef};
 
 /// The name looked for in the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "cardscreen.toml";
-
-/// Every key the config file may hold.
-const CONFIG_KEYS: &[&str] = &[
-    "sheet",
-    "column",
-    "no_header",
-    "delimiter",
-    "encoding",
-    "excel",
-    "output_format",
-    "endpoint",
-    "ca_cert",
-    "key_env",
-    "key",
-    "key_file",
-    "concurrency",
-    "rate",
-    "burst",
-    "timeout",
-    "max_attempts",
-    "backoff_base",
-    "backoff_max",
-    "max_consecutive_failures",
-    "luhn",
-    "max_calls",
-    "mask",
-    "prefix",
-    "summary",
-    "metrics",
-    "fail_on_hit",
-    "progress",
-    "progress_interval",
-    "log_format",
-    "price_per_call",
-    "store",
-    "store_key_file",
-    "max_age",
-];
 
 /// The config file's values, each kept as the text a flag would carry so that flags and
 /// config keys go through the same parser and the same error messages.
@@ -77,11 +40,11 @@ impl ConfigValues {
             })?;
         let mut values = HashMap::new();
         for (key, value) in table {
-            let Some(&known) = CONFIG_KEYS.iter().find(|k| **k == key) else {
+            let Some(known) = options::by_key(&key).and_then(|option| option.key) else {
                 return Err(SettingsError::UnknownKey {
                     key,
                     file: display,
-                    known: CONFIG_KEYS.join(", "),
+                    known: options::config_keys().collect::<Vec<_>>().join(", "),
                 });
             };
             let value = match value {
@@ -100,7 +63,7 @@ impl ConfigValues {
             values.insert(known, value);
         }
         let mut warnings = Vec::new();
-        if values.contains_key("key") && readable_by_others(path) {
+        if values.contains_key(options::KEY.name()) && readable_by_others(path) {
             warnings.push(format!(
                 "The config file {display} holds the API key and is readable by group or others; run chmod 600 on it."
             ));
@@ -108,7 +71,11 @@ impl ConfigValues {
         Ok(ConfigValues { values, warnings })
     }
 
-    pub(super) fn text(&self, key: &'static str) -> Result<Option<String>, SettingsError> {
+    /// The option's value as text; `None` when the file does not set it.
+    pub(super) fn text(&self, option: &OptionDef) -> Result<Option<String>, SettingsError> {
+        let Some(key) = option.key else {
+            return Ok(None);
+        };
         match self.values.get(key) {
             None => Ok(None),
             Some(ConfigValue::Text(s)) => Ok(Some(s.clone())),
@@ -120,10 +87,14 @@ impl ConfigValues {
         }
     }
 
-    pub(super) fn flag(&self, key: &'static str) -> Result<bool, SettingsError> {
+    /// The switch's value; `None` when the file does not set it.
+    pub(super) fn switch(&self, option: &OptionDef) -> Result<Option<bool>, SettingsError> {
+        let Some(key) = option.key else {
+            return Ok(None);
+        };
         match self.values.get(key) {
-            None => Ok(false),
-            Some(ConfigValue::Bool(b)) => Ok(*b),
+            None => Ok(None),
+            Some(ConfigValue::Bool(b)) => Ok(Some(*b)),
             Some(ConfigValue::Text(s)) => Err(SettingsError::BadValue {
                 key,
                 value: s.clone(),
