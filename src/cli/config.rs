@@ -115,3 +115,88 @@ pub(super) fn readable_by_others(path: &Path) -> bool {
 pub(super) fn readable_by_others(_path: &Path) -> bool {
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::options::{DefaultValue, Kind, OPTIONS};
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+
+    /// The value the file gives the option, as text either way.
+    fn given(config: &ConfigValues, option: &OptionDef) -> Option<String> {
+        match option.kind {
+            Kind::Switch => config.switch(option).unwrap().map(|on| on.to_string()),
+            Kind::Text(_) | Kind::Path(_) => config.text(option).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_example_names_every_key_with_its_default() {
+        // Loading it refuses any key the table does not have.
+        let config = ConfigValues::load(Path::new(EXAMPLE)).unwrap();
+        let text = std::fs::read_to_string(EXAMPLE).unwrap();
+        for option in OPTIONS.iter().filter(|option| option.key.is_some()) {
+            let key = option.name();
+            match option.default {
+                DefaultValue::Value(default) => {
+                    assert_eq!(given(&config, option).as_deref(), Some(default), "{key}");
+                }
+                // A key without a default is shown commented out, with a value as an example.
+                DefaultValue::Unset | DefaultValue::Described(_) => {
+                    assert_eq!(given(&config, option), None, "{key}");
+                    let shown = format!("# {key} = ");
+                    assert!(text.lines().any(|l| l.starts_with(&shown)), "{key}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_of_the_table_is_accepted_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.toml");
+        let keyed = || OPTIONS.iter().filter(|option| option.key.is_some());
+        let toml: String = keyed()
+            .map(|option| match option.kind {
+                Kind::Switch => format!("{} = true\n", option.name()),
+                Kind::Text(_) | Kind::Path(_) => format!("{} = \"x\"\n", option.name()),
+            })
+            .collect();
+        std::fs::write(&path, &toml).unwrap();
+        let config = ConfigValues::load(&path).unwrap();
+        for option in keyed() {
+            let expected = if option.kind == Kind::Switch {
+                "true"
+            } else {
+                "x"
+            };
+            assert_eq!(given(&config, option).as_deref(), Some(expected));
+        }
+        std::fs::write(&path, format!("{toml}made_up_key = 1\n")).unwrap();
+        let err = ConfigValues::load(&path).unwrap_err();
+        let SettingsError::UnknownKey {
+            ref key, ref known, ..
+        } = err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(key, "made_up_key");
+        assert!(err.to_string().contains("`made_up_key`"), "{err}");
+        let known: Vec<&str> = known.split(", ").collect();
+        assert_eq!(known, options::config_keys().collect::<Vec<_>>());
+        assert_eq!(known.len(), keyed().count());
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "rate = [1, 2]\n").unwrap();
+        let err = ConfigValues::load(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with("rate = ") && err.contains("a string, number or boolean"),
+            "{err}"
+        );
+    }
+}

@@ -270,6 +270,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_changes_nothing() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+        let mut a = ScreenArgs::new("cards.csv");
+        a.set(&CONFIG, example);
+        let from_example = Settings::resolve(&a, with_key).unwrap();
+        let from_defaults = Settings::resolve(&ScreenArgs::new("cards.csv"), with_key).unwrap();
+        assert_eq!(format!("{from_example:?}"), format!("{from_defaults:?}"));
+    }
+
+    #[test]
     fn simulate_needs_a_build_with_the_simulator() {
         let mut a = ScreenArgs::new("cards.csv");
         a.on(&SIMULATE);
