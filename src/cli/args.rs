@@ -217,3 +217,62 @@ pub struct PruneArgs {
     #[arg(long)]
     pub older_than: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::cli::options::{FRESH, OUTPUT, RETRY_ERRORS};
+
+    fn screen_args(argv: &[String]) -> ScreenArgs {
+        let words = ["cardscreen", "screen"].map(String::from);
+        match Cli::try_parse_from(words.iter().chain(argv)) {
+            Ok(Cli {
+                command: Command::Screen(args),
+            }) => *args,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_of_the_table_reads_back_as_given() {
+        let apart = [FRESH.flag, RETRY_ERRORS.flag];
+        let flags = || {
+            OPTIONS
+                .iter()
+                .filter(|option| option.flag.is_some() && !apart.contains(&option.flag))
+        };
+        let mut argv = vec!["cards.csv".to_string()];
+        for option in flags() {
+            argv.push(format!("--{}", option.flag.unwrap_or_default()));
+            if option.kind != Kind::Switch {
+                argv.push(format!("given-{}", option.name()));
+            }
+        }
+        let args = screen_args(&argv);
+        assert_eq!(args.input, "cards.csv");
+        for option in flags() {
+            match option.kind {
+                Kind::Switch => assert!(args.switch(option), "{}", option.name()),
+                Kind::Text(_) | Kind::Path(_) => {
+                    let given = format!("given-{}", option.name());
+                    assert_eq!(
+                        args.value(option),
+                        Some(given.as_ref()),
+                        "{}",
+                        option.name()
+                    );
+                }
+            }
+        }
+        let retry = screen_args(&["-".into(), "--retry-errors".into(), "-o".into(), "x".into()]);
+        assert!(retry.switch(&RETRY_ERRORS) && !retry.switch(&FRESH));
+        assert_eq!(retry.value(&OUTPUT), Some("x".as_ref()));
+    }
+}
