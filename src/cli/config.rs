@@ -1,4 +1,4 @@
-//! The TOML config file: every key a flag has (and a few only the file has), read as the text a
+//! The TOML config file: the keys of the options table and no other, each read as the text a
 //! flag would carry, so that flags and config keys go through the same parsers and messages.
 
 use std::collections::HashMap;

@@ -157,9 +157,14 @@ macro_rules! options {
     };
 }
 
+// A row: `flag("long-name")` (a flag only), `key("name")` (a config key only), or
+// `flag(…).key(…)` (both); then `.switch()`, or `.text("VALUE")` / `.path("VALUE")` with the
+// name `--help` shows; `.default("text")` as the config file would write it, or
+// `.described("how")` when the run works it out; `.help("one line")`.
 options! {
     OUTPUT = flag("output").short('o').path("PATH")
-        .described("<input stem>.screened.csv, or .screened.xlsx for a workbook input, beside the input")
+        .described("<input stem>.screened.csv, or .screened.xlsx for a workbook input, \
+            beside the input")
         .help("Output file, a workbook when it ends in .xlsx; - for standard output");
     OUTPUT_FORMAT = flag("output-format").key("output_format").text("FORMAT")
         .described("from the output name, else xlsx for a workbook input, else csv")
@@ -184,9 +189,11 @@ options! {
     ENDPOINT = flag("endpoint").key("endpoint").text("URL").default(DEFAULT_ENDPOINT)
         .help("API endpoint URL");
     CA_CERT = flag("ca-cert").key("ca_cert").path("PATH")
-        .help("PEM file of CA certificates to trust beside the system's (a TLS-inspecting proxy's CA)");
+        .help("PEM file of CA certificates to trust beside the system's \
+            (a TLS-inspecting proxy's CA)");
     KEY_FILE = flag("key-file").key("key_file").path("PATH")
-        .help("File that holds the API key (its content, trimmed); wins over every other key source");
+        .help("File that holds the API key (its content, trimmed); \
+            wins over every other key source");
     KEY_ENV = flag("key-env").key("key_env").text("NAME").default(DEFAULT_KEY_ENV)
         .help("Environment variable that holds the API key");
     KEY = key("key").text("KEY");
@@ -226,7 +233,8 @@ options! {
     SUMMARY = flag("summary").key("summary").path("PATH")
         .help("Write the run summary as JSON to this file");
     METRICS = flag("metrics").key("metrics").path("PATH")
-        .help("Keep the run's numbers in this file in Prometheus text format (node_exporter's textfile collector), rewritten every progress_interval and at the end");
+        .help("Keep the run's numbers in this file in Prometheus text format \
+            (node_exporter's textfile collector), rewritten every progress_interval and at the end");
     FAIL_ON_HIT = flag("fail-on-hit").key("fail_on_hit").switch()
         .help("Exit 1 when any row is a hit");
     PROGRESS = flag("progress").key("progress").text("WHEN").default("auto")
@@ -238,12 +246,14 @@ options! {
     SIMULATE = flag("simulate").switch()
         .help("Screen against the built-in simulator on a loopback port (no key needed)");
     STORE = flag("store").key("store").path("PATH")
-        .help("SQLite file of earlier results, created if missing: reuse within --max-age, and the screened_at and change columns");
+        .help("SQLite file of earlier results, created if missing: reuse within --max-age, \
+            and the screened_at and change columns");
     STORE_KEY_FILE = flag("store-key-file").key("store_key_file").path("PATH")
         .described("<store>.key")
         .help("The store's key file");
     MAX_AGE = flag("max-age").key("max_age").text("DUR").default("0s")
-        .help("Answer cards whose stored result is younger than this from the store; 0 = always call");
+        .help("Answer cards whose stored result is younger than this from the store; \
+            0 = always call");
     CHANGES = flag("changes").path("PATH")
         .help("Write the rows whose change is new_hit, cleared or changed to this CSV");
 }
