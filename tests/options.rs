@@ -150,3 +150,23 @@ fn a_key_in_a_readable_config_file_is_warned_about_but_never_shown() {
     assert!(log.contains("chmod 600"), "{log}");
     assert!(!log.contains(KEY));
 }
+
+#[test]
+fn the_example_config_file_runs_as_it_is_under_the_flags() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let all = cards(4, 65);
+    let input = work.write("cards.csv", card_csv(&all));
+    let out = work.path("out.csv");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let result = run(screen(
+        &sim,
+        &input,
+        &["-o", out.to_str().unwrap(), "--config", example],
+    ));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header[header.len() - ADDED.len()..], ADDED);
+    assert_eq!(rows.len(), all.len());
+    assert_eq!(sim.calls(), all.len() as u64);
+}

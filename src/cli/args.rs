@@ -1,10 +1,13 @@
 //! The command line as clap parses it: raw flags, every `screen` option optional so that the
-//! config file can fill it in. Only `cli::settings` reads these types; the stages never do.
+//! config file can fill it in. Only `cli` reads these types; the stages never do.
 
-use std::ffi::OsString;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Args, Parser, Subcommand, ValueEnum};
+
+use super::options::{Kind, OptionDef, OPTIONS};
 
 /// `cardscreen` and its subcommand.
 #[derive(Debug, Parser)]
@@ -56,132 +59,132 @@ pub enum Shell {
     Powershell,
 }
 
-/// Raw `screen` flags; every option is optional here so that the config file can fill it in.
-#[derive(Debug, Args, Default)]
+/// Raw `screen` flags as given, by long name: every option is optional here so that the
+/// config file can fill it in. The flags themselves come from the table in `options`.
+#[derive(Debug, Default, Clone)]
 pub struct ScreenArgs {
-    /// CSV file or workbook (.xlsx .xlsm .xlsb .xls .ods) to screen, or - for standard input.
+    /// The input file, or `-` for standard input.
     pub input: OsString,
-    /// Output file, a workbook when it ends in .xlsx (default: <input stem>.screened.csv, or
-    /// .screened.xlsx for a workbook input, beside the input; - for standard output).
-    #[arg(short, long)]
-    pub output: Option<OsString>,
-    /// csv or xlsx [default: from the output name, else xlsx for a workbook input, else csv].
-    #[arg(long)]
-    pub output_format: Option<String>,
-    /// The sheet of a workbook to screen, by name or 1-based number [default: the first visible].
-    #[arg(long)]
-    pub sheet: Option<String>,
-    /// TOML config file (default: cardscreen.toml in the working directory if present).
-    #[arg(short = 'c', long)]
-    pub config: Option<PathBuf>,
-    /// Card column by header name or 1-based index (default: detected from the header).
-    #[arg(long)]
-    pub column: Option<String>,
-    /// The first row is data; columns are named column_1..column_N in the output.
-    #[arg(long)]
-    pub no_header: bool,
-    /// Field delimiter, one byte; \t for tab [default: ,].
-    #[arg(long)]
-    pub delimiter: Option<String>,
-    /// auto, utf-8, gbk or gb18030 [default: auto].
-    #[arg(long)]
-    pub encoding: Option<String>,
-    /// Start the output with a UTF-8 BOM so that Excel shows Chinese text correctly.
-    #[arg(long)]
-    pub excel: bool,
-    /// API endpoint URL.
-    #[arg(long)]
-    pub endpoint: Option<String>,
-    /// PEM file of CA certificates to trust beside the system's (a TLS-inspecting proxy's CA).
-    #[arg(long, value_name = "PATH")]
-    pub ca_cert: Option<PathBuf>,
-    /// File that holds the API key (its content, trimmed); wins over every other key source.
-    #[arg(long, value_name = "PATH")]
-    pub key_file: Option<PathBuf>,
-    /// Environment variable that holds the API key [default: JUHE_KEY].
-    #[arg(long)]
-    pub key_env: Option<String>,
-    /// Requests in flight at most [default: 16].
-    #[arg(long)]
-    pub concurrency: Option<String>,
-    /// Calls per second, fractions allowed; 0 = unlimited [default: 10].
-    #[arg(long)]
-    pub rate: Option<String>,
-    /// Calls allowed at once above the rate [default: 1].
-    #[arg(long)]
-    pub burst: Option<String>,
-    /// Timeout of one HTTP call [default: 10s].
-    #[arg(long)]
-    pub timeout: Option<String>,
-    /// Calls per card at most, the first included [default: 5].
-    #[arg(long)]
-    pub max_attempts: Option<String>,
-    /// First backoff step [default: 500ms].
-    #[arg(long)]
-    pub backoff_base: Option<String>,
-    /// Longest backoff [default: 30s].
-    #[arg(long)]
-    pub backoff_max: Option<String>,
-    /// Abort when this many rows in a row end in error; 0 = never [default: 50].
-    #[arg(long)]
-    pub max_consecutive_failures: Option<String>,
-    /// warn or reject cards that fail the Luhn check [default: warn].
-    #[arg(long)]
-    pub luhn: Option<String>,
-    /// API call budget for this run; reaching it stops the run (exit 5).
-    #[arg(long)]
-    pub max_calls: Option<String>,
-    /// Write the card column masked (622848******1234).
-    #[arg(long)]
-    pub mask: bool,
-    /// Prefix for every added column name.
-    #[arg(long)]
-    pub prefix: Option<String>,
-    /// Continue the unfinished run for this output.
-    #[arg(long, conflicts_with = "fresh")]
-    pub resume: bool,
-    /// Discard an unfinished run for this output and start over.
-    #[arg(long)]
-    pub fresh: bool,
-    /// Call again only for the rows of a completed run whose status is error.
-    #[arg(long, conflicts_with_all = ["resume", "fresh", "dry_run"])]
-    pub retry_errors: bool,
-    /// Read and validate the file and estimate the run; no API call.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Write the run summary as JSON to this file.
-    #[arg(long)]
-    pub summary: Option<PathBuf>,
-    /// Keep the run's numbers in this file in Prometheus text format (node_exporter's
-    /// textfile collector), rewritten every progress_interval and at the end.
-    #[arg(long, value_name = "PATH")]
-    pub metrics: Option<PathBuf>,
-    /// Exit 1 when any row is a hit.
-    #[arg(long)]
-    pub fail_on_hit: bool,
-    /// auto, always or never [default: auto].
-    #[arg(long)]
-    pub progress: Option<String>,
-    /// text or json [default: text].
-    #[arg(long)]
-    pub log_format: Option<String>,
-    /// Screen against the built-in simulator on a loopback port (no key needed).
-    #[arg(long)]
-    pub simulate: bool,
-    /// SQLite file of earlier results, created if missing: reuse within --max-age, and the
-    /// screened_at and change columns.
-    #[arg(long)]
-    pub store: Option<PathBuf>,
-    /// The store's key file [default: <store>.key].
-    #[arg(long)]
-    pub store_key_file: Option<PathBuf>,
-    /// Answer cards whose stored result is younger than this from the store; 0 = always call
-    /// [default: 0].
-    #[arg(long)]
-    pub max_age: Option<String>,
-    /// Write the rows whose change is new_hit, cleared or changed to this CSV.
-    #[arg(long)]
-    pub changes: Option<PathBuf>,
+    values: BTreeMap<&'static str, OsString>,
+    switches: BTreeSet<&'static str>,
+}
+
+const INPUT: &str = "input";
+
+impl ScreenArgs {
+    /// The arguments of a `screen` on `input` with no flag given.
+    pub fn new(input: impl Into<OsString>) -> ScreenArgs {
+        ScreenArgs {
+            input: input.into(),
+            ..ScreenArgs::default()
+        }
+    }
+
+    /// The value given for this flag.
+    pub(super) fn value(&self, option: &OptionDef) -> Option<&OsStr> {
+        let flag = option.flag?;
+        self.values.get(flag).map(OsString::as_os_str)
+    }
+
+    /// Whether this switch was given.
+    pub(super) fn switch(&self, option: &OptionDef) -> bool {
+        option.flag.is_some_and(|flag| self.switches.contains(flag))
+    }
+
+    /// Gives a flag a value, as the command line would.
+    #[cfg(test)]
+    pub(super) fn set(&mut self, option: &OptionDef, value: impl Into<OsString>) {
+        if let Some(flag) = option.flag {
+            self.values.insert(flag, value.into());
+        }
+    }
+
+    /// Turns a switch on, as the command line would.
+    #[cfg(test)]
+    pub(super) fn on(&mut self, option: &OptionDef) {
+        if let Some(flag) = option.flag {
+            self.switches.insert(flag);
+        }
+    }
+}
+
+/// The clap argument for one row of the table.
+fn argument(option: &OptionDef, flag: &'static str) -> Arg {
+    let arg = Arg::new(flag)
+        .long(flag)
+        .help(option.help_line())
+        .conflicts_with_all(option.conflicts);
+    let arg = match option.short {
+        Some(short) => arg.short(short),
+        None => arg,
+    };
+    match option.kind {
+        Kind::Switch => arg.action(ArgAction::SetTrue),
+        Kind::Text(name) => arg
+            .action(ArgAction::Set)
+            .value_name(name)
+            .value_parser(value_parser!(String)),
+        Kind::Path(name) => arg
+            .action(ArgAction::Set)
+            .value_name(name)
+            .value_parser(value_parser!(PathBuf)),
+    }
+}
+
+impl clap::Args for ScreenArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let input = Arg::new(INPUT)
+            .value_name("INPUT")
+            .required(true)
+            .action(ArgAction::Set)
+            .value_parser(value_parser!(OsString))
+            .help("CSV file or workbook (.xlsx .xlsm .xlsb .xls .ods) to screen, or - for standard input");
+        let flags = OPTIONS
+            .iter()
+            .filter_map(|option| Some(argument(option, option.flag?)));
+        // Each help line under its flag, as long lines and long value names read best.
+        command.next_line_help(true).arg(input).args(flags)
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl clap::FromArgMatches for ScreenArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let Some(input) = matches.get_one::<OsString>(INPUT) else {
+            return Err(clap::Error::new(
+                clap::error::ErrorKind::MissingRequiredArgument,
+            ));
+        };
+        let mut args = ScreenArgs::new(input.clone());
+        for option in OPTIONS {
+            let Some(flag) = option.flag else { continue };
+            match option.kind {
+                Kind::Switch if matches.get_flag(flag) => {
+                    args.switches.insert(flag);
+                }
+                Kind::Switch => {}
+                Kind::Text(_) => {
+                    if let Some(text) = matches.get_one::<String>(flag) {
+                        args.values.insert(flag, text.into());
+                    }
+                }
+                Kind::Path(_) => {
+                    if let Some(path) = matches.get_one::<PathBuf>(flag) {
+                        args.values.insert(flag, path.into());
+                    }
+                }
+            }
+        }
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
 /// Which store `history` and `store` look into.
@@ -213,4 +216,63 @@ pub struct PruneArgs {
     /// Delete cards not seen in a file for this long, e.g. 90d.
     #[arg(long)]
     pub older_than: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::cli::options::{FRESH, OUTPUT, RETRY_ERRORS};
+
+    fn screen_args(argv: &[String]) -> ScreenArgs {
+        let words = ["cardscreen", "screen"].map(String::from);
+        match Cli::try_parse_from(words.iter().chain(argv)) {
+            Ok(Cli {
+                command: Command::Screen(args),
+            }) => *args,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_of_the_table_reads_back_as_given() {
+        let apart = [FRESH.flag, RETRY_ERRORS.flag];
+        let flags = || {
+            OPTIONS
+                .iter()
+                .filter(|option| option.flag.is_some() && !apart.contains(&option.flag))
+        };
+        let mut argv = vec!["cards.csv".to_string()];
+        for option in flags() {
+            argv.push(format!("--{}", option.flag.unwrap_or_default()));
+            if option.kind != Kind::Switch {
+                argv.push(format!("given-{}", option.name()));
+            }
+        }
+        let args = screen_args(&argv);
+        assert_eq!(args.input, "cards.csv");
+        for option in flags() {
+            match option.kind {
+                Kind::Switch => assert!(args.switch(option), "{}", option.name()),
+                Kind::Text(_) | Kind::Path(_) => {
+                    let given = format!("given-{}", option.name());
+                    assert_eq!(
+                        args.value(option),
+                        Some(given.as_ref()),
+                        "{}",
+                        option.name()
+                    );
+                }
+            }
+        }
+        let retry = screen_args(&["-".into(), "--retry-errors".into(), "-o".into(), "x".into()]);
+        assert!(retry.switch(&RETRY_ERRORS) && !retry.switch(&FRESH));
+        assert_eq!(retry.value(&OUTPUT), Some("x".as_ref()));
+    }
 }

@@ -1,51 +1,14 @@
-//! The TOML config file: every key a flag has (and a few only the file has), read as the text a
+//! The TOML config file: the keys of the options table and no other, each read as the text a
 //! flag would carry, so that flags and config keys go through the same parsers and messages.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::error::SettingsError;
+use super::options::{self, OptionDef};
 
 /// The name looked for in the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "cardscreen.toml";
-
-/// Every key the config file may hold.
-const CONFIG_KEYS: &[&str] = &[
-    "sheet",
-    "column",
-    "no_header",
-    "delimiter",
-    "encoding",
-    "excel",
-    "output_format",
-    "endpoint",
-    "ca_cert",
-    "key_env",
-    "key",
-    "key_file",
-    "concurrency",
-    "rate",
-    "burst",
-    "timeout",
-    "max_attempts",
-    "backoff_base",
-    "backoff_max",
-    "max_consecutive_failures",
-    "luhn",
-    "max_calls",
-    "mask",
-    "prefix",
-    "summary",
-    "metrics",
-    "fail_on_hit",
-    "progress",
-    "progress_interval",
-    "log_format",
-    "price_per_call",
-    "store",
-    "store_key_file",
-    "max_age",
-];
 
 /// The config file's values, each kept as the text a flag would carry so that flags and
 /// config keys go through the same parser and the same error messages.
@@ -77,11 +40,11 @@ impl ConfigValues {
             })?;
         let mut values = HashMap::new();
         for (key, value) in table {
-            let Some(&known) = CONFIG_KEYS.iter().find(|k| **k == key) else {
+            let Some(known) = options::by_key(&key).and_then(|option| option.key) else {
                 return Err(SettingsError::UnknownKey {
                     key,
                     file: display,
-                    known: CONFIG_KEYS.join(", "),
+                    known: options::config_keys().collect::<Vec<_>>().join(", "),
                 });
             };
             let value = match value {
@@ -100,7 +63,7 @@ impl ConfigValues {
             values.insert(known, value);
         }
         let mut warnings = Vec::new();
-        if values.contains_key("key") && readable_by_others(path) {
+        if values.contains_key(options::KEY.name()) && readable_by_others(path) {
             warnings.push(format!(
                 "The config file {display} holds the API key and is readable by group or others; run chmod 600 on it."
             ));
@@ -108,7 +71,11 @@ impl ConfigValues {
         Ok(ConfigValues { values, warnings })
     }
 
-    pub(super) fn text(&self, key: &'static str) -> Result<Option<String>, SettingsError> {
+    /// The option's value as text; `None` when the file does not set it.
+    pub(super) fn text(&self, option: &OptionDef) -> Result<Option<String>, SettingsError> {
+        let Some(key) = option.key else {
+            return Ok(None);
+        };
         match self.values.get(key) {
             None => Ok(None),
             Some(ConfigValue::Text(s)) => Ok(Some(s.clone())),
@@ -120,10 +87,14 @@ impl ConfigValues {
         }
     }
 
-    pub(super) fn flag(&self, key: &'static str) -> Result<bool, SettingsError> {
+    /// The switch's value; `None` when the file does not set it.
+    pub(super) fn switch(&self, option: &OptionDef) -> Result<Option<bool>, SettingsError> {
+        let Some(key) = option.key else {
+            return Ok(None);
+        };
         match self.values.get(key) {
-            None => Ok(false),
-            Some(ConfigValue::Bool(b)) => Ok(*b),
+            None => Ok(None),
+            Some(ConfigValue::Bool(b)) => Ok(Some(*b)),
             Some(ConfigValue::Text(s)) => Err(SettingsError::BadValue {
                 key,
                 value: s.clone(),
@@ -143,4 +114,89 @@ pub(super) fn readable_by_others(path: &Path) -> bool {
 #[cfg(not(unix))]
 pub(super) fn readable_by_others(_path: &Path) -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::options::{DefaultValue, Kind, OPTIONS};
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+
+    /// The value the file gives the option, as text either way.
+    fn given(config: &ConfigValues, option: &OptionDef) -> Option<String> {
+        match option.kind {
+            Kind::Switch => config.switch(option).unwrap().map(|on| on.to_string()),
+            Kind::Text(_) | Kind::Path(_) => config.text(option).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_example_names_every_key_with_its_default() {
+        // Loading it refuses any key the table does not have.
+        let config = ConfigValues::load(Path::new(EXAMPLE)).unwrap();
+        let text = std::fs::read_to_string(EXAMPLE).unwrap();
+        for option in OPTIONS.iter().filter(|option| option.key.is_some()) {
+            let key = option.name();
+            match option.default {
+                DefaultValue::Value(default) => {
+                    assert_eq!(given(&config, option).as_deref(), Some(default), "{key}");
+                }
+                // A key without a default is shown commented out, with a value as an example.
+                DefaultValue::Unset | DefaultValue::Described(_) => {
+                    assert_eq!(given(&config, option), None, "{key}");
+                    let shown = format!("# {key} = ");
+                    assert!(text.lines().any(|l| l.starts_with(&shown)), "{key}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_of_the_table_is_accepted_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.toml");
+        let keyed = || OPTIONS.iter().filter(|option| option.key.is_some());
+        let toml: String = keyed()
+            .map(|option| match option.kind {
+                Kind::Switch => format!("{} = true\n", option.name()),
+                Kind::Text(_) | Kind::Path(_) => format!("{} = \"x\"\n", option.name()),
+            })
+            .collect();
+        std::fs::write(&path, &toml).unwrap();
+        let config = ConfigValues::load(&path).unwrap();
+        for option in keyed() {
+            let expected = if option.kind == Kind::Switch {
+                "true"
+            } else {
+                "x"
+            };
+            assert_eq!(given(&config, option).as_deref(), Some(expected));
+        }
+        std::fs::write(&path, format!("{toml}made_up_key = 1\n")).unwrap();
+        let err = ConfigValues::load(&path).unwrap_err();
+        let SettingsError::UnknownKey {
+            ref key, ref known, ..
+        } = err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(key, "made_up_key");
+        assert!(err.to_string().contains("`made_up_key`"), "{err}");
+        let known: Vec<&str> = known.split(", ").collect();
+        assert_eq!(known, options::config_keys().collect::<Vec<_>>());
+        assert_eq!(known.len(), keyed().count());
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "rate = [1, 2]\n").unwrap();
+        let err = ConfigValues::load(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with("rate = ") && err.contains("a string, number or boolean"),
+            "{err}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The command line in two layers: `args` (clap) and `config` (the TOML file) are raw text;
-//! `settings` merges and validates them into `Settings`, the only thing the run sees.
+//! `settings` merges and validates them into `Settings`, the only thing the run sees. Every
+//! option is one row of the table in `options`.
 
 mod args;
 mod config;
@@ -7,8 +8,11 @@ mod error;
 mod key;
 mod lookup;
 mod manual;
+mod options;
 mod parse;
 mod settings;
+mod stages;
+mod target;
 
 pub use args::{Cli, Command, PruneArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
 pub use error::SettingsError;
