@@ -6,6 +6,7 @@
 //! answers still arriving. With a store it hands each journaled result to the store's writer
 //! thread and writes the changed rows to `--changes`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::io;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use csv::ByteRecord;
 use tokio::sync::mpsc;
 
 use super::journal::Journal;
@@ -199,78 +201,99 @@ impl Collector {
     /// The rows written.
     fn write_rows(&mut self, state: &mut State) -> Result<u64, WriteFailure> {
         let mut written = 0;
-        let Some(sink) = self.sink.as_mut().filter(|_| !state.unfinished) else {
+        if self.sink.is_none() || state.unfinished {
             return Ok(written);
-        };
+        }
         while let Some(head) = state.queue.front() {
-            let duplicate = matches!(head.plan, Plan::Duplicate);
-            let fetched;
-            let outcome = match &head.plan {
-                Plan::Settled(outcome) => {
-                    // A result `--retry-errors` keeps: its card was in the file.
-                    store_update(&mut self.store, head.store_key, None);
-                    outcome
+            let outcome = match self.result_of(head, &mut state.ready)? {
+                Known::Now(outcome) => outcome,
+                Known::Later => break,
+                Known::Never => {
+                    state.unfinished = true;
+                    break;
                 }
-                Plan::Stored(outcome) => {
-                    // Journaled too, so that rows with the same card, and a resumed run,
-                    // take this very answer.
-                    let offset = self
-                        .journal
-                        .append(head.card_code, outcome)
-                        .map_err(WriteFailure::Journal)?;
-                    self.index.record(head.card_code, offset);
-                    store_update(&mut self.store, head.store_key, None);
-                    outcome
-                }
-                Plan::Call => match state.ready.remove(&head.row) {
-                    Some(outcome) => {
-                        fetched = outcome;
-                        &fetched
-                    }
-                    None => break,
-                },
-                Plan::Duplicate | Plan::Journaled => match self.index.location(head.card_code) {
-                    Some(offset) => {
-                        let mut outcome = self
-                            .journal
-                            .read(offset)
-                            .map_err(WriteFailure::JournalRead)?;
-                        if duplicate {
-                            outcome.attempts = 0;
-                        } else {
-                            // Read back from an interrupted run: the store may not have it yet.
-                            store_update(
-                                &mut self.store,
-                                head.store_key,
-                                (!outcome.reused).then_some(&outcome),
-                            );
-                        }
-                        fetched = outcome;
-                        &fetched
-                    }
-                    // The first row with this card never got its answer.
-                    None if self.control.is_stopping() => {
-                        state.unfinished = true;
-                        break;
-                    }
-                    None => break,
-                },
             };
-            sink.write_row(&head.record, outcome)
-                .map_err(WriteFailure::Output)?;
-            if let Some(changes) = &mut self.changes {
-                if outcome.change.is_some_and(Change::is_news) {
-                    changes
-                        .write_row(&head.record, outcome)
-                        .map_err(WriteFailure::Changes)?;
-                }
-            }
-            state.tally.count(outcome, duplicate);
-            count_written(&self.control.counters, outcome, duplicate);
+            let duplicate = matches!(head.plan, Plan::Duplicate);
+            self.write_row(&head.record, &outcome)?;
+            state.tally.count(&outcome, duplicate);
+            count_written(&self.control.counters, &outcome, duplicate);
             state.queue.pop_front();
             written += 1;
         }
         Ok(written)
+    }
+
+    /// The result of the row at the head of the queue, as far as it is known, with what the
+    /// store and the journal learn from it.
+    fn result_of<'r>(
+        &mut self,
+        head: &'r Row,
+        ready: &mut HashMap<u64, Outcome, BuildHasherDefault<NumberHasher>>,
+    ) -> Result<Known<'r>, WriteFailure> {
+        let outcome = match &head.plan {
+            Plan::Settled(outcome) => {
+                // A result `--retry-errors` keeps: its card was in the file.
+                store_update(&mut self.store, head.store_key, None);
+                Cow::Borrowed(outcome)
+            }
+            Plan::Stored(outcome) => {
+                // Journaled too, so that rows with the same card, and a resumed run,
+                // take this very answer.
+                let offset = self
+                    .journal
+                    .append(head.card_code, outcome)
+                    .map_err(WriteFailure::Journal)?;
+                self.index.record(head.card_code, offset);
+                store_update(&mut self.store, head.store_key, None);
+                Cow::Borrowed(outcome)
+            }
+            Plan::Call => match ready.remove(&head.row) {
+                Some(outcome) => Cow::Owned(outcome),
+                None => return Ok(Known::Later),
+            },
+            Plan::Duplicate | Plan::Journaled => match self.index.location(head.card_code) {
+                Some(offset) => Cow::Owned(self.read_back(head, offset)?),
+                // The first row with this card never got its answer.
+                None if self.control.is_stopping() => return Ok(Known::Never),
+                None => return Ok(Known::Later),
+            },
+        };
+        Ok(Known::Now(outcome))
+    }
+
+    /// A result already journaled, for a duplicate or a row an interrupted run answered.
+    fn read_back(&mut self, head: &Row, offset: u64) -> Result<Outcome, WriteFailure> {
+        let mut outcome = self
+            .journal
+            .read(offset)
+            .map_err(WriteFailure::JournalRead)?;
+        if matches!(head.plan, Plan::Duplicate) {
+            outcome.attempts = 0;
+        } else {
+            // Read back from an interrupted run: the store may not have it yet.
+            store_update(
+                &mut self.store,
+                head.store_key,
+                (!outcome.reused).then_some(&outcome),
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// One row to the output, and to `--changes` when its change is news.
+    fn write_row(&mut self, record: &ByteRecord, outcome: &Outcome) -> Result<(), WriteFailure> {
+        if let Some(sink) = &mut self.sink {
+            sink.write_row(record, outcome)
+                .map_err(WriteFailure::Output)?;
+        }
+        if let Some(changes) = &mut self.changes {
+            if outcome.change.is_some_and(Change::is_news) {
+                changes
+                    .write_row(record, outcome)
+                    .map_err(WriteFailure::Changes)?;
+            }
+        }
+        Ok(())
     }
 
     /// The output can take no more: a reader that went away or a full disk stops the run (its
@@ -442,6 +465,15 @@ fn store_update(store: &mut Option<StoreFeed>, key: Option<CardKey>, result: Opt
         None => Update::Seen(key),
     };
     feed.push(update);
+}
+
+/// What is known of the result of the row at the head of the queue.
+enum Known<'r> {
+    Now(Cow<'r, Outcome>),
+    /// It has not arrived yet.
+    Later,
+    /// It will not come: the run stopped before its card was called.
+    Never,
 }
 
 /// Why writing rows stopped.

@@ -118,16 +118,93 @@ impl Metrics {
     }
 }
 
-/// How a metric is declared: its name, type and help line.
+/// A metric family: its name, type and help line, and how its samples are read off a sample
+/// of the run and the time of writing.
 struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
+    samples: fn(&Sample, f64) -> Samples,
 }
 
-const fn family(name: &'static str, kind: &'static str, help: &'static str) -> Family {
-    Family { name, kind, help }
+/// The samples of one family: the labels that come before the output's, and the value as
+/// written.
+type Samples = Vec<(&'static str, String)>;
+
+/// A family of one sample, with no label but the output.
+fn one(value: impl ToString) -> Samples {
+    vec![("", value.to_string())]
 }
+
+/// Every family, in the order the file lists them.
+const FAMILIES: [Family; 10] = [
+    Family {
+        name: "cardscreen_rows",
+        kind: "gauge",
+        help: "Rows of the output written by this run, by status.",
+        samples: |s, _| {
+            vec![
+                ("status=\"ok\",", s.ok.to_string()),
+                ("status=\"invalid\",", s.invalid.to_string()),
+                ("status=\"error\",", s.errors.to_string()),
+            ]
+        },
+    },
+    Family {
+        name: "cardscreen_hits",
+        kind: "gauge",
+        help: "Rows whose card is on at least one blacklist.",
+        samples: |s, _| one(s.hits),
+    },
+    Family {
+        name: "cardscreen_calls_total",
+        kind: "counter",
+        help: "API calls this run made, each one paid for.",
+        samples: |s, _| one(s.calls),
+    },
+    Family {
+        name: "cardscreen_retries_total",
+        kind: "counter",
+        help: "API calls beyond the first for a card.",
+        samples: |s, _| one(s.retries),
+    },
+    Family {
+        name: "cardscreen_throttled_total",
+        kind: "counter",
+        help: "Answers 10011 (too many requests) this run received.",
+        samples: |s, _| one(s.throttled),
+    },
+    Family {
+        name: "cardscreen_reused",
+        kind: "gauge",
+        help: "Rows answered from the result store without a call.",
+        samples: |s, _| one(s.reused),
+    },
+    Family {
+        name: "cardscreen_run_duration_seconds",
+        kind: "gauge",
+        help: "Wall time of the run so far, or of the whole run once it ended.",
+        samples: |s, _| one(format!("{:.3}", s.duration_seconds)),
+    },
+    Family {
+        name: "cardscreen_run_exit_code",
+        kind: "gauge",
+        help: "Exit code of the run; -1 while it runs.",
+        samples: |s, _| one(s.exit_code),
+    },
+    Family {
+        name: "cardscreen_run_complete",
+        kind: "gauge",
+        help: "1 when the run completed and its output is in place, else 0.",
+        samples: |s, _| one(u8::from(s.complete)),
+    },
+    Family {
+        name: "cardscreen_last_run_timestamp_seconds",
+        kind: "gauge",
+        help: "Unix time the run last wrote this file: when it ended, once it has.",
+        samples: |_, timestamp| one(format!("{timestamp:.3}")),
+    },
+];
 
 /// The text exposition format: each family with `# HELP` and `# TYPE`, then its samples, each
 /// labelled with the output.
@@ -136,101 +213,12 @@ pub(crate) fn render(sample: &Sample, output: &str, now: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     let label = format!("output=\"{}\"", escape_label(output));
-    let single = |value: String| vec![(String::new(), value)];
-    let families: [(Family, Vec<(String, String)>); 10] = [
-        (
-            family(
-                "cardscreen_rows",
-                "gauge",
-                "Rows of the output written by this run, by status.",
-            ),
-            [
-                ("ok", sample.ok),
-                ("invalid", sample.invalid),
-                ("error", sample.errors),
-            ]
-            .iter()
-            .map(|(status, n)| (format!("status=\"{status}\","), n.to_string()))
-            .collect(),
-        ),
-        (
-            family(
-                "cardscreen_hits",
-                "gauge",
-                "Rows whose card is on at least one blacklist.",
-            ),
-            single(sample.hits.to_string()),
-        ),
-        (
-            family(
-                "cardscreen_calls_total",
-                "counter",
-                "API calls this run made, each one paid for.",
-            ),
-            single(sample.calls.to_string()),
-        ),
-        (
-            family(
-                "cardscreen_retries_total",
-                "counter",
-                "API calls beyond the first for a card.",
-            ),
-            single(sample.retries.to_string()),
-        ),
-        (
-            family(
-                "cardscreen_throttled_total",
-                "counter",
-                "Answers 10011 (too many requests) this run received.",
-            ),
-            single(sample.throttled.to_string()),
-        ),
-        (
-            family(
-                "cardscreen_reused",
-                "gauge",
-                "Rows answered from the result store without a call.",
-            ),
-            single(sample.reused.to_string()),
-        ),
-        (
-            family(
-                "cardscreen_run_duration_seconds",
-                "gauge",
-                "Wall time of the run so far, or of the whole run once it ended.",
-            ),
-            single(format!("{:.3}", sample.duration_seconds)),
-        ),
-        (
-            family(
-                "cardscreen_run_exit_code",
-                "gauge",
-                "Exit code of the run; -1 while it runs.",
-            ),
-            single(sample.exit_code.to_string()),
-        ),
-        (
-            family(
-                "cardscreen_run_complete",
-                "gauge",
-                "1 when the run completed and its output is in place, else 0.",
-            ),
-            single(u8::from(sample.complete).to_string()),
-        ),
-        (
-            family(
-                "cardscreen_last_run_timestamp_seconds",
-                "gauge",
-                "Unix time the run last wrote this file: when it ended, once it has.",
-            ),
-            single(format!("{timestamp:.3}")),
-        ),
-    ];
     let mut text = String::with_capacity(2048);
-    for (family, samples) in families {
+    for family in &FAMILIES {
+        // Writing to a String cannot fail.
         let _ = writeln!(text, "# HELP {} {}", family.name, family.help);
         let _ = writeln!(text, "# TYPE {} {}", family.name, family.kind);
-        for (labels, value) in samples {
+        for (labels, value) in (family.samples)(sample, timestamp) {
             let _ = writeln!(text, "{}{{{labels}{label}}} {value}", family.name);
         }
     }
@@ -317,5 +305,54 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("cardscreen_run_exit_code{output=\"out.csv\"} 0"));
         assert!(text.contains("cardscreen_run_complete{output=\"out.csv\"} 1"));
+    }
+
+    /// The file as node_exporter and the dashboards built on it know it, to the byte.
+    #[test]
+    fn the_text_is_exactly_the_known_exposition() {
+        let finished = Sample {
+            throttled: 4,
+            reused: 5,
+            duration_seconds: 12.3456,
+            exit_code: 3,
+            complete: true,
+            ..sample()
+        };
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_250);
+        let expected = concat!(
+            "# HELP cardscreen_rows Rows of the output written by this run, by status.\n",
+            "# TYPE cardscreen_rows gauge\n",
+            "cardscreen_rows{status=\"ok\",output=\"out/a\\\"b.csv\"} 7\n",
+            "cardscreen_rows{status=\"invalid\",output=\"out/a\\\"b.csv\"} 2\n",
+            "cardscreen_rows{status=\"error\",output=\"out/a\\\"b.csv\"} 1\n",
+            "# HELP cardscreen_hits Rows whose card is on at least one blacklist.\n",
+            "# TYPE cardscreen_hits gauge\n",
+            "cardscreen_hits{output=\"out/a\\\"b.csv\"} 3\n",
+            "# HELP cardscreen_calls_total API calls this run made, each one paid for.\n",
+            "# TYPE cardscreen_calls_total counter\n",
+            "cardscreen_calls_total{output=\"out/a\\\"b.csv\"} 9\n",
+            "# HELP cardscreen_retries_total API calls beyond the first for a card.\n",
+            "# TYPE cardscreen_retries_total counter\n",
+            "cardscreen_retries_total{output=\"out/a\\\"b.csv\"} 1\n",
+            "# HELP cardscreen_throttled_total Answers 10011 (too many requests) this run received.\n",
+            "# TYPE cardscreen_throttled_total counter\n",
+            "cardscreen_throttled_total{output=\"out/a\\\"b.csv\"} 4\n",
+            "# HELP cardscreen_reused Rows answered from the result store without a call.\n",
+            "# TYPE cardscreen_reused gauge\n",
+            "cardscreen_reused{output=\"out/a\\\"b.csv\"} 5\n",
+            "# HELP cardscreen_run_duration_seconds Wall time of the run so far, or of the whole run once it ended.\n",
+            "# TYPE cardscreen_run_duration_seconds gauge\n",
+            "cardscreen_run_duration_seconds{output=\"out/a\\\"b.csv\"} 12.346\n",
+            "# HELP cardscreen_run_exit_code Exit code of the run; -1 while it runs.\n",
+            "# TYPE cardscreen_run_exit_code gauge\n",
+            "cardscreen_run_exit_code{output=\"out/a\\\"b.csv\"} 3\n",
+            "# HELP cardscreen_run_complete 1 when the run completed and its output is in place, else 0.\n",
+            "# TYPE cardscreen_run_complete gauge\n",
+            "cardscreen_run_complete{output=\"out/a\\\"b.csv\"} 1\n",
+            "# HELP cardscreen_last_run_timestamp_seconds Unix time the run last wrote this file: when it ended, once it has.\n",
+            "# TYPE cardscreen_last_run_timestamp_seconds gauge\n",
+            "cardscreen_last_run_timestamp_seconds{output=\"out/a\\\"b.csv\"} 1700000000.250\n",
+        );
+        assert_eq!(render(&finished, "out/a\"b.csv", at), expected);
     }
 }

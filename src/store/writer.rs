@@ -6,7 +6,8 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::types::Value;
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 use tokio::sync::mpsc;
 
 use super::{
@@ -234,86 +235,139 @@ fn mark_seen(
     Ok(())
 }
 
+/// Applies one transaction's results in key order; the updates are sorted already.
 fn apply(
     transaction: &Transaction<'_>,
     updates: &[Update],
     seen: u64,
     written: &mut Written,
 ) -> rusqlite::Result<()> {
-    let seen = seen as i64;
-    let mut next_id: i64 =
+    let first_id: i64 =
         transaction.query_row("SELECT value FROM meta WHERE name = 'next_id'", [], |r| {
             r.get(0)
         })?;
-    let first_id = next_id;
-    let mut touch =
-        transaction.prepare_cached("UPDATE cards SET seen = max(seen, ?2) WHERE card = ?1")?;
-    let mut find =
-        transaction.prepare_cached("SELECT id, result, called FROM cards WHERE card = ?1")?;
-    let mut insert = transaction.prepare_cached(
-        "INSERT INTO cards (card, id, result, called, orderid, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    // Most nights most cards answer as before: then one statement moves the latest call on,
-    // and the stored result it checks, at write time, says no history row is due.
-    let mut same = transaction.prepare_cached(
-        "UPDATE cards SET called = ?3, orderid = ?4, seen = max(seen, ?5) WHERE card = ?1 AND result = ?2 AND called <= ?3",
-    )?;
-    let mut replace = transaction.prepare_cached(
-        "UPDATE cards SET result = ?2, called = ?3, orderid = ?4, seen = max(seen, ?5) WHERE card = ?1",
-    )?;
-    let mut history = transaction.prepare_cached(
-        "INSERT OR IGNORE INTO history (id, called, result, orderid) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut applying = Applying::prepare(transaction, seen as i64, first_id)?;
     for update in updates {
-        let Update::Result {
-            key,
-            result,
-            called,
-            orderid,
-        } = update
-        else {
-            touch.execute(params![&update.key()[..], seen])?;
-            continue;
-        };
-        let (code, called) = (result.code(), *called as i64);
-        let orderid = codec::pack(orderid);
-        if same.execute(params![&key[..], code, called, orderid, seen])? == 1 {
-            written.results += 1;
-            continue;
+        match update {
+            Update::Seen(key) => applying.touch(key)?,
+            Update::Result {
+                key,
+                result,
+                called,
+                orderid,
+            } => {
+                let called = *called as i64;
+                applying.result(key, result.code(), called, &codec::pack(orderid), written)?;
+            }
         }
-        let before: Option<(i64, i64, i64)> = find
+    }
+    if applying.next_id != first_id {
+        transaction.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'next_id'",
+            [applying.next_id],
+        )?;
+    }
+    Ok(())
+}
+
+/// One transaction's statements, prepared once, with the run's time and the id the next new
+/// card gets.
+struct Applying<'t> {
+    touch: CachedStatement<'t>,
+    find: CachedStatement<'t>,
+    insert: CachedStatement<'t>,
+    same: CachedStatement<'t>,
+    replace: CachedStatement<'t>,
+    history: CachedStatement<'t>,
+    seen: i64,
+    next_id: i64,
+}
+
+impl<'t> Applying<'t> {
+    fn prepare(
+        transaction: &'t Transaction<'_>,
+        seen: i64,
+        next_id: i64,
+    ) -> rusqlite::Result<Applying<'t>> {
+        Ok(Applying {
+            touch: transaction
+                .prepare_cached("UPDATE cards SET seen = max(seen, ?2) WHERE card = ?1")?,
+            find: transaction
+                .prepare_cached("SELECT id, result, called FROM cards WHERE card = ?1")?,
+            insert: transaction.prepare_cached(
+                "INSERT INTO cards (card, id, result, called, orderid, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?,
+            // Most nights most cards answer as before: then one statement moves the latest
+            // call on, and the stored result it checks, at write time, says no history row
+            // is due.
+            same: transaction.prepare_cached(
+                "UPDATE cards SET called = ?3, orderid = ?4, seen = max(seen, ?5) WHERE card = ?1 AND result = ?2 AND called <= ?3",
+            )?,
+            replace: transaction.prepare_cached(
+                "UPDATE cards SET result = ?2, called = ?3, orderid = ?4, seen = max(seen, ?5) WHERE card = ?1",
+            )?,
+            history: transaction.prepare_cached(
+                "INSERT OR IGNORE INTO history (id, called, result, orderid) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+            seen,
+            next_id,
+        })
+    }
+
+    /// The card was in the file: only when it was last seen moves.
+    fn touch(&mut self, key: &CardKey) -> rusqlite::Result<()> {
+        self.touch.execute(params![&key[..], self.seen]).map(drop)
+    }
+
+    /// A result becomes the card's latest unless the store holds a newer one, with a history
+    /// row when it differs from the one before.
+    fn result(
+        &mut self,
+        key: &CardKey,
+        code: i64,
+        called: i64,
+        orderid: &Value,
+        written: &mut Written,
+    ) -> rusqlite::Result<()> {
+        let seen = self.seen;
+        written.results += 1;
+        if self
+            .same
+            .execute(params![&key[..], code, called, orderid, seen])?
+            == 1
+        {
+            return Ok(());
+        }
+        let before: Option<(i64, i64, i64)> = self
+            .find
             .query_row([&key[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        written.results += 1;
         match before {
             None => {
-                insert.execute(params![&key[..], next_id, code, called, orderid, seen])?;
-                history.execute(params![next_id, called, code, orderid])?;
-                next_id += 1;
+                let id = self.next_id;
+                self.insert
+                    .execute(params![&key[..], id, code, called, orderid, seen])?;
+                self.history.execute(params![id, called, code, orderid])?;
+                self.next_id += 1;
                 written.new_cards += 1;
                 written.history_rows += 1;
             }
             // Applied already (a resumed run reads its journal again), or older than what
             // the store holds (another run sharing the store called later).
             Some((_, before, at)) if at > called || (at == called && before == code) => {
-                touch.execute(params![&key[..], seen])?;
+                self.touch(key)?;
             }
             Some((id, before, _)) => {
-                replace.execute(params![&key[..], code, called, orderid, seen])?;
+                self.replace
+                    .execute(params![&key[..], code, called, orderid, seen])?;
                 if before != code {
-                    history.execute(params![id, called, code, orderid])?;
+                    self.history.execute(params![id, called, code, orderid])?;
                     written.history_rows += 1;
                 }
             }
         }
+        Ok(())
     }
-    if next_id != first_id {
-        transaction.execute(
-            "UPDATE meta SET value = ?1 WHERE name = 'next_id'",
-            [next_id],
-        )?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
