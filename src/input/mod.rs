@@ -16,7 +16,7 @@ use self::delimited::CsvRows;
 use self::format::{Format, WorkbookKind};
 use self::header::{headerless, with_header};
 use self::limit::TooLong;
-use self::workbook::SheetRows;
+use self::workbook::{Mark, SheetRows};
 
 pub mod decode;
 mod delimited;
@@ -107,6 +107,8 @@ pub enum CardCell {
         /// How many digits the number has.
         digits: usize,
     },
+    /// An .xls formula whose result the file does not hold: it reads as 0.
+    UnreadFormula,
 }
 
 /// How much of a stream `auto` looks at to choose its encoding.
@@ -162,6 +164,8 @@ pub enum InputError {
         message: String,
         advice: &'static str,
     },
+    #[error("input {path} is refused before any call: {what}; a card file never comes near that, so it may be built to exhaust the machine — if it is yours, save the sheet as CSV")]
+    WorkbookRefused { path: String, what: String },
     #[error("input {path} has no sheet {wanted:?}; its sheets are: {sheets} — pass --sheet with a name or number")]
     NoSuchSheet {
         path: String,
@@ -214,9 +218,13 @@ impl Rows {
     fn card_cell(&self, index: usize) -> CardCell {
         match self {
             Rows::Csv(_) => CardCell::Text,
-            Rows::Sheet(sheet) => sheet
-                .long_number(index)
-                .map_or(CardCell::Text, |digits| CardCell::LongNumber { digits }),
+            Rows::Sheet(sheet) => match sheet.mark(index) {
+                Some(Mark::LongNumber(digits)) => CardCell::LongNumber {
+                    digits: usize::from(digits),
+                },
+                Some(Mark::UnreadFormula) => CardCell::UnreadFormula,
+                None => CardCell::Text,
+            },
         }
     }
 }
@@ -361,6 +369,9 @@ impl InputReader {
             let header = headerless(&first, options.column.as_ref())?;
             reader.pending = Some((first, reader.rows.card_cell(header.card_index)));
             header
+        } else if delimiter.is_none() {
+            // A sheet's header cell may be empty over a column that holds data.
+            with_header(&named_columns(&first), options.column.as_ref(), None)?
         } else {
             with_header(&first, options.column.as_ref(), delimiter)?
         };
@@ -452,6 +463,21 @@ impl InputReader {
         }
         Ok(count)
     }
+}
+
+/// `first` with its empty cells named `column_N`, as `--no-header` names every column.
+fn named_columns(first: &ByteRecord) -> ByteRecord {
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if name.is_empty() {
+                format!("column_{}", i + 1).into_bytes()
+            } else {
+                name.to_vec()
+            }
+        })
+        .collect()
 }
 
 fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
