@@ -1,0 +1,351 @@
+//! Workbook inputs a hostile sender or a hand-kept sheet brings: parts that unpack to
+//! gigabytes (refused before any call, in little memory), a note typed beyond the header (kept
+//! and screened), LibreOffice's .xls text formulas and exact 16-digit numbers, a workbook on
+//! standard input.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// Deflate (RFC 1951) of `prefix`, `run` times `b'7'` and `suffix`, in one block of the fixed
+/// code: the run is one literal and then copies of 258 bytes, 13 bits each, so that 300 MB
+/// packs into about 2 MB without compressing them here.
+fn deflate_run(prefix: &[u8], run: u64, suffix: &[u8]) -> (Vec<u8>, u64) {
+    struct Bits {
+        bytes: Vec<u8>,
+        used: u32,
+    }
+    impl Bits {
+        /// `count` bits of `code`, most significant first, as a Huffman code is sent.
+        fn code(&mut self, code: u32, count: u32) {
+            for i in (0..count).rev() {
+                if self.used == 0 {
+                    self.bytes.push(0);
+                }
+                let bit = ((code >> i) & 1) as u8;
+                *self.bytes.last_mut().unwrap() |= bit << self.used;
+                self.used = (self.used + 1) % 8;
+            }
+        }
+        fn literal(&mut self, byte: u8) {
+            match byte {
+                0..=143 => self.code(0x30 + u32::from(byte), 8),
+                _ => self.code(0x190 + u32::from(byte) - 144, 9),
+            }
+        }
+    }
+    let mut bits = Bits {
+        bytes: Vec::new(),
+        used: 0,
+    };
+    // BFINAL 1, then BTYPE 01 sent least significant bit first.
+    bits.code(1, 1);
+    bits.code(1, 1);
+    bits.code(0, 1);
+    prefix.iter().for_each(|&b| bits.literal(b));
+    bits.literal(b'7');
+    let copies = (run - 1) / 258;
+    for _ in 0..copies {
+        bits.code(0xC5, 8); // length 258
+        bits.code(0, 5); // distance 1
+    }
+    for _ in 0..(run - 1) % 258 {
+        bits.literal(b'7');
+    }
+    suffix.iter().for_each(|&b| bits.literal(b));
+    bits.code(0, 7); // end of block
+    let size = prefix.len() as u64 + run + suffix.len() as u64;
+    (bits.bytes, size)
+}
+
+/// A ZIP written by hand, so that an entry can hold a prepared deflate stream: `(name, data,
+/// unpacked size)`, with data deflated when the size differs from its length.
+fn zip_by_hand(entries: &[(&str, Vec<u8>, u64)]) -> Vec<u8> {
+    let crc = |data: &[u8]| {
+        let mut crc = !0u32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    };
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data, size) in entries {
+        let deflated = *size != data.len() as u64;
+        // The run's checksum is never needed: the file is refused before it is read.
+        let sum = if deflated { 0 } else { crc(data) };
+        let method: u16 = if deflated { 8 } else { 0 };
+        let offset = out.len() as u32;
+        let fields = |out: &mut Vec<u8>| {
+            out.extend_from_slice(&20u16.to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(&method.to_le_bytes());
+            out.extend_from_slice(&[0, 0, 0x21, 0]);
+            out.extend_from_slice(&sum.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(*size as u32).to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes());
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        fields(&mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes());
+        fields(&mut central);
+        // Comment length, disk, internal and external attributes.
+        central.extend_from_slice(&[0; 10]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let at = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    let count = entries.len() as u16;
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&at.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+const MAIN: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+const REL: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+
+/// The parts of an .xlsx around its sheet and shared strings.
+fn xlsx_frame() -> Vec<(&'static str, Vec<u8>, u64)> {
+    let part = |text: String| {
+        let bytes = text.into_bytes();
+        let size = bytes.len() as u64;
+        (bytes, size)
+    };
+    let (types, types_size) = part(
+        r#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>"#
+            .to_string(),
+    );
+    let (rels, rels_size) = part(format!(
+        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+    ));
+    let (book, book_size) = part(format!(
+        r#"<workbook xmlns="{MAIN}" xmlns:r="{REL}"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+    ));
+    let (book_rels, book_rels_size) = part(format!(
+        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{REL}/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#
+    ));
+    vec![
+        ("[Content_Types].xml", types, types_size),
+        ("_rels/.rels", rels, rels_size),
+        ("xl/workbook.xml", book, book_size),
+        ("xl/_rels/workbook.xml.rels", book_rels, book_rels_size),
+    ]
+}
+
+const SHEET_HEAD: &str = r#"<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>bankcard</t></is></c></row><row r="2">"#;
+
+/// Where a long string goes.
+#[derive(Clone, Copy)]
+enum Bomb {
+    SharedString,
+    InlineCell,
+    OdsCell,
+}
+
+/// A workbook holding one string of `size` bytes in the place `bomb` says.
+fn bomb(work: &Workdir, bomb: Bomb, size: u64) -> PathBuf {
+    let head = |sheet: &str| format!(r#"<worksheet xmlns="{MAIN}">{SHEET_HEAD}{sheet}"#);
+    let small = |text: String| {
+        let size = text.len() as u64;
+        (text.into_bytes(), size)
+    };
+    let (name, entries) = match bomb {
+        Bomb::SharedString => {
+            let mut entries = xlsx_frame();
+            let prefix = format!(r#"<sst xmlns="{MAIN}" count="1" uniqueCount="1"><si><t>"#);
+            let (data, unpacked) = deflate_run(prefix.as_bytes(), size, b"</t></si></sst>");
+            entries.push(("xl/sharedStrings.xml", data, unpacked));
+            let sheet = head(r#"<c r="A2" t="s"><v>0</v></c></row></sheetData></worksheet>"#);
+            let (sheet, sheet_size) = small(sheet);
+            entries.push(("xl/worksheets/sheet1.xml", sheet, sheet_size));
+            ("shared.xlsx", entries)
+        }
+        Bomb::InlineCell => {
+            let mut entries = xlsx_frame();
+            let prefix = head(r#"<c r="A2" t="inlineStr"><is><t>"#);
+            let suffix = b"</t></is></c></row></sheetData></worksheet>";
+            let (data, unpacked) = deflate_run(prefix.as_bytes(), size, suffix);
+            entries.push(("xl/worksheets/sheet1.xml", data, unpacked));
+            ("inline.xlsx", entries)
+        }
+        Bomb::OdsCell => {
+            let mimetype = b"application/vnd.oasis.opendocument.spreadsheet".to_vec();
+            let prefix = r#"<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Sheet1"><table:table-row><table:table-cell office:value-type="string"><text:p>bankcard</text:p></table:table-cell></table:table-row><table:table-row><table:table-cell office:value-type="string"><text:p>"#;
+            let suffix = b"</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>";
+            let (data, unpacked) = deflate_run(prefix.as_bytes(), size, suffix);
+            let mimetype_size = mimetype.len() as u64;
+            (
+                "cell.ods",
+                vec![
+                    ("mimetype", mimetype, mimetype_size),
+                    ("content.xml", data, unpacked),
+                ],
+            )
+        }
+    };
+    work.write(name, zip_by_hand(&entries))
+}
+
+fn refused(sim: &Simulator, work: &Workdir, input: &Path) -> String {
+    let out = work.path("out.csv");
+    let result = run(screen(sim, input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 2, "{}", stderr(&result));
+    assert!(!out.exists(), "no output for a refused file");
+    assert_eq!(sim.calls(), 0);
+    stderr(&result)
+}
+
+#[test]
+fn a_workbook_that_unpacks_to_hundreds_of_megabytes_is_refused_naming_the_part() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    for (kind, part) in [
+        (Bomb::SharedString, "xl/sharedStrings.xml"),
+        (Bomb::InlineCell, "xl/worksheets/sheet1.xml"),
+        (Bomb::OdsCell, "content.xml"),
+    ] {
+        let input = bomb(&work, kind, 300_000_000);
+        assert!(std::fs::metadata(&input).unwrap().len() < 3_000_000);
+        let message = refused(&sim, &work, &input);
+        assert!(message.contains(part), "{message}");
+        // Packed this plainly (13 bits a copy) the ratio stays under 200 and the cell bound
+        // stops the read a mebibyte in; packed by zlib, the declared sizes alone refuse it.
+        assert!(
+            message.contains("more than 1 MiB of text") || message.contains("more than 200 times"),
+            "{message}"
+        );
+        assert!(message.contains("refused before any call"), "{message}");
+    }
+}
+
+#[test]
+fn a_cell_of_more_than_a_mebibyte_is_refused_even_where_the_part_packs_modestly() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    for (kind, part) in [
+        (Bomb::SharedString, "xl/sharedStrings.xml"),
+        (Bomb::InlineCell, "xl/worksheets/sheet1.xml"),
+        (Bomb::OdsCell, "content.xml"),
+    ] {
+        let input = bomb(&work, kind, 2 << 20);
+        let message = refused(&sim, &work, &input);
+        assert!(message.contains(part), "{message}");
+        assert!(message.contains("more than 1 MiB of text"), "{message}");
+    }
+    // Just under the bound, the same file is read, and its long cell is no card.
+    let input = bomb(&work, Bomb::SharedString, (1 << 20) - 64);
+    let out = work.path("under.csv");
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(column(&header, &rows, "status"), ["invalid"]);
+    assert_eq!(column(&header, &rows, "bankcard")[0].len(), (1 << 20) - 64);
+}
+
+#[test]
+fn an_ods_whose_repeated_cells_span_millions_is_refused() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let content = r#"<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"><office:body><office:spreadsheet><table:table table:name="Sheet1"><table:table-row table:number-rows-repeated="1000000"><table:table-cell table:number-columns-repeated="1000" office:value-type="float" office:value="6222024332181964"/></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#;
+    let mimetype = b"application/vnd.oasis.opendocument.spreadsheet".to_vec();
+    let input = work.write(
+        "repeated.ods",
+        zip_by_hand(&[
+            ("mimetype", mimetype, 46),
+            (
+                "content.xml",
+                content.as_bytes().to_vec(),
+                content.len() as u64,
+            ),
+        ]),
+    );
+    let message = refused(&sim, &work, &input);
+    assert!(
+        message.contains("content.xml") && message.contains("3000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_note_typed_beyond_the_header_is_kept_and_its_row_screened() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let input = work.path("notes.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (column, text) in ["id", "bankcard"].iter().enumerate() {
+        sheet.write_string(0, column as u16, *text).unwrap();
+    }
+    for (column, text) in ["1", "6222024332181964", "called back", "fine"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(1, column as u16, *text).unwrap();
+    }
+    book.save(&input).unwrap();
+    let out = work.path("notes.csv");
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header[..4], ["id", "bankcard", "column_3", "column_4"]);
+    assert_eq!(column(&header, &rows, "status"), ["ok"]);
+    assert_eq!(column(&header, &rows, "column_3"), ["called back"]);
+    assert_eq!(column(&header, &rows, "column_4"), ["fine"]);
+    assert_eq!(sim.per_card(), called_once(&["6222024332181964"]));
+
+    // In a CSV the unquoted cells beyond the header may hold the card's delimiter: unscreened.
+    let csv = work.write(
+        "notes_twin.csv",
+        "id,bankcard\n1,6222024332181964,called back,fine\n",
+    );
+    let out = work.path("notes_twin.out.csv");
+    let result = run(screen(&sim, &csv, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(column(&header, &rows, "status"), ["invalid"]);
+    assert_eq!(sim.calls(), 1, "no call more for the CSV");
+}
+
+#[test]
+fn a_workbook_on_standard_input_is_refused_asking_for_its_path() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    for fixture in [
+        "workbook_cards.xlsx",
+        "workbook_legacy.xls",
+        "workbook_open.ods",
+    ] {
+        let bytes = std::fs::read(work.fixture(fixture)).unwrap();
+        let out = work.path("stdin.csv");
+        let result = run_with_stdin(
+            screen(&sim, Path::new("-"), &["-o", out.to_str().unwrap()]),
+            &bytes,
+        );
+        assert_eq!(code(&result), 2, "{fixture}: {}", stderr(&result));
+        assert!(
+            stderr(&result).contains("pass the workbook's file name"),
+            "{}",
+            stderr(&result)
+        );
+        assert!(!out.exists());
+    }
+    assert_eq!(sim.calls(), 0);
+}
