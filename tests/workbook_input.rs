@@ -349,3 +349,137 @@ fn a_workbook_on_standard_input_is_refused_asking_for_its_path() {
     }
     assert_eq!(sim.calls(), 0);
 }
+
+/// The checks on the LibreOffice-made workbooks, in `dir` (the committed fixtures, or ones made
+/// afresh).
+fn libreoffice_workbooks_screen_as_they_show(dir: &Path) {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let screened = |name: &str| {
+        let out = work.path(&format!("{name}.csv"));
+        let result = run(screen(
+            &sim,
+            &dir.join(name),
+            &["-o", out.to_str().unwrap()],
+        ));
+        assert_eq!(code(&result), 0, "{name}: {}", stderr(&result));
+        read_csv(&out)
+    };
+
+    // .xls: a text formula is read as its text; one that is not, in the card column, says so.
+    let (header, rows) = screened("libreoffice_formulas.xls");
+    assert_eq!(
+        column(&header, &rows, "bankcard"),
+        ["6228487407492236138", "0"]
+    );
+    assert_eq!(column(&header, &rows, "note"), ["AB", "2"]);
+    assert_eq!(column(&header, &rows, "status"), ["ok", "invalid"]);
+    let errors = column(&header, &rows, "error");
+    assert!(
+        errors[1].contains("a formula whose result this .xls file does not keep"),
+        "{}",
+        errors[1]
+    );
+
+    // .ods keeps 17 significant digits: an exact card is that card; others stay invalid.
+    let (header, rows) = screened("libreoffice_numbers.ods");
+    assert_eq!(
+        column(&header, &rows, "bankcard"),
+        [
+            "6222020166131869",
+            "6222024332181964",
+            "6222020166131868",
+            "6228480402564890000"
+        ]
+    );
+    assert_eq!(
+        column(&header, &rows, "status"),
+        ["ok", "ok", "invalid", "invalid"]
+    );
+
+    // LibreOffice 7.4 writes an .xlsx number with 15 significant digits: the file holds
+    // 6222020166131870, which is shown as it is and not sent.
+    let (header, rows) = screened("libreoffice_numbers.xlsx");
+    let cards = column(&header, &rows, "bankcard");
+    assert_eq!(cards[0], "6222020166131870");
+    assert_eq!(
+        column(&header, &rows, "status"),
+        ["invalid", "invalid", "invalid", "invalid"]
+    );
+    assert_eq!(
+        sim.per_card(),
+        called_once(&[
+            "6228487407492236138",
+            "6222020166131869",
+            "6222024332181964"
+        ])
+    );
+}
+
+#[test]
+fn libreoffice_formulas_and_exact_numbers_screen_as_they_show() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    libreoffice_workbooks_screen_as_they_show(&fixtures);
+}
+
+#[test]
+#[ignore = "needs libreoffice"]
+fn libreoffice_workbooks_made_afresh_screen_as_the_fixtures_do() {
+    let work = Workdir::new();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/make_libreoffice_workbooks.sh");
+    let made = std::process::Command::new("sh")
+        .arg(script)
+        .arg(work.path(""))
+        .env("HOME", work.path(""))
+        .output()
+        .expect("run sh");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    libreoffice_workbooks_screen_as_they_show(&work.path(""));
+}
+
+#[test]
+fn an_exact_number_is_screened_only_from_a_writer_that_keeps_seventeen_digits() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let sheet = format!(
+        r#"<worksheet xmlns="{MAIN}"><dimension ref="A1:A3"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>bankcard</t></is></c></row><row r="2"><c r="A2"><v>6222020166131869</v></c></row><row r="3"><c r="A3"><v>6222024332181980</v></c></row></sheetData></worksheet>"#
+    );
+    let app = r#"<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"><Application>LibreOffice/24.2.7.2$Linux_X86_64 LibreOffice_project/420$Build-2</Application></Properties>"#;
+    let book = |with_app: bool| {
+        let mut entries = xlsx_frame();
+        let sheet = sheet.clone().into_bytes();
+        let size = sheet.len() as u64;
+        entries.push(("xl/worksheets/sheet1.xml", sheet, size));
+        if with_app {
+            entries.push((
+                "docProps/app.xml",
+                app.as_bytes().to_vec(),
+                app.len() as u64,
+            ));
+        }
+        zip_by_hand(&entries)
+    };
+    let mut outcomes = Vec::new();
+    for (name, with_app) in [("libreoffice.xlsx", true), ("other.xlsx", false)] {
+        let input = work.write(name, book(with_app));
+        let out = work.path(&format!("{name}.csv"));
+        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+        assert_eq!(code(&result), 0, "{}", stderr(&result));
+        let (header, rows) = read_csv(&out);
+        // The digits the file holds, never rounded again.
+        assert_eq!(
+            column(&header, &rows, "bankcard"),
+            ["6222020166131869", "6222024332181980"]
+        );
+        outcomes.push(column(&header, &rows, "status"));
+    }
+    // A 16th digit of 0 may be one rounded away, even when the digits pass the Luhn check (as
+    // a tenth of such roundings do): never sent.
+    assert_eq!(outcomes, [["ok", "invalid"], ["invalid", "invalid"]]);
+    assert_eq!(sim.per_card(), called_once(&["6222020166131869"]));
+}
