@@ -7,148 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-/// Deflate (RFC 1951) of `prefix`, `run` times `b'7'` and `suffix`, in one block of the fixed
-/// code: the run is one literal and then copies of 258 bytes, 13 bits each, so that 300 MB
-/// packs into about 2 MB without compressing them here.
-fn deflate_run(prefix: &[u8], run: u64, suffix: &[u8]) -> (Vec<u8>, u64) {
-    struct Bits {
-        bytes: Vec<u8>,
-        used: u32,
-    }
-    impl Bits {
-        /// `count` bits of `code`, most significant first, as a Huffman code is sent.
-        fn code(&mut self, code: u32, count: u32) {
-            for i in (0..count).rev() {
-                if self.used == 0 {
-                    self.bytes.push(0);
-                }
-                let bit = ((code >> i) & 1) as u8;
-                *self.bytes.last_mut().unwrap() |= bit << self.used;
-                self.used = (self.used + 1) % 8;
-            }
-        }
-        fn literal(&mut self, byte: u8) {
-            match byte {
-                0..=143 => self.code(0x30 + u32::from(byte), 8),
-                _ => self.code(0x190 + u32::from(byte) - 144, 9),
-            }
-        }
-    }
-    let mut bits = Bits {
-        bytes: Vec::new(),
-        used: 0,
-    };
-    // BFINAL 1, then BTYPE 01 sent least significant bit first.
-    bits.code(1, 1);
-    bits.code(1, 1);
-    bits.code(0, 1);
-    prefix.iter().for_each(|&b| bits.literal(b));
-    bits.literal(b'7');
-    let copies = (run - 1) / 258;
-    for _ in 0..copies {
-        bits.code(0xC5, 8); // length 258
-        bits.code(0, 5); // distance 1
-    }
-    for _ in 0..(run - 1) % 258 {
-        bits.literal(b'7');
-    }
-    suffix.iter().for_each(|&b| bits.literal(b));
-    bits.code(0, 7); // end of block
-    let size = prefix.len() as u64 + run + suffix.len() as u64;
-    (bits.bytes, size)
-}
-
-/// A ZIP written by hand, so that an entry can hold a prepared deflate stream: `(name, data,
-/// unpacked size)`, with data deflated when the size differs from its length.
-fn zip_by_hand(entries: &[(&str, Vec<u8>, u64)]) -> Vec<u8> {
-    let crc = |data: &[u8]| {
-        let mut crc = !0u32;
-        for &byte in data {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    };
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data, size) in entries {
-        let deflated = *size != data.len() as u64;
-        // The run's checksum is never needed: the file is refused before it is read.
-        let sum = if deflated { 0 } else { crc(data) };
-        let method: u16 = if deflated { 8 } else { 0 };
-        let offset = out.len() as u32;
-        let fields = |out: &mut Vec<u8>| {
-            out.extend_from_slice(&20u16.to_le_bytes());
-            out.extend_from_slice(&0u16.to_le_bytes());
-            out.extend_from_slice(&method.to_le_bytes());
-            out.extend_from_slice(&[0, 0, 0x21, 0]);
-            out.extend_from_slice(&sum.to_le_bytes());
-            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(*size as u32).to_le_bytes());
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(&0u16.to_le_bytes());
-        };
-        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        fields(&mut out);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(data);
-        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-        central.extend_from_slice(&20u16.to_le_bytes());
-        fields(&mut central);
-        // Comment length, disk, internal and external attributes.
-        central.extend_from_slice(&[0; 10]);
-        central.extend_from_slice(&offset.to_le_bytes());
-        central.extend_from_slice(name.as_bytes());
-    }
-    let at = out.len() as u32;
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    let count = entries.len() as u16;
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&at.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
-}
-
-const MAIN: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
-const REL: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
-
-/// The parts of an .xlsx around its sheet and shared strings.
-fn xlsx_frame() -> Vec<(&'static str, Vec<u8>, u64)> {
-    let part = |text: String| {
-        let bytes = text.into_bytes();
-        let size = bytes.len() as u64;
-        (bytes, size)
-    };
-    let (types, types_size) = part(
-        r#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>"#
-            .to_string(),
-    );
-    let (rels, rels_size) = part(format!(
-        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
-    ));
-    let (book, book_size) = part(format!(
-        r#"<workbook xmlns="{MAIN}" xmlns:r="{REL}"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#
-    ));
-    let (book_rels, book_rels_size) = part(format!(
-        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{REL}/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#
-    ));
-    vec![
-        ("[Content_Types].xml", types, types_size),
-        ("_rels/.rels", rels, rels_size),
-        ("xl/workbook.xml", book, book_size),
-        ("xl/_rels/workbook.xml.rels", book_rels, book_rels_size),
-    ]
-}
+mod writers;
+use writers::{deflate_run, xlsb, xlsx_frame, zip_by_hand, MAIN};
 
 const SHEET_HEAD: &str = r#"<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>bankcard</t></is></c></row><row r="2">"#;
 
@@ -206,10 +66,11 @@ fn bomb(work: &Workdir, bomb: Bomb, size: u64) -> PathBuf {
 
 fn refused(sim: &Simulator, work: &Workdir, input: &Path) -> String {
     let out = work.path("out.csv");
+    let calls = sim.calls();
     let result = run(screen(sim, input, &["-o", out.to_str().unwrap()]));
     assert_eq!(code(&result), 2, "{}", stderr(&result));
     assert!(!out.exists(), "no output for a refused file");
-    assert_eq!(sim.calls(), 0);
+    assert_eq!(sim.calls(), calls);
     stderr(&result)
 }
 
@@ -482,4 +343,32 @@ fn an_exact_number_is_screened_only_from_a_writer_that_keeps_seventeen_digits() 
     // a tenth of such roundings do): never sent.
     assert_eq!(outcomes, [["ok", "invalid"], ["invalid", "invalid"]]);
     assert_eq!(sim.per_card(), called_once(&["6222020166131869"]));
+}
+
+#[test]
+fn an_xlsb_is_read_a_row_at_a_time_and_a_record_claiming_megabytes_is_refused() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let rows: &[&[&str]] = &[
+        &["id", "bankcard"],
+        &["1", "6222024332181964", "called back"],
+    ];
+    let input = work.write("cards.xlsb", xlsb(rows, 3, &[]));
+    let out = work.path("cards.csv");
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows_out) = read_csv(&out);
+    assert_eq!(header[..3], ["id", "bankcard", "column_3"]);
+    assert_eq!(column(&header, &rows_out, "status"), ["ok"]);
+    assert_eq!(column(&header, &rows_out, "column_3"), ["called back"]);
+    assert_eq!(sim.per_card(), called_once(&["6222024332181964"]));
+
+    // Four bytes that claim a record of 200 MiB, which the reader would make room for.
+    let claim = [0x06, 0x80, 0x80, 0x80, 0x64];
+    let input = work.write("claims.xlsb", xlsb(rows, 3, &claim));
+    let message = refused(&sim, &work, &input);
+    assert!(
+        message.contains("xl/worksheets/sheet1.bin") && message.contains("a record of 200 MiB"),
+        "{message}"
+    );
 }

@@ -167,6 +167,7 @@ struct Part {
     strings_total: u64,
     text: Vec<u8>,
     cells: super::held::HeldCells,
+    records: super::records::Records,
 }
 
 impl Part {
@@ -192,6 +193,7 @@ impl Part {
             strings_total: 0,
             text: Vec::new(),
             cells: super::held::HeldCells::default(),
+            records: super::records::Records::default(),
         }
     }
 
@@ -215,6 +217,12 @@ impl Part {
                 if let Err(refusal) = self.scan(&buffer[..read]) {
                     return Ok(Err(refusal));
                 }
+            } else if let Err(length) = self.records.scan(&buffer[..read]) {
+                return Ok(Err(self.refused(&format!(
+                    "a record of {} (the limit for one record is {})",
+                    mib(length),
+                    mib(super::records::MAX_RECORD)
+                ))));
             }
         }
         if self.ods_content {

@@ -4,6 +4,7 @@
 
 mod guard;
 mod held;
+mod records;
 mod render;
 mod rows;
 mod sheet;

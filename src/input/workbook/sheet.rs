@@ -167,12 +167,21 @@ fn open_book(path: &Path, kind: WorkbookKind) -> Result<(Book, Facts), Failure> 
     };
     file.seek(SeekFrom::Start(0)).map_err(|e| unreadable(&e))?;
     let file = BufReader::new(file);
-    let book = match kind {
-        WorkbookKind::Xlsx => Sheets::Xlsx(Reader::new(file).map_err(|e| unreadable(&e))?),
-        WorkbookKind::Xlsb => Sheets::Xlsb(Reader::new(file).map_err(|e| unreadable(&e))?),
-        WorkbookKind::Xls => Sheets::Xls(Reader::new(file).map_err(|e| unreadable(&e))?),
-        WorkbookKind::Ods => Sheets::Ods(Reader::new(file).map_err(|e| unreadable(&e))?),
-    };
+    // The library indexes by what the file says (a sheet's relation id, for one): a panic on
+    // a malformed file is a file that cannot be read, not a crash.
+    let opened = std::panic::catch_unwind(move || {
+        Ok(match kind {
+            WorkbookKind::Xlsx => Sheets::Xlsx(Reader::new(file).map_err(|e| unreadable(&e))?),
+            WorkbookKind::Xlsb => Sheets::Xlsb(Reader::new(file).map_err(|e| unreadable(&e))?),
+            WorkbookKind::Xls => Sheets::Xls(Reader::new(file).map_err(|e| unreadable(&e))?),
+            WorkbookKind::Ods => Sheets::Ods(Reader::new(file).map_err(|e| unreadable(&e))?),
+        })
+    });
+    let book = opened.unwrap_or_else(|_| {
+        Err(Failure::Unreadable(
+            "the workbook reader failed on this file".into(),
+        ))
+    })?;
     Ok((book, facts))
 }
 
