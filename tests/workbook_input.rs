@@ -372,3 +372,24 @@ fn an_xlsb_is_read_a_row_at_a_time_and_a_record_claiming_megabytes_is_refused() 
         "{message}"
     );
 }
+
+#[test]
+fn a_used_range_declared_out_to_the_last_column_widens_the_header_to_256_only() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let sheet = format!(
+        r#"<worksheet xmlns="{MAIN}"><dimension ref="A1:XFD2"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>bankcard</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>6222024332181964</t></is></c></row></sheetData></worksheet>"#
+    )
+    .into_bytes();
+    let mut entries = xlsx_frame();
+    let size = sheet.len() as u64;
+    entries.push(("xl/worksheets/sheet1.xml", sheet, size));
+    let input = work.write("wide.xlsx", zip_by_hand(&entries));
+    let out = work.path("wide.csv");
+    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
+    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header.len(), 256 + ADDED.len());
+    assert_eq!(header[255], "column_256");
+    assert_eq!(column(&header, &rows, "status"), ["ok"]);
+}

@@ -19,6 +19,9 @@ use crate::input::InputError;
 
 /// At most this many batches of rows wait for the reader.
 const BATCHES_AHEAD: usize = 4;
+/// The used range widens the header up to this many columns (Excel 97-2003's last, IV): a
+/// range the file declares out to XFD would pad every row of a small file with 16,384 cells.
+const WIDEST_USED_RANGE: usize = 256;
 
 /// The rows of one sheet, read as the thread behind it streams them.
 pub(crate) struct SheetRows {
@@ -98,7 +101,8 @@ impl SheetRows {
             if let Some(row) = self.batch.next() {
                 *record = row.record;
                 self.marks = row.marks;
-                let width = *self.width.get_or_insert(record.len().max(self.used_width));
+                let widest = self.used_width.min(WIDEST_USED_RANGE);
+                let width = *self.width.get_or_insert(record.len().max(widest));
                 for _ in record.len()..width {
                     record.push_field(b"");
                 }
