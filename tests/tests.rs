@@ -15,3 +15,4 @@ mod properties;
 mod resume;
 mod simulator;
 mod store;
+mod workbook_input;

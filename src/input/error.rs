@@ -56,6 +56,8 @@ pub enum InputError {
         message: String,
         advice: &'static str,
     },
+    #[error("input {path} is refused before any call: {what}; a card file never comes near that, so it may be built to exhaust the machine — if it is yours, save the sheet as CSV")]
+    WorkbookRefused { path: String, what: String },
     #[error("input {path} has no sheet {wanted:?}; its sheets are: {sheets} — pass --sheet with a name or number")]
     NoSuchSheet {
         path: String,

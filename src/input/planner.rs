@@ -101,6 +101,12 @@ impl Planner {
         if let CardCell::LongNumber { digits } = card_cell {
             return Checked::Settled(rejected(&Rejection::ExcelNumber { digits }));
         }
+        if card_cell == CardCell::UnreadFormula {
+            return Checked::Settled(Outcome::invalid(
+                Reason::NotText,
+                "the card cell holds a formula whose result this .xls file does not keep (it reads 0); open the file, save it as .xlsx, or paste the column as values".into(),
+            ));
+        }
         let Some(cell) = record.get(self.card_index) else {
             return Checked::Settled(Outcome::invalid(
                 Reason::MissingColumn,

@@ -16,7 +16,7 @@ use super::error::InputError;
 use super::format::{self, Format, WorkbookKind};
 use super::header::{headerless, with_header};
 use super::options::{EncodingChoice, InputOptions, InputSource};
-use super::workbook::SheetRows;
+use super::workbook::{Mark, SheetRows};
 use crate::header::Header;
 
 /// What the reader knows of a row's card cell that its text cannot say.
@@ -31,6 +31,8 @@ pub enum CardCell {
         /// How many digits the number has.
         digits: usize,
     },
+    /// An .xls formula whose result the file does not hold: it reads as 0.
+    UnreadFormula,
 }
 
 /// How much of a stream `auto` looks at to choose its encoding.
@@ -76,9 +78,13 @@ impl Rows {
     fn card_cell(&self, index: usize) -> CardCell {
         match self {
             Rows::Csv(_) => CardCell::Text,
-            Rows::Sheet(sheet) => sheet
-                .long_number(index)
-                .map_or(CardCell::Text, |digits| CardCell::LongNumber { digits }),
+            Rows::Sheet(sheet) => match sheet.mark(index) {
+                Some(Mark::LongNumber(digits)) => CardCell::LongNumber {
+                    digits: usize::from(digits),
+                },
+                Some(Mark::UnreadFormula) => CardCell::UnreadFormula,
+                None => CardCell::Text,
+            },
         }
     }
 }
@@ -223,6 +229,9 @@ impl InputReader {
             let header = headerless(&first, options.column.as_ref())?;
             reader.pending = Some((first, reader.rows.card_cell(header.card_index)));
             header
+        } else if delimiter.is_none() {
+            // A sheet's header cell may be empty over a column that holds data.
+            with_header(&named_columns(&first), options.column.as_ref(), None)?
         } else {
             with_header(&first, options.column.as_ref(), delimiter)?
         };
@@ -314,6 +323,21 @@ impl InputReader {
         }
         Ok(count)
     }
+}
+
+/// `first` with its empty cells named `column_N`, as `--no-header` names every column.
+fn named_columns(first: &ByteRecord) -> ByteRecord {
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if name.is_empty() {
+                format!("column_{}", i + 1).into_bytes()
+            } else {
+                name.to_vec()
+            }
+        })
+        .collect()
 }
 
 fn open_file(path: &Path) -> Result<(std::fs::File, u64), InputError> {
