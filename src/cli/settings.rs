@@ -123,6 +123,8 @@ impl Settings {
                 excel,
                 mask: lookup.switch(args.mask, "mask")?,
                 store_columns: store.is_some(),
+                // The input's, once it is open.
+                line_end: crate::header::LineEnd::Lf,
             },
             client,
             pacer: pacer_options(args, &lookup)?,

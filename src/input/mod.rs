@@ -27,6 +27,7 @@ pub(crate) mod planner;
 pub(crate) mod workbook;
 
 pub use crate::header::Header;
+use crate::header::LineEnd;
 pub use planner::LuhnMode;
 
 /// Where the rows come from.
@@ -404,6 +405,14 @@ impl InputReader {
     /// long for Excel to have kept every digit.
     pub fn card_cell(&self) -> CardCell {
         self.card_cell
+    }
+
+    /// How the input's records end (from its first), for the output's to end the same way.
+    pub fn line_end(&self) -> LineEnd {
+        match &self.rows {
+            Rows::Csv(csv) => csv.line_end(),
+            Rows::Sheet(_) => LineEnd::Lf,
+        }
     }
 
     /// Blank lines passed over so far (in files of more than one column, where they hold no row).

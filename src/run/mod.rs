@@ -157,7 +157,11 @@ async fn run(
     let index = Arc::new(CardIndex::new());
     let mut prepared = prepare::prepare(settings, &input, &index)?;
     let scratch_dir = prepared.paths.as_ref().map(prepare::OutputPaths::directory);
-    let sink = OutputSink::new(prepared.writer, &input.header, &settings.sink, scratch_dir)
+    let options = SinkOptions {
+        line_end: input.line_end(),
+        ..settings.sink.clone()
+    };
+    let sink = OutputSink::new(prepared.writer, &input.header, &options, scratch_dir)
         .map_err(|source| output_error(&settings.output, source))?;
     let (changes, changes_paths) = prepared.changes.take().unzip();
     // A resumed run keeps the time of the run it continues.
