@@ -270,8 +270,9 @@ fn libreoffice_prints_69_rows_of_21_columns_on_a_few_pages() {
     assert!(converted.status.success(), "{converted:?}");
     let pdf = std::fs::read(work.path("wide.pdf")).expect("the PDF");
     let pages = pdf_pages(&pdf);
-    // Portrait without fitting, the same workbook printed on 16 pages.
-    assert!((2..=4).contains(&pages), "{pages} pages");
+    // A page or two for the results and one for the Summary sheet; portrait without fitting,
+    // the same results took 16.
+    assert!((2..=3).contains(&pages), "{pages} pages");
 }
 
 /// The line end of every record, found as RFC 4180 reads CSV: a line break inside quotes
