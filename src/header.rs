@@ -1,5 +1,6 @@
-//! The input's header as every stage sees it: the column names the output starts with, and
-//! which of them holds the card. The input stage finds it; the sinks write it.
+//! The input's header as every stage sees it: the column names the output starts with, which
+//! of them holds the card, and how the records end. The input stage finds them; the sinks
+//! write them.
 
 /// The input's header as the output will show it, and where the card is.
 #[derive(Debug, Clone)]
@@ -25,5 +26,27 @@ impl Header {
             }
         }
         crate::card::shown_bytes(&joined)
+    }
+}
+
+/// How the input's records end, and so how the output's do: a CSV that came with CRLF goes
+/// back with CRLF (Excel and Windows tools write it), one with LF with LF. A workbook's rows
+/// have no line ends, and its CSV output gets LF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineEnd {
+    #[default]
+    Lf,
+    CrLf,
+    /// Old Mac text, which the CSV reader also splits on.
+    Cr,
+}
+
+impl LineEnd {
+    pub fn as_bytes(self) -> &'static [u8] {
+        match self {
+            LineEnd::Lf => b"\n",
+            LineEnd::CrLf => b"\r\n",
+            LineEnd::Cr => b"\r",
+        }
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 mod batch;
+mod clients;
 mod excel;
 mod hostile;
 mod inputs;

@@ -60,6 +60,8 @@ pub(super) fn sink_options(
         excel,
         mask: lookup.switch(&MASK)?,
         store_columns,
+        // The input's, once it is open.
+        line_end: crate::header::LineEnd::Lf,
     })
 }
 

@@ -17,7 +17,7 @@ use super::format::{self, Format, WorkbookKind};
 use super::header::{headerless, with_header};
 use super::options::{EncodingChoice, InputOptions, InputSource};
 use super::workbook::{Mark, SheetRows};
-use crate::header::Header;
+use crate::header::{Header, LineEnd};
 
 /// What the reader knows of a row's card cell that its text cannot say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -275,6 +275,14 @@ impl InputReader {
     /// long for Excel to have kept every digit.
     pub fn card_cell(&self) -> CardCell {
         self.card_cell
+    }
+
+    /// How the input's records end (from its first), for the output's to end the same way.
+    pub fn line_end(&self) -> LineEnd {
+        match &self.rows {
+            Rows::Csv(csv) => csv.line_end(),
+            Rows::Sheet(_) => LineEnd::Lf,
+        }
     }
 
     /// Blank lines passed over so far (in files of more than one column, where they hold no row).

@@ -517,6 +517,7 @@ mod tests {
             excel: false,
             mask: false,
             store_columns: false,
+            line_end: crate::header::LineEnd::Lf,
         };
         let sink = OutputSink::new(Box::new(io::sink()), &header, &options, None).unwrap();
         let (results_tx, results) = mpsc::channel(8);

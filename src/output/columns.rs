@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use csv::ByteRecord;
 
+use crate::header::LineEnd;
 use crate::outcome::{Outcome, FLAG_NAMES};
 use crate::util::humane::rfc3339;
 
@@ -75,6 +76,8 @@ pub(crate) struct SinkOptions {
     pub(crate) mask: bool,
     /// Add `STORE_COLUMNS`.
     pub(crate) store_columns: bool,
+    /// CSV only: how each row ends, as the input's rows did.
+    pub(crate) line_end: LineEnd,
 }
 
 /// The added column names with their prefix.

@@ -10,7 +10,7 @@ use csv::ByteRecord;
 use super::columns::{added_names, fit_to_header, quote_into, store_cells, SinkOptions};
 use super::target::OutputFormat;
 use super::workbook::XlsxSink;
-use crate::header::Header;
+use crate::header::{Header, LineEnd};
 use crate::outcome::{Outcome, Status, FLAG_NAMES};
 use crate::report::Figure;
 
@@ -75,6 +75,7 @@ pub(crate) struct CsvSink {
     mask: bool,
     /// The store's two columns follow cardscreen's.
     store_columns: bool,
+    line_end: LineEnd,
     /// The row being assembled, and whether a field is in it yet.
     line: Vec<u8>,
     started: bool,
@@ -95,6 +96,7 @@ impl CsvSink {
             card_index: header.card_index,
             mask: options.mask,
             store_columns: options.store_columns,
+            line_end: options.line_end,
             line: Vec::with_capacity(512),
             started: false,
         };
@@ -172,7 +174,7 @@ impl CsvSink {
     }
 
     fn end_line(&mut self) -> io::Result<()> {
-        self.line.push(b'\n');
+        self.line.extend_from_slice(self.line_end.as_bytes());
         let written = self.out.write_all(&self.line);
         self.line.clear();
         self.started = false;
@@ -232,6 +234,7 @@ mod tests {
             excel: false,
             mask: false,
             store_columns: false,
+            line_end: LineEnd::Lf,
         }
     }
 
@@ -358,6 +361,7 @@ mod tests {
             excel: true,
             mask: true,
             store_columns: false,
+            line_end: LineEnd::Lf,
         };
         let text = written(
             &options,

@@ -1,8 +1,9 @@
 //! The output as an Excel workbook, written row by row in rust_xlsxwriter's constant-memory
 //! mode: every input cell, `orderid` and `error` as text (formatted as Text, so no digit is
 //! ever lost, not even when a cell is edited), `hit`, the flags, `error_code` and `attempts` as
-//! numbers; a bold frozen header with an autofilter, hit rows filled light red, and a second
-//! sheet with the run summary.
+//! numbers; a bold frozen header with an autofilter, hit rows filled light red, printed
+//! landscape one page wide with the header on every page, and a second sheet with the run
+//! summary.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -91,6 +92,9 @@ impl XlsxSink {
             .map_err(xlsx_error)?;
         sheet.set_name(RESULTS_SHEET).map_err(xlsx_error)?;
         sheet.set_freeze_panes(1, 0).map_err(xlsx_error)?;
+        // Printed, a row of 21 columns stays on one page, with the header on every page.
+        sheet.set_landscape().set_print_fit_to_pages(1, 0);
+        sheet.set_repeat_rows(0, 0).map_err(xlsx_error)?;
         let mut sink = XlsxSink {
             workbook,
             out,
@@ -269,6 +273,7 @@ fn write_summary(
     formats: &Formats,
 ) -> io::Result<()> {
     sheet.set_name(SUMMARY_SHEET).map_err(xlsx_error)?;
+    sheet.set_print_fit_to_pages(1, 1);
     sheet
         .write_string_with_format(0, 0, "figure", &formats.header)
         .map_err(xlsx_error)?;
@@ -284,6 +289,8 @@ fn write_summary(
         match figure {
             Figure::Count(count) => sheet.write_number(row, 1, *count as f64),
             Figure::Decimal(value) => sheet.write_number(row, 1, *value),
+            Figure::Flag(flag) => sheet.write_boolean(row, 1, *flag),
+            Figure::Empty => continue,
             Figure::Text(text) => {
                 measure(&mut widths, 1, text, 0);
                 sheet.write_string_with_format(row, 1, text, &formats.text)

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::control::{Control, Counters};
 use crate::outcome::{Change, Outcome, Status, FLAG_NAMES};
@@ -150,7 +152,48 @@ pub(crate) struct Summary {
 pub(crate) enum Figure {
     Count(u64),
     Decimal(f64),
+    Flag(bool),
     Text(String),
+    /// JSON's `null`: the field is there, without a value.
+    Empty,
+}
+
+impl Figure {
+    fn of(value: Value) -> Figure {
+        match value {
+            Value::Null => Figure::Empty,
+            Value::Bool(flag) => Figure::Flag(flag),
+            Value::Number(number) => match number.as_u64() {
+                Some(count) => Figure::Count(count),
+                None => Figure::Decimal(number.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(text) => Figure::Text(text),
+            nested => Figure::Text(nested.to_string()),
+        }
+    }
+}
+
+/// A JSON object's fields in the order they were written: `serde_json::Value` sorts them.
+struct InOrder(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for InOrder {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<InOrder, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = InOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InOrder, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry()? {
+                    fields.push(field);
+                }
+                Ok(InOrder(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 impl Summary {
@@ -201,55 +244,23 @@ impl Summary {
         }
     }
 
-    /// The summary as a table of figures, named as in the JSON summary (a map's entries as
-    /// `hits_by_flag.fraudTrans`), in the JSON's order.
+    /// The summary as a table of figures: every field of the JSON summary, in its order and
+    /// with its name (a map's entries as `hits_by_flag.fraudTrans`). Made from the JSON itself,
+    /// so a field the JSON gains is in the table too.
     pub(crate) fn figures(&self) -> Vec<(String, Figure)> {
-        let count = |name: &str, value: u64| (name.to_string(), Figure::Count(value));
-        let text = |name: &str, value: &str| (name.to_string(), Figure::Text(value.to_string()));
-        let entries = |name: &str, map: Vec<(String, u64)>| {
-            map.into_iter()
-                .map(|(key, value)| (format!("{name}.{key}"), Figure::Count(value)))
-                .collect::<Vec<_>>()
-        };
-        let owned = |map: &BTreeMap<&'static str, u64>| {
-            map.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-        };
-        let mut figures = vec![
-            count("rows", self.rows),
-            count("ok", self.ok),
-            count("hits", self.hits),
-        ];
-        figures.extend(entries("hits_by_flag", owned(&self.hits_by_flag)));
-        figures.push(count("invalid", self.invalid));
-        figures.extend(entries("invalid_by_reason", owned(&self.invalid_by_reason)));
-        figures.push(count("errors", self.errors));
-        figures.extend(entries(
-            "errors_by_code",
-            self.errors_by_code
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
-        ));
-        figures.extend([
-            count("duplicates", self.duplicates),
-            count("luhn_warnings", self.luhn_warnings),
-            count("blank_lines_skipped", self.blank_lines_skipped),
-            count("calls", self.calls),
-            count("retries", self.retries),
-            count("throttled", self.throttled),
-            (
-                "elapsed_seconds".into(),
-                Figure::Decimal(self.elapsed_seconds),
-            ),
-            (
-                "calls_per_second".into(),
-                Figure::Decimal(self.calls_per_second),
-            ),
-            text("input", &self.input),
-            text("output", &self.output),
-            text("started_at", &self.started_at),
-            text("finished_at", &self.finished_at),
-        ]);
+        let fields = serde_json::to_string(self)
+            .and_then(|json| serde_json::from_str::<InOrder>(&json))
+            .map_or_else(|_| Vec::new(), |fields| fields.0);
+        let mut figures = Vec::with_capacity(fields.len() + 16);
+        for (name, value) in fields {
+            match value {
+                Value::Object(map) => figures.extend(
+                    map.into_iter()
+                        .map(|(key, value)| (format!("{name}.{key}"), Figure::of(value))),
+                ),
+                value => figures.push((name, Figure::of(value))),
+            }
+        }
         figures
     }
 
@@ -323,5 +334,82 @@ impl Summary {
             out.push_str(&format!("  not finished: {why}\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        let mut tally = Tally::default();
+        tally.count(
+            &Outcome::ok(crate::outcome::Flags(0b1), "JH1".into(), 1),
+            false,
+        );
+        Summary {
+            rows: 1,
+            ok: 1,
+            hits: 1,
+            hits_by_flag: FLAG_NAMES.iter().copied().zip(tally.hits_by_flag).collect(),
+            invalid: 0,
+            invalid_by_reason: BTreeMap::new(),
+            errors: 0,
+            errors_by_code: [("271901".to_string(), 0)].into(),
+            duplicates: 0,
+            luhn_warnings: 0,
+            blank_lines_skipped: 0,
+            store: Some(ChangeCounts {
+                first_seen: 1,
+                ..ChangeCounts::default()
+            }),
+            calls: 1,
+            retries: 0,
+            throttled: 0,
+            elapsed_seconds: 0.25,
+            calls_per_second: 4.0,
+            exit_code: 1,
+            complete: true,
+            stopped_because: None,
+            input: "in.csv".into(),
+            output: "out.xlsx".into(),
+            started_at: "2026-12-07T02:15:00Z".into(),
+            finished_at: "2026-12-07T02:15:01Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_figures_are_the_json_fields_in_order_with_maps_spelled_out() {
+        let summary = summary();
+        let figures = summary.figures();
+        let names: Vec<&str> = figures.iter().map(|(name, _)| name.as_str()).collect();
+        let json = serde_json::to_string(&summary).unwrap();
+        let mut at = 0;
+        for name in &names {
+            // Each name, as its last part appears in the JSON text, comes after the one before.
+            let key = format!("\"{}\":", name.rsplit('.').next().unwrap());
+            let found = json[at..]
+                .find(&key)
+                .unwrap_or_else(|| panic!("{name} in order"));
+            at += found;
+        }
+        let value = serde_json::to_value(&summary).unwrap();
+        let flattened = value
+            .as_object()
+            .unwrap()
+            .iter()
+            .fold(0, |n, (_, v)| n + v.as_object().map_or(1, |map| map.len()));
+        assert_eq!(names.len(), flattened, "{names:?}");
+        let figure = |name: &str| &figures.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(figure("hits_by_flag.onlineBlack"), &Figure::Count(1));
+        assert_eq!(figure("errors_by_code.271901"), &Figure::Count(0));
+        assert_eq!(figure("first_seen"), &Figure::Count(1));
+        assert_eq!(figure("new_hits"), &Figure::Count(0));
+        assert_eq!(figure("exit_code"), &Figure::Count(1));
+        assert_eq!(figure("complete"), &Figure::Flag(true));
+        assert_eq!(figure("stopped_because"), &Figure::Empty);
+        assert_eq!(figure("elapsed_seconds"), &Figure::Decimal(0.25));
+        assert_eq!(figure("calls_per_second"), &Figure::Decimal(4.0));
+        assert_eq!(figure("input"), &Figure::Text("in.csv".into()));
     }
 }

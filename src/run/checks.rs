@@ -96,6 +96,7 @@ mod tests {
             excel: false,
             mask: false,
             store_columns: false,
+            line_end: crate::header::LineEnd::Lf,
         };
         let refused = check_added_columns(&header, &sink("screen_"));
         assert!(

@@ -107,6 +107,7 @@ fn changes_sink(
     let (writer, paths) = partial_file(path)?;
     let options = SinkOptions {
         format: OutputFormat::Csv,
+        line_end: input.line_end(),
         ..settings.sink.clone()
     };
     let sink = OutputSink::new(writer, &input.header, &options, None).map_err(|source| {

@@ -11,7 +11,7 @@ use crate::cli::Settings;
 use crate::control::Control;
 use crate::dedup::CardIndex;
 use crate::input::InputReader;
-use crate::output::{Journal, OutputSink, PriorOutput};
+use crate::output::{Journal, OutputSink, PriorOutput, SinkOptions};
 use crate::report::Metrics;
 use crate::store::{Store, StoreReader, StoreWriter};
 
@@ -57,7 +57,11 @@ pub(super) async fn prepare(
     let index = Arc::new(CardIndex::new());
     let mut files = files::open(settings, &input, &index)?;
     let scratch_dir = files.paths.as_ref().map(OutputPaths::directory);
-    let sink = OutputSink::new(files.writer, &input.header, &settings.sink, scratch_dir)
+    let options = SinkOptions {
+        line_end: input.line_end(),
+        ..settings.sink.clone()
+    };
+    let sink = OutputSink::new(files.writer, &input.header, &options, scratch_dir)
         .map_err(|source| output_error(&settings.output, source))?;
     let (changes, changes_paths) = files.changes.take().unzip();
     // A resumed run keeps the time of the run it continues.
