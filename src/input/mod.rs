@@ -22,6 +22,8 @@ pub mod decode;
 mod delimited;
 pub(crate) mod format;
 mod header;
+#[allow(dead_code)] // The run reads the plan once it is wired in.
+pub(crate) mod level;
 pub mod limit;
 pub(crate) mod planner;
 pub(crate) mod workbook;
