@@ -8,6 +8,7 @@ mod batch;
 mod excel;
 mod hostile;
 mod inputs;
+mod levels;
 mod ops;
 mod options;
 mod pipeline;

@@ -10,7 +10,7 @@ mod manual;
 mod parse;
 mod settings;
 
-pub use args::{Cli, Command, PruneArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
+pub use args::{Cli, Command, PruneArgs, RunsArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
 pub use error::SettingsError;
 pub use manual::{completions, man_page};
 pub use settings::{RunMode, Settings};

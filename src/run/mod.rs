@@ -4,6 +4,7 @@
 
 mod feed;
 mod prepare;
+mod record;
 mod signals;
 
 use std::io::{self, Write};
@@ -105,6 +106,13 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         _ => None,
     };
     let ended = run(&settings, &control, started, metrics.clone()).await;
+    if let Ok(Ended {
+        summary: Some(summary),
+        ..
+    }) = &ended
+    {
+        record::record(&settings, started.1, summary);
+    }
     if let Some(metrics) = metrics {
         let sample = match &ended {
             Ok(Ended {

@@ -7,7 +7,6 @@
 mod codec;
 mod inspect;
 mod key;
-#[allow(dead_code)] // The run writes its row once it is wired in.
 pub(crate) mod runs;
 mod writer;
 
@@ -22,7 +21,7 @@ use crate::card::Card;
 use crate::outcome::StoredResult;
 use crate::util::files;
 
-pub use inspect::{history, prune, stats};
+pub use inspect::{history, prune, runs, stats};
 pub(crate) use key::CardKey;
 use key::{KeyFileProblem, StoreKey};
 pub(crate) use writer::{StoreFeed, StoreWriter, Update};
