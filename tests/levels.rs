@@ -61,3 +61,30 @@ fn store_runs_lists_every_run_with_the_calls_it_paid() {
     assert_eq!(code(&text), 0);
     assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), 3);
 }
+
+#[test]
+fn a_bad_deadline_or_a_max_stale_below_max_age_stops_before_any_call() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let store = work.path("screening.db");
+    let input = work.write("in.csv", card_csv(&cards(20, 92)));
+    let cases: [(&[&str], &str); 4] = [
+        (&["--deadline", "25:00"], "--deadline"),
+        (&["--deadline", "2001-01-01T00:00:00Z"], "--deadline"),
+        (&["--deadline", "soon"], "--deadline"),
+        (&["--max-stale", "1d", "--max-age", "7d"], "--max-stale"),
+    ];
+    for (args, flag) in cases {
+        let out = work.path("out.csv");
+        let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
+        cmd.args(["--store", store.to_str().unwrap()]).args(args);
+        let result = run(cmd);
+        assert_eq!(code(&result), 2, "{args:?}: {}", stderr(&result));
+        assert!(
+            stderr(&result).contains(flag),
+            "{args:?}: {}",
+            stderr(&result)
+        );
+    }
+    assert_eq!(sim.calls(), 0);
+}

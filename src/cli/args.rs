@@ -182,6 +182,18 @@ pub struct ScreenArgs {
     /// Write the rows whose change is new_hit, cleared or changed to this CSV.
     #[arg(long)]
     pub changes: Option<PathBuf>,
+    /// `level` refreshes some results before they are due, so every night costs about the
+    /// same; `due` refreshes a result only once it is older than --max-age [default: level].
+    #[arg(long, value_name = "level|due")]
+    pub refresh: Option<String>,
+    /// Stop calling at this time: `06:00` (next time the local clock shows it), an RFC 3339
+    /// time, or a duration from the start (`3h`, `90m`).
+    #[arg(long, value_name = "TIME")]
+    pub deadline: Option<String>,
+    /// The oldest stored result that may answer a row when --deadline or --max-calls leaves
+    /// no room to refresh it [default: --max-age].
+    #[arg(long, value_name = "DUR")]
+    pub max_stale: Option<String>,
 }
 
 /// Which store `history` and `store` look into.

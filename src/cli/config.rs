@@ -45,6 +45,9 @@ const CONFIG_KEYS: &[&str] = &[
     "store",
     "store_key_file",
     "max_age",
+    "refresh",
+    "deadline",
+    "max_stale",
 ];
 
 /// The config file's values, each kept as the text a flag would carry so that flags and

@@ -5,6 +5,7 @@ mod args;
 mod config;
 mod error;
 mod key;
+mod levels;
 mod lookup;
 mod manual;
 mod parse;

@@ -66,6 +66,9 @@ pub struct Settings {
     pub(crate) price_per_call: Option<f64>,
     /// `--store`, its key and `--max-age`; `None` = no store.
     pub(crate) store: Option<StoreOptions>,
+    /// `--refresh`, `--deadline`, `--max-stale`.
+    #[allow(dead_code)]
+    pub(crate) levels: super::levels::LevelOptions,
     /// `--changes`: the rows whose change is news, as a CSV of their own.
     pub(crate) changes: Option<PathBuf>,
     /// Things to warn about once logging is set up.
@@ -104,6 +107,9 @@ impl Settings {
         let client = client_options(args, &lookup, &env, pool.concurrency, &mut warnings)?;
         let metrics = metrics_path(args, &config, &mut warnings)?;
         let store = store_options(args, &lookup)?;
+        let max_age = store.as_ref().map_or(Duration::ZERO, |s| s.max_age);
+        let levels =
+            super::levels::level_options(args, &lookup, max_age, std::time::SystemTime::now())?;
         let max_consecutive_failures = lookup.number(
             &args.max_consecutive_failures,
             "max_consecutive_failures",
@@ -160,6 +166,7 @@ impl Settings {
             )?,
             changes: args.changes.clone(),
             store,
+            levels,
             warnings,
             input,
             output,

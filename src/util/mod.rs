@@ -3,7 +3,7 @@
 //! text as messages show it (`text`). Nothing here imports a stage.
 
 pub(crate) mod clock;
-#[allow(dead_code)] // `--deadline` reads it once it is wired in.
+
 pub(crate) mod deadline;
 pub(crate) mod files;
 pub(crate) mod hash;
