@@ -107,6 +107,20 @@ pub fn run_store(options: &store::StoreOptions, older_than: Option<std::time::Du
     }
 }
 
+/// Runs `cardscreen store runs`.
+pub fn run_store_runs(options: &store::StoreOptions, limit: u32, json: bool) -> i32 {
+    match store::runs(options, limit, json) {
+        Ok(report) => {
+            print!("{report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("cardscreen: {e}");
+            2
+        }
+    }
+}
+
 /// Runs `cardscreen simulate` until interrupted.
 #[cfg(feature = "simulator")]
 pub fn run_simulator(config: simulator::SimulatorConfig) -> i32 {

@@ -23,6 +23,10 @@ fn main() -> ExitCode {
             cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
             cardscreen::run_store(&args.options(), None)
         }
+        Command::Store(StoreCommand::Runs(args)) => {
+            cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
+            cardscreen::run_store_runs(&args.store.options(), args.limit, args.json)
+        }
         Command::Store(StoreCommand::Prune(args)) => match args.older_than() {
             Ok(age) => {
                 cardscreen::logging::init(cardscreen::logging::LogFormat::Text);

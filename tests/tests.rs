@@ -9,6 +9,7 @@ mod clients;
 mod excel;
 mod hostile;
 mod inputs;
+mod levels;
 mod ops;
 mod options;
 mod pipeline;

@@ -205,6 +205,22 @@ pub enum StoreCommand {
     Stats(StoreArgs),
     /// Delete the cards not seen in a screened file for a while, with their history.
     Prune(PruneArgs),
+    /// Print the last runs: when, rows, calls paid, reused, refreshed early, stale, errors, exit.
+    Runs(RunsArgs),
+}
+
+/// `store runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Which store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// How many of the latest runs.
+    #[arg(long, default_value_t = 30)]
+    pub limit: u32,
+    /// A JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `store prune`.

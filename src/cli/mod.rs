@@ -6,6 +6,7 @@ mod args;
 mod config;
 mod error;
 mod key;
+mod levels;
 mod lookup;
 mod manual;
 mod options;
@@ -14,7 +15,7 @@ mod settings;
 mod stages;
 mod target;
 
-pub use args::{Cli, Command, PruneArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
+pub use args::{Cli, Command, PruneArgs, RunsArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
 pub use error::SettingsError;
 pub use manual::{completions, man_page};
 pub use settings::{RunMode, Settings};

@@ -62,6 +62,9 @@ pub struct Settings {
     pub(crate) price_per_call: Option<f64>,
     /// `--store`, its key and `--max-age`; `None` = no store.
     pub(crate) store: Option<StoreOptions>,
+    /// `--refresh`, `--deadline`, `--max-stale`.
+    #[allow(dead_code)]
+    pub(crate) levels: super::levels::LevelOptions,
     /// `--changes`: the rows whose change is news, as a CSV of their own.
     pub(crate) changes: Option<PathBuf>,
     /// Things to warn about once logging is set up.
@@ -93,6 +96,8 @@ impl Settings {
         let client = stages::client_options(&lookup, &env, pool.concurrency, &mut warnings)?;
         let metrics = stages::metrics_path(&lookup, &mut warnings)?;
         let store = stages::store_options(&lookup)?;
+        let max_age = store.as_ref().map_or(Duration::ZERO, |s| s.max_age);
+        let levels = super::levels::level_options(&lookup, max_age, std::time::SystemTime::now())?;
         let max_consecutive_failures = lookup.number(
             &MAX_CONSECUTIVE_FAILURES,
             |_: &u64| true,
@@ -130,6 +135,7 @@ impl Settings {
             )?,
             changes: lookup.path(&CHANGES)?,
             store,
+            levels,
             warnings,
             input,
             output: target.output,

@@ -10,6 +10,7 @@ mod error;
 mod feed;
 mod files;
 mod prepare;
+mod record;
 mod screen;
 mod settle;
 mod signals;

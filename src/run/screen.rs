@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::settle::Ended;
-use super::{checks, collect, dry_run, prepare, settle, start, RunError};
+use super::{checks, collect, dry_run, prepare, record, settle, start, RunError};
 use crate::cli::{RunMode, Settings};
 use crate::control::{Control, NextRun};
 use crate::input::InputSource;
@@ -28,6 +28,13 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
         _ => None,
     };
     let ended = run(&settings, &control, started, metrics.clone()).await;
+    if let Ok(Ended {
+        summary: Some(summary),
+        ..
+    }) = &ended
+    {
+        record::record(&settings, started.1, summary);
+    }
     if let Some(metrics) = metrics {
         let sample = match &ended {
             Ok(Ended {

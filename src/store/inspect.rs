@@ -147,6 +147,36 @@ pub fn stats(options: &StoreOptions) -> Result<String, StoreError> {
     ))
 }
 
+/// `store runs`: the last `limit` runs, oldest first, as text or a JSON array.
+pub fn runs(options: &StoreOptions, limit: u32, json: bool) -> Result<String, StoreError> {
+    let connection = open_as_is(&options.path)?;
+    let sqlite = sqlite_error(&options.path);
+    // A store made before the runs table has had no run recorded yet.
+    super::runs::migrate(&connection).map_err(&sqlite)?;
+    let listed = super::runs::last(&connection, limit).map_err(&sqlite)?;
+    if json {
+        let text = serde_json::to_string_pretty(&listed).unwrap_or_else(|_| "[]".into());
+        return Ok(format!("{text}\n"));
+    }
+    let time = |t: Option<u64>| t.map_or("-".into(), rfc3339);
+    let mut out = String::from("started_at            finished_at           rows  calls  reused  refreshed_early  stale  errors  exit\n");
+    for r in &listed {
+        out.push_str(&format!(
+            "{}  {}  {}  {}  {}  {}  {}  {}  {}\n",
+            rfc3339(r.started_at),
+            time(r.finished_at),
+            r.rows,
+            r.calls,
+            r.reused,
+            r.refreshed_early,
+            r.stale,
+            r.errors,
+            r.exit_code.map_or("-".into(), |c| c.to_string()),
+        ));
+    }
+    Ok(out)
+}
+
 /// `store prune`: deletes the cards not seen in a file for `older_than`, with their history.
 pub fn prune(options: &StoreOptions, older_than: Duration) -> Result<String, StoreError> {
     let mut connection = open_as_is(&options.path)?;

@@ -12,12 +12,13 @@ mod inspect;
 mod key;
 mod options;
 mod reader;
+pub(crate) mod runs;
 mod schema;
 mod writer;
 
 pub(crate) use db::Store;
 pub use error::StoreError;
-pub use inspect::{history, prune, stats};
+pub use inspect::{history, prune, runs, stats};
 pub use options::StoreOptions;
 pub(crate) use reader::StoreReader;
 pub(crate) use writer::{StoreFeed, StoreWriter, Update};

@@ -1,0 +1,43 @@
+//! A run's row in the store's runs table, written when the run ends, so `store runs` shows
+//! every run with the calls it paid. Failing to write it is a warning, never the run's end.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::cli::Settings;
+use crate::report::Summary;
+use crate::store::runs::{self, RunRow};
+use crate::util::clock::unix_now;
+
+/// Adds the run's row; a run with neither calls nor reused rows leaves none.
+pub(super) fn record(settings: &Settings, started: SystemTime, summary: &Summary) {
+    let Some(options) = &settings.store else {
+        return;
+    };
+    let reused = summary.store.map_or(0, |s| s.reused);
+    if settings.dry_run || (summary.calls == 0 && reused == 0) {
+        return;
+    }
+    let started_at = started
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let row = RunRow {
+        started_at,
+        finished_at: Some(unix_now()),
+        rows: summary.rows,
+        calls: summary.calls,
+        reused,
+        refreshed_early: 0,
+        stale: 0,
+        errors: summary.errors,
+        exit_code: Some(summary.exit_code),
+    };
+    let written = rusqlite::Connection::open(&options.path).and_then(|c| {
+        c.busy_timeout(std::time::Duration::from_secs(5))?;
+        runs::migrate(&c)?;
+        let id = runs::begin(&c, started_at)?;
+        runs::update(&c, id, &row)
+    });
+    if let Err(error) = written {
+        tracing::warn!(%error, "Could not record the run in the store's runs table.");
+    }
+}
