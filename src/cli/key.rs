@@ -8,10 +8,8 @@ use secrecy::SecretString;
 use super::config::readable_by_others;
 use super::error::SettingsError;
 use super::lookup::Lookup;
-use super::options::{KEY, KEY_ENV, KEY_FILE};
+use super::options::{DEFAULT_KEY_ENV, KEY, KEY_ENV, KEY_FILE};
 
-/// The variable the key is read from unless `--key-env` names another, and always after it.
-pub(super) const DEFAULT_KEY_ENV: &str = "JUHE_KEY";
 /// The systemd credential holding the key (`LoadCredential=JUHE_KEY:/etc/…` in the unit).
 const KEY_CREDENTIAL: &str = "JUHE_KEY";
 

@@ -18,4 +18,5 @@ mod target;
 pub use args::{Cli, Command, PruneArgs, RunsArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
 pub use error::SettingsError;
 pub use manual::{completions, man_page};
-pub use settings::{RunMode, Settings};
+pub use settings::Settings;
+pub use target::RunMode;

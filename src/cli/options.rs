@@ -2,8 +2,10 @@
 //! The clap arguments, the keys the config file accepts and the defaults `Settings` falls back
 //! on all come from this table, so none of them can drift from the others.
 
-use super::key::DEFAULT_KEY_ENV;
 use crate::vendor::DEFAULT_ENDPOINT;
+
+/// The variable the key is read from unless `--key-env` names another, and always after it.
+pub(super) const DEFAULT_KEY_ENV: &str = "JUHE_KEY";
 
 /// One option: a flag, a config key, or both under the same name.
 #[derive(Debug, Clone, Copy)]

@@ -12,26 +12,13 @@ use super::lookup::Lookup;
 use super::options::*;
 use super::parse::{bad, parse_duration};
 use super::stages;
-use super::target::Target;
+use super::target::{RunMode, Target};
 use crate::call::{ClientOptions, PacerOptions, PoolOptions};
 use crate::input::{InputOptions, LuhnMode};
 use crate::logging::LogFormat;
 use crate::output::{OutputTarget, SinkOptions};
 use crate::report::ProgressMode;
 use crate::store::StoreOptions;
-
-/// What to do with an unfinished run found for the same output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunMode {
-    /// Refuse to start when an unfinished run exists.
-    New,
-    /// Go on from the unfinished run's journal (or start one when there is none).
-    Resume,
-    /// Discard an unfinished run and start over.
-    Fresh,
-    /// Call again only for the `error` rows of a completed run.
-    RetryErrors,
-}
 
 /// Everything a screening run needs, validated, grouped by the stage that uses it: each stage
 /// is built from its own options and never sees the rest.

@@ -7,10 +7,22 @@ use std::path::{Path, PathBuf};
 use super::error::SettingsError;
 use super::lookup::Lookup;
 use super::options::{OUTPUT, OUTPUT_FORMAT};
-use super::settings::RunMode;
 use crate::input::format::{self, Format};
 use crate::input::InputSource;
 use crate::output::{OutputFormat, OutputTarget};
+
+/// What to do with an unfinished run found for the same output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Refuse to start when an unfinished run exists.
+    New,
+    /// Go on from the unfinished run's journal (or start one when there is none).
+    Resume,
+    /// Discard an unfinished run and start over.
+    Fresh,
+    /// Call again only for the `error` rows of a completed run.
+    RetryErrors,
+}
 
 /// The input, the output and the output's format.
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use super::super::format::WorkbookKind;
+use super::held::{HeldCells, MAX_HELD_CELLS};
 
 /// The most text one cell may hold, as the file stores it: a card file's cells are a few dozen
 /// bytes, and CSV records are held to the same 1 MiB.
@@ -23,9 +24,6 @@ const MAX_PART: u64 = 1 << 30;
 /// XML packs 8 to 30 times, a run of one repeated byte about 1000 times.
 const MAX_RATIO: u64 = 200;
 const RATIO_FROM: u64 = 64 << 20;
-/// .ods and .xls sheets are held whole, one slot a cell between the first and the last used
-/// (56 bytes each in an .ods): 3 million slots hold 300,000 rows of ten columns.
-pub(crate) const MAX_HELD_CELLS: u64 = 3_000_000;
 /// An .xls file is no ZIP: it is held whole, and Excel 97-2003 sheets end at row 65,536.
 pub(crate) const MAX_XLS: u64 = 256 << 20;
 
@@ -166,7 +164,7 @@ struct Part {
     cell_markup: usize,
     strings_total: u64,
     text: Vec<u8>,
-    cells: super::held::HeldCells,
+    cells: HeldCells,
     records: super::records::Records,
 }
 
@@ -192,7 +190,7 @@ impl Part {
             cell_markup: 0,
             strings_total: 0,
             text: Vec::new(),
-            cells: super::held::HeldCells::default(),
+            cells: HeldCells::default(),
             records: super::records::Records::default(),
         }
     }

@@ -2,7 +2,9 @@
 //! the first used cell to the last, and a cell or row marked as repeated a million times is a
 //! few bytes of XML.
 
-use super::guard::MAX_HELD_CELLS;
+/// .ods and .xls sheets are held whole, one slot a cell between the first and the last used
+/// (56 bytes each in an .ods): 3 million slots hold 300,000 rows of ten columns.
+pub(crate) const MAX_HELD_CELLS: u64 = 3_000_000;
 
 /// Counts rows and columns of the `table:table` elements of `content.xml` as they go by.
 #[derive(Debug, Default)]
