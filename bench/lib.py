@@ -318,6 +318,22 @@ def table(results_path: str) -> int:
         add("Start-up: spawn → first call, 10M-row file (ms)", spread(started, ".0f"), "—", "—",
             "reported", None)
 
+    # Versus: this checkout against an earlier revision, side by side in each iteration.
+    for kind, key, label, fmt, scale in (
+        ("overhead", "rate", "calls/s, latency 0, 40k rows", ".0f", None),
+        ("overhead", "cpu_s", "CPU s per 100k rows, 40k rows", ".2f", 100_000 / 40_000),
+        ("memory", "max_rss_kb", "peak RSS (MB), 1,000,000 rows", ".1f", 1024 / 1e6),
+        ("xlsx", "wall_s", "wall s, 200k-row .xlsx to CSV", ".2f", None),
+    ):
+        def of(subject):
+            values = pick("versus", f"{kind}_{subject}", key)
+            return [v * scale for v in values] if scale else values
+        current, earlier = of("current"), of("versus")
+        if current and earlier:
+            ratio = statistics.median(current) / statistics.median(earlier)
+            add(f"Versus: {label}", spread(current, fmt), "earlier " + spread(earlier, fmt),
+                f"{ratio:.3f}", "within noise", None)
+
     # The pacer: governor's limiter against the baseline GCRA, same rates, same run.
     for rate in sorted({float(r["rate_set"]) for r in runs if r["scenario"] == "pacer"}):
         def at(subject, key):

@@ -8,12 +8,15 @@
 #   RUNS=3 bench/run.sh               # fewer runs per figure (at least 3)
 #   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset of:
 #       overhead latency rate memory workbook pacer adaptive large
-#       store_reuse store_overhead store_size
+#       store_reuse store_overhead store_size versus
 #
 # `pacer` and `adaptive` run, side by side in each iteration, this checkout's binary and the
 # one built from PACER_BASELINE (default 2e01ae0, the last revision whose pacer was a GCRA of
 # its own rather than governor's). `large` screens 10,000,000 rows once (LARGE_RUNS=1): about
-# four minutes and 1.5 GB for the simulator.
+# four minutes and 1.5 GB for the simulator. `versus` runs the overhead, 1,000,000-row memory
+# and .xlsx runs with this checkout's binary and, beside it in each iteration, the one built
+# from VERSUS (default 5985ae2, the last revision before the source was regrouped into
+# util/, card/, call/answer/, output/journal/, the options table and the run's steps).
 #
 # Needs the Rust toolchain, git, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
 # Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
@@ -27,6 +30,7 @@ target=${CARGO_TARGET_DIR:-$repo/target}
 runs=${RUNS:-5}
 scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook pacer adaptive large store_reuse store_overhead store_size}
 baseline_rev=${PACER_BASELINE:-2e01ae0}
+versus_rev=${VERSUS:-5985ae2}
 pacer_rates=${PACER_RATES:-5 10 50 200 1000}
 large_runs=${LARGE_RUNS:-1}
 concurrency=64
@@ -67,9 +71,11 @@ stop_sim() {
 
 cleanup() {
     stop_sim
-    if [[ -d $work/baseline ]]; then
-        git -C "$repo" worktree remove --force "$work/baseline" 2>/dev/null || true
-    fi
+    for tree in baseline versus; do
+        if [[ -d $work/$tree ]]; then
+            git -C "$repo" worktree remove --force "$work/$tree" 2>/dev/null || true
+        fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -248,6 +254,16 @@ if wants pacer || wants adaptive; then
         cargo build --release --quiet --bin cardscreen)
     baseline_bin="$target/bench-baseline/release/cardscreen"
 fi
+if wants versus; then
+    echo "== Building the revision to compare with ($versus_rev, release)"
+    git -C "$repo" worktree add --quiet --detach "$work/versus" "$versus_rev"
+    # The dependencies are the same build: start from this checkout's.
+    [[ -d $target/bench-versus/release ]] ||
+        { mkdir -p "$target/bench-versus" && cp -a "$target/release" "$target/bench-versus/"; }
+    (cd "$work/versus" && CARGO_TARGET_DIR="$target/bench-versus" \
+        cargo build --release --quiet --bin cardscreen)
+    versus_bin="$target/bench-versus/release/cardscreen"
+fi
 
 echo "== Card files (distinct, Luhn-valid)"
 sizes=()
@@ -268,11 +284,12 @@ wants large && sizes+=(2000 10000000)
 wants store_reuse && sizes+=(1000000)
 wants store_overhead && sizes+=(100000)
 wants store_size && sizes+=(100000)
+wants versus && sizes+=(40000 1000000 200000)
 for rows in $(printf '%s\n' "${sizes[@]}" | sort -un); do
     python3 "$lib" cards "$rows" "$work/cards_$rows.csv" "$work/cards_$rows.txt"
     echo "   $rows rows: $(du -h "$work/cards_$rows.csv" | cut -f1)"
 done
-if wants workbook; then
+if wants workbook || wants versus; then
     python3 "$lib" workbook 200000 "$work/cards_200000.xlsx"
     echo "   200000 rows as .xlsx: $(du -h "$work/cards_200000.xlsx" | cut -f1)"
 fi
@@ -352,6 +369,17 @@ for run in $(seq "$runs"); do
         cp "$work/night1.db.key" "$work/night2.db.key"
         measure_cardscreen store_overhead with_store 100000 "" --rate 0 \
             --store "$work/night2.db" --max-age 0
+    fi
+    if wants versus; then
+        extra_fields=()
+        echo "-- versus: $versus_rev, then this checkout: overhead 40k, memory 1M, .xlsx 200k to CSV"
+        for subject in versus current; do
+            bin_now=$bin
+            [[ $subject == versus ]] && bin_now=$versus_bin
+            screen_bin=$bin_now measure_cardscreen versus "overhead_$subject" 40000 "" --rate 0
+            screen_bin=$bin_now measure_cardscreen versus "memory_$subject" 1000000 "" --rate 0
+            input_ext=xlsx screen_bin=$bin_now measure_cardscreen versus "xlsx_$subject" 200000 "" --rate 0
+        done
     fi
 done
 
