@@ -16,7 +16,7 @@ const MAX_TOKEN: usize = 1 << 20;
 const MAX_CELL_MARKUP: usize = 8 << 20;
 /// The shared-strings table is held whole by the reader: its text plus `STRING_OVERHEAD` a
 /// string. A million rows of three text columns come to about 150 MiB in this count.
-pub(crate) const MAX_SHARED_STRINGS: u64 = 256 << 20;
+pub(crate) const MAX_SHARED_STRINGS: u64 = 128 << 20;
 const STRING_OVERHEAD: u64 = 32;
 /// One part unpacked: a million-row sheet's XML is about 150 MB.
 const MAX_PART: u64 = 1 << 30;
