@@ -4,10 +4,10 @@
 
 use plotters::prelude::*;
 
-use super::data::{local_day, Point};
+use super::data::{local_minute, Point};
 
-const WIDTH: u32 = 760;
-const HEIGHT: u32 = 260;
+const WIDTH: u32 = 1100;
+const HEIGHT: u32 = 280;
 const BAR: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
 const SECOND: RGBColor = RGBColor(0xd9, 0x73, 0x1e);
 
@@ -40,6 +40,8 @@ fn draw_bars(svg: &mut String, counts: &[(String, u64)], top: u64) -> Result<(),
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .max_light_lines(1)
+        .y_labels(6)
         .x_labels(counts.len() * 2 + 1)
         .x_label_formatter(&name)
         .y_label_formatter(&|y| format!("{y:.0}"))
@@ -90,13 +92,17 @@ fn draw_trend(
     let day = |x: &f64| {
         let index = x.round();
         match points.get(index as usize) {
-            Some(point) if index >= 0.0 && (x - index).abs() < 0.01 => local_day(point.started_at),
+            Some(point) if index >= 0.0 && (x - index).abs() < 0.01 => {
+                local_minute(point.started_at)
+            }
             _ => String::new(),
         }
     };
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .max_light_lines(1)
+        .y_labels(6)
         .x_labels(points.len().clamp(2, 12))
         .x_label_formatter(&day)
         .y_label_formatter(&|y| format!("{y:.0}"))
@@ -182,7 +188,7 @@ mod tests {
             lines.contains("<polyline") || lines.contains("<path"),
             "{lines}"
         );
-        assert!(lines.contains(&local_day(points[2].started_at)));
+        assert!(lines.contains(&local_minute(points[2].started_at)));
         for svg in [bars, lines] {
             assert!(!svg.contains("http"), "{svg}");
             assert!(!svg.contains("<script"));

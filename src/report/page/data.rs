@@ -223,21 +223,38 @@ pub(crate) fn local_time(unix_seconds: u64) -> String {
     )
 }
 
-/// `12-07`: a run's local date on the trend's axis.
-pub(crate) fn local_day(unix_seconds: u64) -> String {
+/// `12-07 03:15`: a run's local start on the trend's axis.
+pub(crate) fn local_minute(unix_seconds: u64) -> String {
     local_time(unix_seconds)
-        .get(5..10)
+        .get(5..16)
         .unwrap_or("")
         .to_string()
 }
 
+/// The user the process runs as: its account's name, else its uid.
 fn user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| {
-            // SAFETY: getuid cannot fail.
-            format!("uid {}", unsafe { libc::getuid() })
-        })
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r writes into `entry` and `buffer`, whose length it is told, and sets
+    // `found` to `entry` or null; the name is read only while `buffer` lives.
+    unsafe {
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let done = libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        );
+        if done == 0 && !found.is_null() && !entry.pw_name.is_null() {
+            return std::ffi::CStr::from_ptr(entry.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+    format!("uid {uid}")
 }
 
 fn host() -> String {

@@ -23,7 +23,7 @@ dl.header dt { color: #5b6574; }
 .tile { border: 1px solid #d5dae1; border-radius: 6px; padding: 8px 10px; break-inside: avoid; }
 .tile .label { color: #5b6574; font-size: 12px; } .tile .value { font-size: 22px; font-weight: 600; }
 .tile .last { color: #5b6574; font-size: 12px; }
-svg { max-width: 100%; height: auto; display: block; }
+svg { width: 100%; max-width: 1100px; height: auto; display: block; }
 table { border-collapse: collapse; width: 100%; font-size: 12px; }
 th, td { border: 1px solid #d5dae1; padding: 3px 6px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
 th { background: #f1f3f6; } td.num { text-align: right; }
@@ -125,8 +125,10 @@ fn tiles(night: &Night) -> Markup {
                         None => div.value { "—" },
                     }
                     @if let Some(last) = &night.last {
-                        div.last { "last run: "
-                            (last.get(field).map_or("—".to_string(), |n| thousands(*n))) }
+                        @match last.get(field) {
+                            Some(n) => div.last data-value=(n) { "last run: " (thousands(*n)) },
+                            None => div.last { "last run: —" },
+                        }
                     }
                 }
             }
