@@ -121,6 +121,17 @@ pub fn run_store_runs(options: &store::StoreOptions, limit: u32, json: bool) -> 
     }
 }
 
+/// Runs `cardscreen store report`: the trend of the store's last runs as an HTML page.
+pub fn run_store_report(store: &std::path::Path, output: &std::path::Path) -> i32 {
+    match report::write_trend(store, output) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cardscreen: {e}");
+            2
+        }
+    }
+}
+
 /// Runs `cardscreen simulate` until interrupted.
 #[cfg(feature = "simulator")]
 pub fn run_simulator(config: simulator::SimulatorConfig) -> i32 {

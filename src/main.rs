@@ -27,6 +27,10 @@ fn main() -> ExitCode {
             cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
             cardscreen::run_store_runs(&args.store.options(), args.limit, args.json)
         }
+        Command::Store(StoreCommand::Report(args)) => {
+            cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
+            cardscreen::run_store_report(&args.store.store, &args.output)
+        }
         Command::Store(StoreCommand::Prune(args)) => match args.older_than() {
             Ok(age) => {
                 cardscreen::logging::init(cardscreen::logging::LogFormat::Text);

@@ -14,6 +14,7 @@ mod ops;
 mod options;
 mod pipeline;
 mod properties;
+mod report;
 mod resume;
 mod simulator;
 mod store;

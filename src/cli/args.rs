@@ -207,6 +207,19 @@ pub enum StoreCommand {
     Prune(PruneArgs),
     /// Print the last runs: when, rows, calls paid, reused, refreshed early, stale, errors, exit.
     Runs(RunsArgs),
+    /// Write the trend of the store's last 30 runs as a self-contained HTML page.
+    Report(StoreReportArgs),
+}
+
+/// `store report`.
+#[derive(Debug, Args)]
+pub struct StoreReportArgs {
+    /// Which store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The HTML file to write.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
 }
 
 /// `store runs`.

@@ -15,7 +15,9 @@ mod settings;
 mod stages;
 mod target;
 
-pub use args::{Cli, Command, PruneArgs, RunsArgs, ScreenArgs, Shell, StoreArgs, StoreCommand};
+pub use args::{
+    Cli, Command, PruneArgs, RunsArgs, ScreenArgs, Shell, StoreArgs, StoreCommand, StoreReportArgs,
+};
 pub use error::SettingsError;
 pub use manual::{completions, man_page};
 pub use settings::Settings;

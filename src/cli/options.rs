@@ -234,6 +234,8 @@ options! {
         .help("Read and validate the file and estimate the run; no API call");
     SUMMARY = flag("summary").key("summary").path("PATH")
         .help("Write the run summary as JSON to this file");
+    REPORT = flag("report").key("report").path("PATH")
+        .help("Write the night as one self-contained HTML page to this file when the run ends");
     METRICS = flag("metrics").key("metrics").path("PATH")
         .help("Keep the run's numbers in this file in Prometheus text format \
             (node_exporter's textfile collector), rewritten every progress_interval and at the end");

@@ -37,6 +37,8 @@ pub struct Settings {
     pub(crate) mode: RunMode,
     pub(crate) dry_run: bool,
     pub(crate) summary: Option<PathBuf>,
+    /// `--report`: the HTML page of the night.
+    pub(crate) report: Option<PathBuf>,
     /// `--metrics`: the Prometheus text file.
     pub(crate) metrics: Option<PathBuf>,
     pub(crate) fail_on_hit: bool,
@@ -109,6 +111,7 @@ impl Settings {
             mode,
             dry_run: lookup.switch(&DRY_RUN)?,
             summary: lookup.path(&SUMMARY)?,
+            report: lookup.path(&REPORT)?,
             metrics,
             fail_on_hit: lookup.switch(&FAIL_ON_HIT)?,
             progress: stages::progress_mode(&lookup)?,

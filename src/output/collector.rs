@@ -23,7 +23,7 @@ use crate::call::Finished;
 use crate::control::{Control, Counters, StopReason};
 use crate::dedup::CardIndex;
 use crate::outcome::{CardKey, Change, Outcome, Plan, Row, Status, StoredResult};
-use crate::report::Tally;
+use crate::report::{ChangeRows, Tally};
 use crate::store::{StoreFeed, Update};
 use crate::util::clock::unix_now;
 use crate::util::hash::NumberHasher;
@@ -38,6 +38,8 @@ pub(crate) struct Collected {
     pub(crate) sink: Option<OutputSink>,
     pub(crate) journal: Journal,
     pub(crate) changes: Option<OutputSink>,
+    /// `--report`: the first changed rows.
+    pub(crate) report_changes: Option<ChangeRows>,
     /// Every row the reader sent was written.
     pub(crate) all_written: bool,
     /// Rows sent by the reader.
@@ -77,6 +79,8 @@ pub(crate) struct Collector {
     pub(crate) store: Option<StoreFeed>,
     /// `--changes`: the rows whose change is news.
     pub(crate) changes: Option<OutputSink>,
+    /// `--report`: the first rows whose change is news, bounded.
+    pub(crate) report_changes: Option<ChangeRows>,
 }
 
 /// What the collector keeps between one wake-up and the next.
@@ -163,6 +167,7 @@ impl Collector {
             sink: self.sink,
             journal: self.journal,
             changes: self.changes,
+            report_changes: self.report_changes,
         })
     }
 
@@ -286,8 +291,11 @@ impl Collector {
             sink.write_row(record, outcome)
                 .map_err(WriteFailure::Output)?;
         }
-        if let Some(changes) = &mut self.changes {
-            if outcome.change.is_some_and(Change::is_news) {
+        if outcome.change.is_some_and(Change::is_news) {
+            if let Some(kept) = &mut self.report_changes {
+                kept.keep(record, outcome);
+            }
+            if let Some(changes) = &mut self.changes {
                 changes
                     .write_row(record, outcome)
                     .map_err(WriteFailure::Changes)?;
@@ -554,6 +562,7 @@ mod tests {
             max_consecutive_failures: None,
             store: None,
             changes: None,
+            report_changes: None,
         };
         let mut collected = collector.run(rows, results).await.unwrap();
         control.until_saved().await;

@@ -35,7 +35,8 @@ pub(super) fn record(settings: &Settings, started: SystemTime, summary: &Summary
         c.busy_timeout(std::time::Duration::from_secs(5))?;
         runs::migrate(&c)?;
         let id = runs::begin(&c, started_at)?;
-        runs::update(&c, id, &row)
+        runs::update(&c, id, &row)?;
+        runs::found(&c, id, &crate::report::found(summary))
     });
     if let Err(error) = written {
         tracing::warn!(%error, "Could not record the run in the store's runs table.");

@@ -13,7 +13,7 @@ use super::RunError;
 use crate::cli::Settings;
 use crate::control::{Control, StopReason};
 use crate::output::{Collected, Journal};
-use crate::report::{Summary, Tally};
+use crate::report::{write_report, ChangeRows, Summary, Tally};
 
 /// How a run that got under way ended: what `screen` maps to the exit code and the metrics.
 pub(super) struct Ended {
@@ -37,7 +37,7 @@ pub(super) async fn settle(
     started: (Instant, SystemTime),
 ) -> Result<Ended, RunError> {
     let Drained {
-        collected,
+        mut collected,
         feed_end,
         paths,
         endpoint,
@@ -60,8 +60,10 @@ pub(super) async fn settle(
         settings.output.to_string(),
         settings.store.is_some(),
     );
+    let report_changes = collected.report_changes.take();
     let finished_journal = settle_files(settings, collected, verdict.complete, paths, &summary)?;
     report(settings, &summary);
+    write_page(settings, &summary, report_changes.as_ref());
     // Only after the summary: a run that dies before this point leaves its journal, and a
     // scheduler's --resume then finishes from it without a call rather than paying again.
     if let Some(Err(e)) = finished_journal.map(Journal::remove) {
@@ -148,6 +150,15 @@ fn report(settings: &Settings, summary: &Summary) {
     }
 }
 
+/// `--report`, after the summary: failing to write it is a warning, as for the summary.
+fn write_page(settings: &Settings, summary: &Summary, changes: Option<&ChangeRows>) {
+    let Some(path) = &settings.report else { return };
+    let store = settings.store.as_ref().map(|s| s.path.as_path());
+    if let Err(e) = write_report(path, summary, changes, store) {
+        tracing::warn!(report = %path.display(), error = %e, "Could not write the report; the run's result and exit code stand.");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +217,7 @@ mod tests {
             sink: None,
             journal: Journal::scratch(0).unwrap(),
             changes: None,
+            report_changes: None,
             all_written,
             rows_received,
         };

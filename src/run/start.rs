@@ -17,7 +17,7 @@ use crate::control::Control;
 use crate::input::planner::Planner;
 use crate::outcome::Row;
 use crate::output::{Collector, OutputTarget};
-use crate::report::{Metrics, Progress};
+use crate::report::{ChangeRows, Metrics, Progress};
 use crate::store::StoreWriter;
 
 /// How many rows may wait between the oldest unwritten row and the newest read one. Bounds the
@@ -58,6 +58,9 @@ pub(super) fn start(
         tokio::runtime::Handle::current(),
     );
     let input = prepared.input;
+    // Only a store knows what changed.
+    let report_changes = (settings.report.is_some() && settings.store.is_some())
+        .then(|| ChangeRows::new(&input.header));
     let watch = Watch::start(control, input.total_bytes, settings, metrics);
     let planner = Planner::new(
         &input.header,
@@ -89,6 +92,7 @@ pub(super) fn start(
         max_consecutive_failures: settings.max_consecutive_failures,
         store: prepared.store_writer.as_ref().map(StoreWriter::feed),
         changes: prepared.changes,
+        report_changes,
     };
     Ok(Running {
         collector,

@@ -35,7 +35,75 @@ pub(crate) struct RunRow {
 
 /// Gives a store made before the runs table its table; harmless on a newer one.
 pub(crate) fn migrate(connection: &Connection) -> rusqlite::Result<()> {
-    connection.execute_batch(SCHEMA)
+    connection.execute_batch(SCHEMA)?;
+    add_found_columns(connection)
+}
+
+/// Columns added after the table: nullable, so rows of older runs simply lack them.
+const FOUND_COLUMNS: [(&str, &str); 3] = [
+    ("hits", "INTEGER"),
+    ("new_hits", "INTEGER"),
+    ("figures", "TEXT"),
+];
+
+fn add_found_columns(connection: &Connection) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info('runs')")?;
+    let present: Vec<String> = statement
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, kind) in FOUND_COLUMNS {
+        if !present.iter().any(|p| p == name) {
+            connection.execute_batch(&format!("ALTER TABLE runs ADD COLUMN {name} {kind}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// What a run found, for the report's trend and its comparison with the last run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub hits: Option<u64>,
+    /// Only with a store's earlier results to compare against.
+    pub new_hits: Option<u64>,
+    /// The run's summary figures that are whole numbers, as a JSON object by field name (no
+    /// file name, no text from outside).
+    pub figures: Option<String>,
+}
+
+/// Writes what a run found beside its counts.
+pub(crate) fn found(connection: &Connection, id: i64, found: &Found) -> rusqlite::Result<()> {
+    connection.execute(
+        "UPDATE runs SET hits = ?2, new_hits = ?3, figures = ?4 WHERE id = ?1",
+        params![
+            id,
+            found.hits.map(|v| v as i64),
+            found.new_hits.map(|v| v as i64),
+            found.figures,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The last `limit` runs with what they found, oldest first.
+pub(crate) fn trend(connection: &Connection, limit: u32) -> rusqlite::Result<Vec<(RunRow, Found)>> {
+    let runs = last(connection, limit)?;
+    let mut statement = connection.prepare(
+        "SELECT hits, new_hits, figures FROM (SELECT * FROM runs ORDER BY id DESC LIMIT ?1)
+            ORDER BY id",
+    )?;
+    let found = statement.query_map([limit], |r| {
+        let n = |i: usize| {
+            r.get::<_, Option<i64>>(i)
+                .map(|v| v.map(|v| v.max(0) as u64))
+        };
+        Ok(Found {
+            hits: n(0)?,
+            new_hits: n(1)?,
+            figures: r.get(2)?,
+        })
+    })?;
+    let found: Vec<Found> = found.collect::<rusqlite::Result<_>>()?;
+    Ok(runs.into_iter().zip(found).collect())
 }
 
 /// Starts a run's row and returns its id, for the journal to keep so a resume continues it.
@@ -104,6 +172,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_older_runs_table_gains_the_found_columns_empty() {
+        let c = Connection::open_in_memory().expect("memory db");
+        c.execute_batch(SCHEMA).expect("the table as it was");
+        let id = begin(&c, 1000).expect("begin");
+        migrate(&c).expect("migrate");
+        migrate(&c).expect("migrating twice is harmless");
+        let trend = trend(&c, 30).expect("trend");
+        assert_eq!(trend.len(), 1);
+        assert_eq!(trend[0].1, Found::default());
+        let found = Found {
+            hits: Some(1),
+            new_hits: Some(1),
+            figures: None,
+        };
+        super::found(&c, id, &found).expect("found");
+        assert_eq!(super::trend(&c, 30).expect("trend")[0].1, found);
+    }
+
+    #[test]
     fn runs_are_listed_oldest_first_and_a_resume_continues_its_row() {
         let c = Connection::open_in_memory().expect("memory db");
         migrate(&c).expect("migrate");
@@ -129,6 +216,15 @@ mod tests {
         );
         assert_eq!(listed[1], run);
         assert_eq!(previous_start(&c).expect("query"), Some(1004));
+        let found = Found {
+            hits: Some(3),
+            new_hits: None,
+            figures: Some("{\"ok\":3}".into()),
+        };
+        super::found(&c, ids[4], &found).expect("found");
+        let trend = trend(&c, 2).expect("trend");
+        assert_eq!(trend[0].1, Found::default());
+        assert_eq!(trend[1], (run.clone(), found));
         let json = serde_json::to_value(&listed[1]).expect("json");
         for key in [
             "started_at",
