@@ -1,7 +1,8 @@
 //! Hold under hostile conditions: overlapping runs on one output, an endpoint that redirects,
 //! floods or lies, files planted where cardscreen writes, absurd input, a reader that goes
-//! away, a damaged journal, a full disk and a lost terminal. Stand-in endpoints are a few
-//! lines of hyper here; everything else is the real binary against the real simulator.
+//! away, a damaged journal, a full disk and a lost terminal (the streams and the machine in
+//! `hostile_streams`). Stand-in endpoints are a few lines of hyper here; everything else is
+//! the real binary against the real simulator.
 
 use std::convert::Infallible;
 use std::io::Read;

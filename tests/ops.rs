@@ -1,9 +1,8 @@
 //! What a bank's operations need: a refused key costs one call however wide the pool (and a
 //! pool whose first rows need no call still opens); the key from a file or a systemd
 //! credential, and a blank key from any source refused before any call; a TLS-inspecting
-//! proxy's CA trusted through --ca-cert or SSL_CERT_FILE, and refused at the first call without;
-//! --metrics files that parse as Prometheus text whenever read and agree with the summary;
-//! completion scripts and the man page that name every flag.
+//! proxy's CA trusted through --ca-cert or SSL_CERT_FILE, and refused at the first call
+//! without. The metrics file, the completions and the man page are in `metrics`.
 
 use crate::common::*;
 
