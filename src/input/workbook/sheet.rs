@@ -271,29 +271,23 @@ fn stream(book: Book, facts: Facts, sheet: &str, sender: &SyncSender<Message>) {
 fn read_cells(book: Book, sheet: &str, rows: &mut RowBuilder) -> Result<bool, Failure> {
     let text = |e: &dyn std::fmt::Display| Failure::Unreadable(e.to_string());
     let width = |end: (u32, u32)| end.1 as usize + 1;
+    macro_rules! stream_cells {
+        ($book:ident) => {{
+            let mut cells = $book.worksheet_cells_reader(sheet).map_err(|e| text(&e))?;
+            if !rows.send_width(width(cells.dimensions().end)) {
+                return Ok(false);
+            }
+            while let Some(cell) = cells.next_cell().map_err(|e| text(&e))? {
+                if !rows.cell(cell.get_position(), cell.get_value(), false)? {
+                    return Ok(false);
+                }
+            }
+        }};
+    }
     match book {
-        Sheets::Xlsx(mut book) => {
-            let mut cells = book.worksheet_cells_reader(sheet).map_err(|e| text(&e))?;
-            if !rows.send_width(width(cells.dimensions().end)) {
-                return Ok(false);
-            }
-            while let Some(cell) = cells.next_cell().map_err(|e| text(&e))? {
-                if !rows.cell(cell.get_position(), cell.get_value(), false)? {
-                    return Ok(false);
-                }
-            }
-        }
-        Sheets::Xlsb(mut book) => {
-            let mut cells = book.worksheet_cells_reader(sheet).map_err(|e| text(&e))?;
-            if !rows.send_width(width(cells.dimensions().end)) {
-                return Ok(false);
-            }
-            while let Some(cell) = cells.next_cell().map_err(|e| text(&e))? {
-                if !rows.cell(cell.get_position(), cell.get_value(), false)? {
-                    return Ok(false);
-                }
-            }
-        }
+        // The two cell readers share no trait, only their methods' names.
+        Sheets::Xlsx(mut book) => stream_cells!(book),
+        Sheets::Xlsb(mut book) => stream_cells!(book),
         Sheets::Xls(mut book) => {
             let range = book.worksheet_range(sheet).map_err(|e| text(&e))?;
             let formulas = book.worksheet_formula(sheet).map_err(|e| text(&e))?;
