@@ -1,7 +1,7 @@
 //! The run's shared state of mind: whether it may go on making calls, why it stopped, the call
 //! budget, and the live counters that progress reports read.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -118,6 +118,10 @@ pub(crate) struct Counters {
     /// Rows answered from the result store without a call; the store adds to it (none yet, so
     /// it stays 0).
     pub(crate) reused: AtomicU64,
+    /// Cards called before their stored result was due, to level the nights.
+    pub(crate) refreshed_early: AtomicU64,
+    /// Rows answered from a stored result older than `--max-age`.
+    pub(crate) stale: AtomicU64,
 }
 
 /// A value alone on its cache line (128 bytes: adjacent-line prefetching pairs 64-byte lines).
@@ -157,6 +161,9 @@ pub(crate) struct Control {
     pub(crate) counters: Counters,
     /// How to go on after a stop, for the advice.
     next: NextRun,
+    /// `--deadline` has come: no more calls, the rest of the rows answered without one.
+    past_deadline: AtomicBool,
+    deadline: Notify,
 }
 
 impl Control {
@@ -170,6 +177,29 @@ impl Control {
             budget_left: AtomicU64::new(max_calls.unwrap_or(u64::MAX)),
             budget: max_calls,
             counters: Counters::default(),
+            past_deadline: AtomicBool::new(false),
+            deadline: Notify::new(),
+        }
+    }
+
+    /// The deadline has come: no call starts after this, and waiting workers give up.
+    pub(crate) fn pass_deadline(&self) {
+        self.past_deadline.store(true, Ordering::Release);
+        self.deadline.notify_waiters();
+    }
+
+    pub(crate) fn is_past_deadline(&self) -> bool {
+        self.past_deadline.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the deadline has come; never without one.
+    pub(crate) async fn until_deadline(&self) {
+        loop {
+            let notified = self.deadline.notified();
+            if self.is_past_deadline() {
+                return;
+            }
+            notified.await;
         }
     }
 

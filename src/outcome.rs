@@ -260,6 +260,11 @@ pub(crate) struct Outcome {
     pub(crate) change: Option<Change>,
     /// Answered from the store without a call (`--max-age`).
     pub(crate) reused: bool,
+    /// Answered from a stored result older than `--max-age`, for want of room (`--max-stale`);
+    /// `reused` too.
+    pub(crate) stale: bool,
+    /// Called before its stored result was due, to level the nights (`--refresh level`).
+    pub(crate) early: bool,
 }
 
 impl Outcome {
@@ -275,6 +280,8 @@ impl Outcome {
             screened_at: None,
             change: None,
             reused: false,
+            stale: false,
+            early: false,
         }
     }
 
@@ -302,6 +309,8 @@ impl Outcome {
             screened_at: None,
             change: None,
             reused: false,
+            stale: false,
+            early: false,
         }
     }
 
@@ -317,7 +326,24 @@ impl Outcome {
             screened_at: None,
             change: None,
             reused: false,
+            stale: false,
+            early: false,
         }
+    }
+}
+
+impl Outcome {
+    /// The row of a card the deadline came before: an error, so `--retry-errors` finishes it.
+    pub(crate) fn is_not_called(&self) -> bool {
+        self.status == Status::Error && self.attempts == 0 && self.error_code.is_none()
+    }
+
+    pub(crate) fn not_called() -> Outcome {
+        Outcome::error(
+            None,
+            "the deadline (--deadline) was reached before the card was called; run again with --retry-errors to screen it".into(),
+            0,
+        )
     }
 }
 
@@ -351,6 +377,8 @@ fn error_line(text: String) -> String {
 pub(crate) struct Previous {
     pub(crate) key: CardKey,
     pub(crate) result: Option<StoredResult>,
+    /// Called before its stored result was due, to level the nights.
+    pub(crate) early: bool,
 }
 
 /// Bytes of a card's keyed hash kept in the store: HMAC-SHA256 cut to 128 bits. Two cards

@@ -24,6 +24,8 @@ pub(crate) struct Job {
     pub(crate) card: Card,
     /// What the store knew of the card; carried back with the result.
     pub(crate) previous: Option<Previous>,
+    /// The row's answer if the deadline comes before the call (`--deadline`).
+    pub(crate) fallback: Option<Outcome>,
 }
 
 /// What the pool hands back.
@@ -161,7 +163,7 @@ async fn work(shared: Arc<Shared>) {
             let _ = shared.results.send(Finished::Stopped).await;
             break;
         };
-        let Some(outcome) = screen_card(&shared, &job.card, turn).await else {
+        let Some(outcome) = screen_card(&shared, &job.card, turn, job.fallback).await else {
             let _ = shared.results.send(Finished::Stopped).await;
             break;
         };
@@ -204,7 +206,15 @@ where
 /// Calls the API for one card until it has an answer worth keeping: pace, call, classify,
 /// then what `Attempts` says comes next. `None` when the run stopped first. The worker whose
 /// `turn` is the run's first call opens the pool once that call comes back accepted.
-async fn screen_card(shared: &Shared, card: &Card, turn: Turn<'_>) -> Option<Outcome> {
+///
+/// Once the deadline has come no call starts: the card gets its `fallback` (its stored result,
+/// or an error that names the deadline). A call already out is waited for: it is paid for.
+async fn screen_card(
+    shared: &Shared,
+    card: &Card,
+    turn: Turn<'_>,
+    fallback: Option<Outcome>,
+) -> Option<Outcome> {
     let control = &*shared.control;
     let mut first_call = match turn {
         Turn::First(first) => Some(first),
@@ -216,10 +226,14 @@ async fn screen_card(shared: &Shared, card: &Card, turn: Turn<'_>) -> Option<Out
         if control.is_stopping() {
             return None;
         }
+        if control.is_past_deadline() && fallback.is_some() {
+            return fallback;
+        }
         if !shared.pacer.try_ready() {
             tokio::select! {
                 () = shared.pacer.ready() => {}
                 () = control.until_stopping() => return None,
+                () = control.until_deadline(), if fallback.is_some() => return fallback,
             }
         }
         // The stop may have come while we waited for our turn.
@@ -261,6 +275,7 @@ async fn screen_card(shared: &Shared, card: &Card, turn: Turn<'_>) -> Option<Out
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = control.until_stopping() => return None,
+            () = control.until_deadline(), if fallback.is_some() => return fallback,
         }
     }
 }

@@ -17,7 +17,6 @@ pub(crate) enum Refresh {
 
 /// The level options, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // The run plans with them once the planner is wired in.
 pub(crate) struct LevelOptions {
     pub(crate) refresh: Refresh,
     pub(crate) deadline: Option<SystemTime>,

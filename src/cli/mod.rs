@@ -19,6 +19,7 @@ pub use args::{
     Cli, Command, PruneArgs, RunsArgs, ScreenArgs, Shell, StoreArgs, StoreCommand, StoreReportArgs,
 };
 pub use error::SettingsError;
+pub(crate) use levels::Refresh;
 pub use manual::{completions, man_page};
 pub use settings::Settings;
 pub use target::RunMode;

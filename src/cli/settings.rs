@@ -52,7 +52,6 @@ pub struct Settings {
     /// `--store`, its key and `--max-age`; `None` = no store.
     pub(crate) store: Option<StoreOptions>,
     /// `--refresh`, `--deadline`, `--max-stale`.
-    #[allow(dead_code)]
     pub(crate) levels: super::levels::LevelOptions,
     /// `--changes`: the rows whose change is news, as a CSV of their own.
     pub(crate) changes: Option<PathBuf>,

@@ -1,121 +1,165 @@
 //! The level planner: from the ages of a file's stored results, chooses tonight's calls so the
 //! refresh spreads evenly over `--max-age`, and fits them to a deadline or a call budget.
 //! Pure: every time is passed in, so the same file, store and clock always plan the same cards.
+//!
+//! Each distinct card gets a sort key, most urgent first: new cards, then results beyond
+//! `--max-stale`, then the other due results oldest first, then fresh results oldest first; ties
+//! break by the card's keyed hash. Tonight's calls are the first keys up to the level (or up to
+//! what fits), so the plan is a single cutoff key and each row is judged on its own as the file
+//! streams past: the pipeline stays in input order.
 
-use std::time::Duration;
+use crate::outcome::CardKey;
 
-/// One card of the file as the store knows it.
+/// What the planner is told about tonight; every duration in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Seen {
-    /// The card's keyed hash: breaks ties between equal ages, so plans repeat.
-    pub hmac: [u8; 32],
-    /// How old its stored result is; `None` when the store has none. A result from the
-    /// future (the clock went back) comes in as age zero: fresh, never older than it is.
-    pub age: Option<Duration>,
-}
-
-/// What the planner is told about tonight.
-#[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    pub max_age: Duration,
-    pub max_stale: Duration,
+    pub max_age: u64,
+    pub max_stale: u64,
     /// Since the previous run (a day when there was none).
-    pub since_previous: Duration,
-    /// Calls that fit before the deadline and within `--max-calls`; `None` is no bound.
+    pub since_previous: u64,
+    /// Calls that fit before the deadline and within a planned `--max-calls`; `None`: no bound.
     pub capacity: Option<u64>,
     /// `false` for `--refresh due`: nothing is refreshed before it is due.
     pub level: bool,
 }
 
-/// Tonight's plan: which cards are called, and how the rest are answered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How urgent a card's call is, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Rank {
+    /// No stored result: only a call answers it.
+    New = 0,
+    /// Its result is older than `--max-stale`: only a call answers it.
+    BeyondStale = 1,
+    /// Older than `--max-age`: answered stale only when nothing else fits.
+    Due = 2,
+    /// Younger than `--max-age`: called only to level the nights.
+    Fresh = 3,
+}
+
+/// A card's place in tonight's order: rank, then age (older first), then keyed hash.
+pub(crate) type SortKey = u128;
+
+/// The card's sort key, from its keyed hash and the age of its stored result in seconds
+/// (`None`: no result). A result from the future comes in as age zero, so it counts as fresh
+/// and never as older than it is.
+pub(crate) fn sort_key(card: &CardKey, age: Option<u64>, limits: &Limits) -> (Rank, SortKey) {
+    let rank = match age {
+        None => Rank::New,
+        Some(a) if a >= limits.max_stale => Rank::BeyondStale,
+        Some(a) if a >= limits.max_age => Rank::Due,
+        Some(_) => Rank::Fresh,
+    };
+    let younger = u32::MAX - age.unwrap_or(0).min(u64::from(u32::MAX)) as u32;
+    let mut hash = [0u8; 8];
+    hash.copy_from_slice(&card[..8]);
+    let key =
+        (rank as u128) << 96 | u128::from(younger) << 64 | u128::from(u64::from_be_bytes(hash));
+    (rank, key)
+}
+
+/// Tonight's plan: the cutoff each card is judged by, and what it comes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Plan {
-    /// Per card of the input, in input order: `true` when it is called.
-    pub call: Vec<bool>,
+    /// A card is called when its key is below this, or when only a call can answer it.
+    #[serde(skip)]
+    pub cutoff: SortKey,
+    pub calls_needed: u64,
     pub new: u64,
     pub due: u64,
     pub refreshed_early: u64,
     pub from_store: u64,
-    /// Answered from a result older than `--max-age` for want of room.
+    /// To be answered from a result older than `--max-age`, for want of room.
     pub stale: u64,
-    /// Neither called nor answerable: they become `error` rows.
-    pub unanswered: u64,
-    pub calls_needed: u64,
+    /// Calls needed beyond what fits: they are tried in input order until the deadline or the
+    /// budget stops them.
+    pub beyond_capacity: u64,
 }
 
-/// Chooses tonight's calls: new cards first, then results beyond `--max-stale`, then the other
-/// due results oldest first, then early refreshes oldest first up to the level.
-pub(crate) fn plan(cards: &[Seen], limits: &Limits) -> Plan {
-    let mut out = Plan {
-        call: vec![false; cards.len()],
-        ..Plan::default()
-    };
-    // (rank, age reversed, hmac, index): sorting puts the most urgent first.
-    let mut queue: Vec<(u8, std::cmp::Reverse<Duration>, [u8; 32], usize)> = Vec::new();
-    let mut fresh: Vec<(std::cmp::Reverse<Duration>, [u8; 32], usize)> = Vec::new();
-    let stored = cards.iter().filter(|c| c.age.is_some()).count() as u128;
-    for (i, c) in cards.iter().enumerate() {
-        match c.age {
-            None => queue.push((0, std::cmp::Reverse(Duration::MAX), c.hmac, i)),
-            Some(a) if a > limits.max_stale => queue.push((1, std::cmp::Reverse(a), c.hmac, i)),
-            Some(a) if a > limits.max_age => queue.push((2, std::cmp::Reverse(a), c.hmac, i)),
-            Some(a) => fresh.push((std::cmp::Reverse(a), c.hmac, i)),
-        }
-    }
-    queue.sort_unstable();
-    let max_age = limits.max_age.as_millis().max(1);
-    let level = (stored * limits.since_previous.as_millis()).div_ceil(max_age) as u64;
-    let must = queue.iter().filter(|q| q.0 > 0).count() as u64;
-    let early = if limits.level {
-        level.saturating_sub(must)
-    } else {
-        0
-    };
-    fresh.sort_unstable();
-    let cap = limits.capacity.unwrap_or(u64::MAX);
-    for (rank, _, _, i) in &queue {
-        let called = out.calls_needed < cap;
-        out.call[*i] = called;
-        out.calls_needed += called as u64;
-        match (rank, called) {
-            (0, _) => out.new += 1,
-            (_, true) => out.due += 1,
-            (1, false) => out.unanswered += 1,
-            _ => out.stale += 1,
-        }
-        if *rank == 0 && !called {
-            out.unanswered += 1;
-        }
-    }
-    for (n, (_, _, i)) in fresh.iter().enumerate() {
-        let called = (n as u64) < early && out.calls_needed < cap;
-        out.call[*i] = called;
-        out.calls_needed += called as u64;
-        if called {
-            out.refreshed_early += 1;
+/// What a card's row gets under the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Called; `early` when its stored result was still fresh.
+    Call { early: bool },
+    /// Answered from its stored result.
+    FromStore,
+    /// Answered from a stored result older than `--max-age`.
+    Stale,
+}
+
+impl Plan {
+    /// The plan for a whole night, from the sort keys of the file's distinct cards.
+    pub(crate) fn new(mut keys: Vec<SortKey>, limits: &Limits) -> Plan {
+        keys.sort_unstable();
+        let rank = |key: &SortKey| (key >> 96) as u8;
+        let count = |r: Rank| keys.iter().filter(|k| rank(k) == r as u8).count() as u64;
+        let (new, beyond, due) = (count(Rank::New), count(Rank::BeyondStale), count(Rank::Due));
+        let stored = keys.len() as u64 - new;
+        let level = if limits.level {
+            (u128::from(stored) * u128::from(limits.since_previous)
+                / u128::from(limits.max_age.max(1))) as u64
         } else {
-            out.from_store += 1;
+            0
+        };
+        let wanted = new + (beyond + due).max(level.min(stored));
+        let called = wanted.min(limits.capacity.unwrap_or(u64::MAX));
+        let cutoff = keys.get(called as usize).copied().unwrap_or(SortKey::MAX);
+        let mut plan = Plan {
+            cutoff,
+            new,
+            ..Plan::default()
+        };
+        for key in &keys {
+            match plan.decide(*key, rank(key)) {
+                Decision::Call { early: true } => plan.refreshed_early += 1,
+                Decision::Call { early: false } => {
+                    plan.due += u64::from(rank(key) != Rank::New as u8);
+                    plan.beyond_capacity += u64::from(*key >= cutoff);
+                }
+                Decision::FromStore => plan.from_store += 1,
+                Decision::Stale => plan.stale += 1,
+            }
+        }
+        plan.calls_needed = plan.new + plan.due + plan.refreshed_early;
+        plan
+    }
+
+    /// What the card with this key gets.
+    pub(crate) fn decide(&self, key: SortKey, rank: u8) -> Decision {
+        let below = key < self.cutoff;
+        match rank {
+            r if r <= Rank::BeyondStale as u8 => Decision::Call { early: false },
+            r if r == Rank::Due as u8 && below => Decision::Call { early: false },
+            r if r == Rank::Due as u8 => Decision::Stale,
+            _ if below => Decision::Call { early: true },
+            _ => Decision::FromStore,
         }
     }
-    out
+
+    /// What the card gets, from its keyed hash and the age of its stored result.
+    pub(crate) fn decide_card(
+        &self,
+        card: &CardKey,
+        age: Option<u64>,
+        limits: &Limits,
+    ) -> Decision {
+        let (rank, key) = sort_key(card, age, limits);
+        self.decide(key, rank as u8)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const DAY: Duration = Duration::from_secs(86_400);
+    const DAY: u64 = 86_400;
 
-    fn seen(i: u32, age_days: Option<u64>) -> Seen {
-        let mut hmac = [0u8; 32];
-        hmac[..4].copy_from_slice(&i.to_be_bytes());
-        Seen {
-            hmac,
-            age: age_days.map(|d| DAY * d as u32),
-        }
+    fn card(i: u32) -> CardKey {
+        let mut key = [0u8; 16];
+        key[..4].copy_from_slice(&i.to_be_bytes());
+        key
     }
 
-    fn limits(capacity: Option<u64>, max_stale_days: u32) -> Limits {
+    fn limits(capacity: Option<u64>, max_stale_days: u64) -> Limits {
         Limits {
             max_age: DAY * 7,
             max_stale: DAY * max_stale_days,
@@ -125,32 +169,52 @@ mod tests {
         }
     }
 
-    /// Simulates nights: every card called tonight is age 0, the rest age by a day.
-    fn nights(stable: u32, new_a_night: u32, count: usize, level: bool) -> Vec<u64> {
-        let mut ages: Vec<Option<u64>> = vec![None; stable as usize];
+    /// Plans the cards (keyed hash `i`, age in days) and says what each one gets.
+    fn plan(ages: &[Option<u64>], limits: &Limits) -> (Plan, Vec<Decision>) {
+        let keys = ages
+            .iter()
+            .enumerate()
+            .map(|(i, a)| sort_key(&card(i as u32), a.map(|d| d * DAY), limits).1)
+            .collect();
+        let plan = Plan::new(keys, limits);
+        let decisions = ages
+            .iter()
+            .enumerate()
+            .map(|(i, a)| plan.decide_card(&card(i as u32), a.map(|d| d * DAY), limits))
+            .collect();
+        (plan, decisions)
+    }
+
+    fn called(decisions: &[Decision]) -> Vec<bool> {
+        decisions
+            .iter()
+            .map(|d| matches!(d, Decision::Call { .. }))
+            .collect()
+    }
+
+    /// Simulates nights: every card called tonight is a day old tomorrow, the rest a day older.
+    fn nights(stable: usize, new_a_night: usize, count: usize, level: bool) -> Vec<u64> {
+        let mut ages: Vec<Option<u64>> = vec![None; stable];
         let mut calls = Vec::new();
         for _ in 0..count {
-            ages.extend(std::iter::repeat_n(None, new_a_night as usize));
-            let cards: Vec<Seen> = ages
-                .iter()
-                .enumerate()
-                .map(|(i, a)| seen(i as u32, *a))
-                .collect();
-            let p = plan(
-                &cards,
+            ages.extend(std::iter::repeat_n(None, new_a_night));
+            let (p, decisions) = plan(
+                &ages,
                 &Limits {
                     level,
                     ..limits(None, 7)
                 },
             );
+            let called = called(&decisions);
             for (i, a) in ages.iter().enumerate() {
                 assert!(
-                    p.call[i] || a.is_some_and(|a| a <= 7),
+                    called[i] || a.is_some_and(|a| a < 7),
                     "answered beyond max-age"
                 );
             }
+            assert_eq!(p.calls_needed, called.iter().filter(|c| **c).count() as u64);
             calls.push(p.calls_needed);
-            for (a, c) in ages.iter_mut().zip(&p.call) {
+            for (a, c) in ages.iter_mut().zip(&called) {
                 *a = if *c { Some(1) } else { a.map(|d| d + 1) };
             }
         }
@@ -185,53 +249,57 @@ mod tests {
 
     #[test]
     fn due_refresh_repays_the_whole_base_every_max_age() {
-        // Whole days here: a result is exactly 7 days old on night 8, due on night 9.
         let calls = nights(3000, 50, 10, false);
         assert_eq!(calls[1], 50);
-        assert!(calls[8] > 3000);
+        assert!(calls[7] > 3000, "{calls:?}");
     }
 
     #[test]
     fn capacity_takes_new_then_beyond_max_stale_then_oldest() {
-        let cards = vec![
-            seen(0, Some(9)),
-            seen(1, Some(40)),
-            seen(2, None),
-            seen(3, Some(12)),
-            seen(4, Some(2)),
-        ];
-        let p = plan(&cards, &limits(Some(3), 30));
-        assert_eq!(p.call, vec![false, true, true, true, false]);
-        assert_eq!((p.new, p.due, p.stale, p.unanswered), (1, 2, 1, 0));
-        let p = plan(&cards, &limits(Some(1), 30));
-        assert_eq!(p.call, vec![false, false, true, false, false]);
-        assert_eq!((p.stale, p.unanswered), (2, 1));
+        let ages = [Some(9), Some(40), None, Some(12), Some(2)];
+        let (p, d) = plan(&ages, &limits(Some(3), 30));
+        assert_eq!(called(&d), vec![false, true, true, true, false]);
+        assert_eq!((p.new, p.due, p.stale, p.beyond_capacity), (1, 2, 1, 0));
+        assert_eq!(d[0], Decision::Stale);
+        // Only one fits: the new card goes first; the one beyond --max-stale is still called
+        // (nothing else answers it) and counted as beyond what fits.
+        let (p, d) = plan(&ages, &limits(Some(1), 30));
+        assert_eq!(called(&d), vec![false, true, true, false, false]);
+        assert_eq!((p.stale, p.beyond_capacity, p.calls_needed), (2, 1, 2));
     }
 
     #[test]
-    fn the_same_inputs_plan_the_same_cards_and_ties_break_by_hmac() {
-        let cards: Vec<Seen> = (0..10).map(|i| seen(9 - i, Some(10))).collect();
-        let a = plan(&cards, &limits(Some(4), 30));
-        assert_eq!(a, plan(&cards, &limits(Some(4), 30)));
+    fn the_same_inputs_plan_the_same_cards_and_ties_break_by_hash() {
+        let ages = vec![Some(10); 10];
+        let (a, da) = plan(&ages, &limits(Some(4), 30));
+        let (b, db) = plan(&ages, &limits(Some(4), 30));
+        assert_eq!((a, &da), (b, &db));
         assert_eq!(
-            a.call,
-            vec![false, false, false, false, false, false, true, true, true, true]
+            called(&da),
+            vec![true, true, true, true, false, false, false, false, false, false]
         );
+    }
+
+    #[test]
+    fn early_refreshes_take_the_oldest_fresh_results() {
+        // 14 stored cards, a week's level is 2 a night: the two oldest fresh ones.
+        let ages: Vec<Option<u64>> = (0..14).map(|i| Some(i % 7)).collect();
+        let (p, d) = plan(&ages, &limits(None, 7));
+        assert_eq!(p.refreshed_early, 2);
+        assert_eq!(d[6], Decision::Call { early: true });
+        assert_eq!(d[13], Decision::Call { early: true });
+        assert_eq!(d[5], Decision::FromStore);
     }
 
     #[test]
     fn a_result_from_the_future_counts_as_fresh() {
-        let cards = vec![Seen {
-            hmac: [1; 32],
-            age: Some(Duration::ZERO),
-        }];
-        let p = plan(
-            &cards,
-            &Limits {
-                level: false,
-                ..limits(None, 7)
-            },
-        );
+        let limits = Limits {
+            level: false,
+            ..limits(None, 7)
+        };
+        let (rank, _) = sort_key(&card(1), Some(0), &limits);
+        assert_eq!(rank, Rank::Fresh);
+        let p = Plan::new(vec![sort_key(&card(1), Some(0), &limits).1], &limits);
         assert_eq!((p.from_store, p.calls_needed), (1, 0));
     }
 }

@@ -7,7 +7,6 @@ mod delimited;
 mod error;
 pub(crate) mod format;
 mod header;
-#[allow(dead_code)] // The run reads the plan once it is wired in.
 pub(crate) mod level;
 pub mod limit;
 mod options;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use csv::ByteRecord;
 
+use super::level::{Decision, Limits, Plan as LevelPlan};
 use super::reader::CardCell;
 use crate::card::{self, Card, Rejection};
 use crate::dedup::{CardIndex, Claim};
 use crate::header::Header;
-use crate::outcome::{Change, Outcome, Plan, Previous, Reason, Row};
-use crate::store::{StoreError, StoreReader};
+use crate::outcome::{CardKey, Change, Outcome, Plan, Previous, Reason, Row};
+use crate::store::{Latest, StoreError, StoreReader};
 
 /// `--luhn`: some real UnionPay cards fail the check, so `Warn` still sends them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,16 @@ pub(crate) enum Checked {
 pub(crate) struct ToCall {
     pub(crate) card: Card,
     pub(crate) previous: Option<Previous>,
+    /// The row's answer if the deadline comes before the call (`--deadline`).
+    pub(crate) fallback: Option<Outcome>,
+}
+
+/// How the planner judges the cards the store knows: tonight's plan when one was made (a file
+/// read ahead), the limits it was made with, and whether a deadline may leave cards uncalled.
+pub(crate) struct Levels {
+    pub(crate) plan: Option<LevelPlan>,
+    pub(crate) limits: Limits,
+    pub(crate) fallback: bool,
 }
 
 pub(crate) struct Planner {
@@ -52,6 +63,7 @@ pub(crate) struct Planner {
     index: Arc<CardIndex>,
     luhn_warnings: u64,
     store: Option<StoreReader>,
+    levels: Option<Levels>,
 }
 
 impl Planner {
@@ -68,7 +80,14 @@ impl Planner {
             index,
             luhn_warnings: 0,
             store,
+            levels: None,
         }
+    }
+
+    /// Judges the cards by tonight's plan and the deadline.
+    pub(crate) fn with_levels(mut self, levels: Levels) -> Planner {
+        self.levels = Some(levels);
+        self
     }
 
     /// Rows sent although their card fails the Luhn check.
@@ -179,43 +198,90 @@ impl Planner {
         Ok((row, call))
     }
 
-    /// A card this run has not seen: answered from the store when its result there is young
-    /// enough, else called for, with the stored result to judge the answer's change against.
+    /// A card this run has not seen: answered from the store when tonight's plan (or, without
+    /// one, the age of its stored result) says so, else called for, with the stored result to
+    /// judge the answer's change against.
     fn first_sight(
         &mut self,
         card: Card,
-        key: Option<crate::outcome::CardKey>,
+        key: Option<CardKey>,
     ) -> Result<(Plan, Option<ToCall>), StoreError> {
         let (Some(store), Some(key)) = (self.store.as_mut(), key) else {
-            return Ok((
-                Plan::Call,
-                Some(ToCall {
-                    card,
-                    previous: None,
-                }),
-            ));
+            let call = ToCall {
+                card,
+                previous: None,
+                fallback: self.fallback(None),
+            };
+            return Ok((Plan::Call, Some(call)));
         };
         let latest = store.latest(&key)?;
-        match latest {
-            Some(latest) if store.is_fresh(&latest) => {
-                let mut outcome = latest.result.outcome(latest.orderid, latest.called);
-                outcome.change = Change::between(Some(latest.result), &outcome);
-                outcome.reused = true;
+        let age = latest.as_ref().map(|l| store.age(l));
+        let decision = match &self.levels {
+            Some(Levels {
+                plan: Some(plan),
+                limits,
+                ..
+            }) => plan.decide_card(&key, age, limits),
+            _ if latest.as_ref().is_some_and(|l| store.is_fresh(l)) => Decision::FromStore,
+            _ => Decision::Call { early: false },
+        };
+        let Some(latest) = latest else {
+            let previous = Previous {
+                key,
+                result: None,
+                early: false,
+            };
+            let fallback = self.fallback(None);
+            let call = ToCall {
+                card,
+                previous: Some(previous),
+                fallback,
+            };
+            return Ok((Plan::Call, Some(call)));
+        };
+        match decision {
+            Decision::FromStore | Decision::Stale => {
+                let outcome = stored_answer(latest, decision == Decision::Stale);
                 Ok((Plan::Stored(outcome), None))
             }
-            latest => {
+            Decision::Call { early } => {
                 let previous = Previous {
                     key,
-                    result: latest.map(|latest| latest.result),
+                    result: Some(latest.result),
+                    early,
                 };
+                let fallback = self.fallback(age.map(|a| (a, latest)));
                 let call = ToCall {
                     card,
                     previous: Some(previous),
+                    fallback,
                 };
                 Ok((Plan::Call, Some(call)))
             }
         }
     }
+
+    /// What a card gets if the deadline comes before its call: its stored result when
+    /// `--max-stale` allows it, else an error row that says so. `None` without a deadline.
+    fn fallback(&self, stored: Option<(u64, Latest)>) -> Option<Outcome> {
+        let levels = self.levels.as_ref().filter(|l| l.fallback)?;
+        Some(match stored {
+            Some((age, latest)) if age < levels.limits.max_stale => {
+                stored_answer(latest, age >= levels.limits.max_age)
+            }
+            _ => Outcome::not_called(),
+        })
+    }
+}
+
+/// The row a stored result gives without a call: attempts 0, its `orderid` and time, `change`
+/// judged against itself (so `same`).
+fn stored_answer(latest: Latest, stale: bool) -> Outcome {
+    let mut outcome = latest.result.outcome(latest.orderid, latest.called);
+    outcome.change = Change::between(Some(latest.result), &outcome);
+    outcome.reused = true;
+    outcome.stale = stale;
+    outcome
 }
 
 fn rejected(rejection: &Rejection) -> Outcome {

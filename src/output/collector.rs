@@ -349,17 +349,19 @@ impl Collector {
                     unjournaled: permit,
                 } => {
                     unjournaled.push(permit);
-                    if let Some(previous) = previous {
+                    if let Some(previous) = previous.filter(|_| !outcome.reused) {
                         if StoredResult::of(&outcome).is_some() {
                             outcome.screened_at = Some(unix_now());
                         }
                         outcome.change = Change::between(previous.result, &outcome);
+                        outcome.early = previous.early && outcome.attempts > 0;
                     }
                     let code = card.code();
                     let appended = self.journal_write(state, |j| j.append(code, &outcome))?;
                     if let Some(offset) = appended {
                         self.index.record(code, offset);
-                        store_update(&mut self.store, previous.map(|p| p.key), Some(&outcome));
+                        let answer = (!outcome.reused).then_some(&outcome);
+                        store_update(&mut self.store, previous.map(|p| p.key), answer);
                     }
                     self.watch_failures(&outcome, &mut state.consecutive_failures);
                     state.ready.insert(row, outcome);
@@ -417,6 +419,10 @@ impl Collector {
 
     /// The breaker: rows failing one after another mean a dead endpoint, not bad cards.
     fn watch_failures(&self, outcome: &Outcome, consecutive: &mut u64) {
+        if outcome.is_not_called() {
+            // The deadline's rows say nothing of the endpoint.
+            return;
+        }
         if outcome.status != Status::Error {
             *consecutive = 0;
             return;
@@ -448,6 +454,12 @@ fn count_written(counters: &Counters, outcome: &Outcome, duplicate: bool) {
     Counters::add(&counters.rows_done, 1);
     if outcome.reused && !duplicate {
         Counters::add(&counters.reused, 1);
+        if outcome.stale {
+            Counters::add(&counters.stale, 1);
+        }
+    }
+    if outcome.early && !duplicate {
+        Counters::add(&counters.refreshed_early, 1);
     }
     match outcome.status {
         Status::Ok if outcome.flags.is_hit() => Counters::add(&counters.hits, 1),

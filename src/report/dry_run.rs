@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::input::level::Plan;
+
 /// The counts of a read-through without calls.
 #[derive(Debug, Default)]
 pub(crate) struct DryRun {
@@ -13,8 +17,26 @@ pub(crate) struct DryRun {
     pub(crate) distinct_cards: u64,
     pub(crate) duplicates: u64,
     pub(crate) luhn_warnings: u64,
-    /// With a store and `--max-age`: distinct cards whose stored result is young enough.
-    pub(crate) from_store: Option<u64>,
+    /// With a store and `--max-age`: tonight's plan for the distinct cards.
+    pub(crate) plan: Option<Plan>,
+}
+
+/// What `--dry-run --summary PATH` writes: the counts and tonight's plan by field name.
+#[derive(Debug, Serialize)]
+pub(crate) struct DryRunSummary<'a> {
+    pub(crate) dry_run: bool,
+    pub(crate) rows: u64,
+    pub(crate) valid: u64,
+    pub(crate) invalid: u64,
+    pub(crate) invalid_by_reason: &'a BTreeMap<&'static str, u64>,
+    pub(crate) distinct_cards: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) luhn_warnings: u64,
+    #[serde(flatten)]
+    pub(crate) plan: Plan,
+    /// At `--rate`; `null` without one.
+    pub(crate) expected_seconds: Option<f64>,
+    pub(crate) expected_cost: Option<f64>,
 }
 
 /// What the estimate depends on.
@@ -31,9 +53,36 @@ impl DryRun {
         self.invalid_by_reason.values().sum()
     }
 
-    /// Calls a run would make: one per distinct valid card the store cannot answer.
+    /// Calls a run would make: one per distinct valid card the plan calls.
     pub(crate) fn calls_needed(&self) -> u64 {
-        self.distinct_cards - self.from_store.unwrap_or(0)
+        self.plan.map_or(self.distinct_cards, |p| p.calls_needed)
+    }
+
+    /// Tonight's plan; without a store every distinct card is new.
+    fn plan_or_new(&self) -> Plan {
+        self.plan.unwrap_or(Plan {
+            calls_needed: self.distinct_cards,
+            new: self.distinct_cards,
+            ..Plan::default()
+        })
+    }
+
+    /// The dry run as JSON fields.
+    pub(crate) fn summary(&self, pace: Pace) -> DryRunSummary<'_> {
+        let calls = self.calls_needed() as f64;
+        DryRunSummary {
+            dry_run: true,
+            rows: self.rows,
+            valid: self.rows - self.invalid(),
+            invalid: self.invalid(),
+            invalid_by_reason: &self.invalid_by_reason,
+            distinct_cards: self.distinct_cards,
+            duplicates: self.duplicates,
+            luhn_warnings: self.luhn_warnings,
+            plan: self.plan_or_new(),
+            expected_seconds: pace.rate.map(|rate| (calls / rate * 10.0).round() / 10.0),
+            expected_cost: pace.price_per_call.map(|price| calls * price),
+        }
     }
 
     pub(crate) fn render(&self, input: &str, pace: Pace) -> String {
@@ -53,10 +102,30 @@ impl DryRun {
         line(format!("  distinct cards:  {}", self.distinct_cards));
         line(format!("  duplicates:      {}", self.duplicates));
         line(format!("  Luhn warnings:   {}", self.luhn_warnings));
-        if let Some(from_store) = self.from_store {
+        if let Some(plan) = &self.plan {
             line(format!(
-                "  from the store:  {from_store} (stored results younger than --max-age; no call)"
+                "  from the store:  {} (stored results younger than --max-age; no call)",
+                plan.from_store
             ));
+            line(format!("  new cards:       {}", plan.new));
+            line(format!(
+                "  due:             {} (older than --max-age)",
+                plan.due
+            ));
+            line(format!(
+                "  refreshed early: {} (--refresh level spreads the refresh over --max-age)",
+                plan.refreshed_early
+            ));
+            line(format!(
+                "  stale:           {} (answered from results older than --max-age; --max-stale)",
+                plan.stale
+            ));
+            if plan.beyond_capacity > 0 {
+                line(format!(
+                    "  beyond capacity: {} (needed, but do not fit before --deadline or within --max-calls)",
+                    plan.beyond_capacity
+                ));
+            }
         }
         line(format!("  calls needed:    {calls}"));
         line(match pace.rate {
@@ -94,7 +163,7 @@ mod tests {
             distinct_cards: 6,
             duplicates: 2,
             luhn_warnings: 1,
-            from_store: None,
+            plan: None,
         };
         let text = dry.render(
             "cards.csv",
@@ -106,7 +175,12 @@ mod tests {
         );
         let stored = DryRun {
             distinct_cards: 6,
-            from_store: Some(4),
+            plan: Some(Plan {
+                calls_needed: 2,
+                new: 2,
+                from_store: 4,
+                ..Plan::default()
+            }),
             ..DryRun::default()
         };
         assert_eq!(stored.calls_needed(), 2);

@@ -36,6 +36,8 @@ pub(crate) struct Sample {
     pub(crate) throttled: u64,
     /// Rows answered from the result store: the store's counter feeds this.
     pub(crate) reused: u64,
+    pub(crate) refreshed_early: u64,
+    pub(crate) stale: u64,
     pub(crate) duration_seconds: f64,
     /// -1 while the run goes.
     pub(crate) exit_code: i32,
@@ -59,6 +61,8 @@ impl Sample {
             retries: Counters::get(&c.retries),
             throttled: Counters::get(&c.throttled),
             reused: Counters::get(&c.reused),
+            refreshed_early: Counters::get(&c.refreshed_early),
+            stale: Counters::get(&c.stale),
             duration_seconds: started.elapsed().as_secs_f64(),
             exit_code: exit_code.unwrap_or(-1),
             complete: false,
@@ -78,6 +82,8 @@ impl Sample {
             reused: summary
                 .store
                 .map_or_else(|| Counters::get(&control.counters.reused), |s| s.reused),
+            refreshed_early: summary.store.map_or(0, |s| s.refreshed_early),
+            stale: summary.store.map_or(0, |s| s.stale),
             duration_seconds: summary.elapsed_seconds,
             exit_code: summary.exit_code,
             complete: summary.complete,
@@ -137,7 +143,7 @@ fn one(value: impl ToString) -> Samples {
 }
 
 /// Every family, in the order the file lists them.
-const FAMILIES: [Family; 10] = [
+const FAMILIES: [Family; 12] = [
     Family {
         name: "cardscreen_rows",
         kind: "gauge",
@@ -179,6 +185,18 @@ const FAMILIES: [Family; 10] = [
         kind: "gauge",
         help: "Rows answered from the result store without a call.",
         samples: |s, _| one(s.reused),
+    },
+    Family {
+        name: "cardscreen_refreshed_early",
+        kind: "gauge",
+        help: "Cards called before their stored result was due, to level the nights.",
+        samples: |s, _| one(s.refreshed_early),
+    },
+    Family {
+        name: "cardscreen_stale",
+        kind: "gauge",
+        help: "Rows answered from a stored result older than --max-age (--max-stale).",
+        samples: |s, _| one(s.stale),
     },
     Family {
         name: "cardscreen_run_duration_seconds",
@@ -254,6 +272,8 @@ mod tests {
             retries: 1,
             throttled: 0,
             reused: 0,
+            refreshed_early: 0,
+            stale: 0,
             duration_seconds: 1.5,
             exit_code: -1,
             complete: false,
@@ -271,10 +291,10 @@ mod tests {
         assert!(text.contains(
             "cardscreen_last_run_timestamp_seconds{output=\"out/today.screened.csv\"} 1700000000.000\n"
         ));
-        assert_eq!(text.matches("# HELP ").count(), 10);
-        assert_eq!(text.matches("# TYPE ").count(), 10);
+        assert_eq!(text.matches("# HELP ").count(), 12);
+        assert_eq!(text.matches("# TYPE ").count(), 12);
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 12);
+        assert_eq!(samples, 14);
         assert!(text.ends_with('\n'));
     }
 
@@ -313,6 +333,8 @@ mod tests {
         let finished = Sample {
             throttled: 4,
             reused: 5,
+            refreshed_early: 6,
+            stale: 2,
             duration_seconds: 12.3456,
             exit_code: 3,
             complete: true,
@@ -340,6 +362,12 @@ mod tests {
             "# HELP cardscreen_reused Rows answered from the result store without a call.\n",
             "# TYPE cardscreen_reused gauge\n",
             "cardscreen_reused{output=\"out/a\\\"b.csv\"} 5\n",
+            "# HELP cardscreen_refreshed_early Cards called before their stored result was due, to level the nights.\n",
+            "# TYPE cardscreen_refreshed_early gauge\n",
+            "cardscreen_refreshed_early{output=\"out/a\\\"b.csv\"} 6\n",
+            "# HELP cardscreen_stale Rows answered from a stored result older than --max-age (--max-stale).\n",
+            "# TYPE cardscreen_stale gauge\n",
+            "cardscreen_stale{output=\"out/a\\\"b.csv\"} 2\n",
             "# HELP cardscreen_run_duration_seconds Wall time of the run so far, or of the whole run once it ended.\n",
             "# TYPE cardscreen_run_duration_seconds gauge\n",
             "cardscreen_run_duration_seconds{output=\"out/a\\\"b.csv\"} 12.346\n",

@@ -35,6 +35,13 @@ pub(crate) struct ChangeCounts {
     pub(crate) new_hits: u64,
     pub(crate) cleared: u64,
     pub(crate) changed: u64,
+    /// Cards called before their stored result was due, to level the nights.
+    pub(crate) refreshed_early: u64,
+    /// Rows answered from a stored result older than `--max-age` (`--max-stale`).
+    pub(crate) stale: u64,
+    /// When the oldest of those results was screened (Unix seconds).
+    #[serde(skip)]
+    pub(crate) oldest_stale: Option<u64>,
 }
 
 impl Tally {
@@ -42,8 +49,8 @@ impl Tally {
         self.rows += 1;
         if duplicate {
             self.duplicates += 1;
-        } else if outcome.reused {
-            self.changes.reused += 1;
+        } else {
+            self.changes.count_store(outcome);
         }
         let changes = &mut self.changes;
         match outcome.change {
@@ -70,9 +77,11 @@ impl Tally {
             }
             Status::Error => {
                 self.errors += 1;
-                let code = outcome
-                    .error_code
-                    .map_or_else(|| "transport".to_string(), |c| c.to_string());
+                let code = match outcome.error_code {
+                    Some(code) => code.to_string(),
+                    None if outcome.is_not_called() => "deadline".to_string(),
+                    None => "transport".to_string(),
+                };
                 *self.errors_by_code.entry(code).or_default() += 1;
             }
         }
@@ -80,6 +89,17 @@ impl Tally {
 }
 
 impl ChangeCounts {
+    /// What a row that is no duplicate says about the store's part in it.
+    fn count_store(&mut self, outcome: &Outcome) {
+        self.reused += u64::from(outcome.reused);
+        self.refreshed_early += u64::from(outcome.early);
+        if outcome.stale {
+            self.stale += 1;
+            let at = outcome.screened_at.unwrap_or(0);
+            self.oldest_stale = Some(self.oldest_stale.map_or(at, |o| o.min(at)));
+        }
+    }
+
     /// `changes since last screened: 3 new hits, 1 cleared, 0 changed, 1,204 first seen`, and
     /// the rows answered from the store.
     fn render(&self) -> String {
@@ -97,10 +117,24 @@ impl ChangeCounts {
             thousands(self.changed),
             thousands(self.first_seen),
         );
-        if self.reused > 0 {
+        if self.reused > self.stale {
             text.push_str(&format!(
                 "  answered from the store (younger than --max-age): {}\n",
-                thousands(self.reused)
+                thousands(self.reused - self.stale)
+            ));
+        }
+        if self.refreshed_early > 0 {
+            text.push_str(&format!(
+                "  refreshed before they were due (--refresh level): {}\n",
+                thousands(self.refreshed_early)
+            ));
+        }
+        if let Some(oldest) = self.oldest_stale.filter(|_| self.stale > 0) {
+            let days = crate::util::clock::unix_now().saturating_sub(oldest) / 86_400;
+            text.push_str(&format!(
+                "  {} answered from results older than --max-age (oldest {days} {})\n",
+                thousands(self.stale),
+                if days == 1 { "day" } else { "days" }
             ));
         }
         text

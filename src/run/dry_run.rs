@@ -1,23 +1,23 @@
 //! `--dry-run`: the whole file read and checked, its rows counted and the calls a run would
 //! need estimated, without a call and without writing a file. `report::DryRun` says it.
 
-use std::sync::Arc;
-
-use csv::ByteRecord;
-
-use super::RunError;
+use super::{files, survey, RunError};
 use crate::cli::Settings;
-use crate::dedup::{CardIndex, Claim};
-use crate::input::planner::{Checked, LuhnMode, Planner};
 use crate::input::InputReader;
-use crate::report::{DryRun, Pace};
+use crate::report::Pace;
 use crate::store::{Store, StoreReader};
 use crate::util::clock::unix_now;
 
-/// Counts the input, prints the estimate and returns the exit code.
+/// Counts the input, prints the estimate (and with `--summary`, writes it as JSON) and returns
+/// the exit code.
 pub(super) fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
-    let store = dry_run_store(settings)?;
-    let counts = count(input, settings.luhn, store)?;
+    let mut store = dry_run_store(settings)?;
+    let now = unix_now();
+    let store = store.as_mut().map(|reader| {
+        let limits = survey::limits(settings, reader, now);
+        (reader, limits)
+    });
+    let counts = survey::survey(input, settings.luhn, store, Some(settings))?;
     let pace = Pace {
         rate: settings.pacer.rate,
         concurrency: settings.pool.concurrency,
@@ -27,6 +27,11 @@ pub(super) fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i3
         "{}",
         counts.render(&settings.input.source.to_string(), pace)
     );
+    if let Some(path) = &settings.summary {
+        if let Err(e) = files::write_summary(path, &counts.summary(pace)) {
+            tracing::warn!(summary = %path.display(), error = %e, "Could not write the dry run's summary.");
+        }
+    }
     Ok(0)
 }
 
@@ -45,51 +50,15 @@ fn dry_run_store(settings: &Settings) -> Result<Option<StoreReader>, RunError> {
     }
 }
 
-/// Every row planned as a run would plan it: invalid by reason, duplicates, distinct cards, and
-/// those the store would answer.
-fn count(
-    input: &mut InputReader,
-    luhn: LuhnMode,
-    mut store: Option<StoreReader>,
-) -> Result<DryRun, RunError> {
-    let distinct = Arc::new(CardIndex::new());
-    let mut planner = Planner::new(&input.header, luhn, Arc::clone(&distinct), None);
-    let mut record = ByteRecord::new();
-    let mut counts = DryRun {
-        from_store: store.as_ref().map(|_| 0),
-        ..DryRun::default()
-    };
-    while input.next_row(&mut record)? {
-        counts.rows += 1;
-        match planner.check(&record, input.card_cell()) {
-            Checked::Settled(outcome) => {
-                let reason = outcome.reason.map_or("other", |r| r.as_str());
-                *counts.invalid_by_reason.entry(reason).or_default() += 1;
-            }
-            Checked::Card(card) if distinct.claim(card.code()) != Claim::Call => {
-                counts.duplicates += 1;
-            }
-            Checked::Card(card) => {
-                if let (Some(store), Some(from_store)) = (&mut store, &mut counts.from_store) {
-                    let key = store.key(&card);
-                    if store.latest(&key)?.is_some_and(|l| store.is_fresh(&l)) {
-                        *from_store += 1;
-                    }
-                }
-            }
-        }
-    }
-    counts.distinct_cards = distinct.len() as u64;
-    counts.luhn_warnings = planner.luhn_warnings();
-    Ok(counts)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
+    use crate::input::level::Limits;
+    use crate::input::LuhnMode;
     use crate::input::{EncodingChoice, InputOptions, InputSource};
     use crate::outcome::{Flags, StoredResult};
     use crate::store::{StoreOptions, StoreWriter, Update};
@@ -117,16 +86,16 @@ mod tests {
 
     #[test]
     fn every_row_is_counted_as_a_run_would_plan_it() {
-        let counts = count(&mut input(), LuhnMode::Warn, None).unwrap();
+        let counts = survey::survey(&mut input(), LuhnMode::Warn, None, None).unwrap();
         assert_eq!(counts.rows, 6);
         assert_eq!(counts.invalid(), 2, "{:?}", counts.invalid_by_reason);
         assert_eq!(counts.duplicates, 1);
         // The card failing the Luhn check is still sent under --luhn warn.
         assert_eq!(counts.distinct_cards, 3);
         assert_eq!(counts.luhn_warnings, 1);
-        assert_eq!(counts.from_store, None);
+        assert_eq!(counts.plan, None);
         assert_eq!(counts.calls_needed(), 3);
-        let rejected = count(&mut input(), LuhnMode::Reject, None).unwrap();
+        let rejected = survey::survey(&mut input(), LuhnMode::Reject, None, None).unwrap();
         assert_eq!((rejected.invalid(), rejected.calls_needed()), (3, 2));
     }
 
@@ -150,8 +119,25 @@ mod tests {
         writer.finish().await.unwrap();
         let reader = store.reader(now).unwrap();
         assert!(reader.reuses());
-        let counts = count(&mut input(), LuhnMode::Warn, Some(reader)).unwrap();
-        assert_eq!(counts.from_store, Some(1));
+        let mut reader = reader;
+        let limits = Limits {
+            max_age: 3600,
+            max_stale: 3600,
+            since_previous: 60,
+            capacity: None,
+            level: true,
+        };
+        let counts = survey::survey(
+            &mut input(),
+            LuhnMode::Warn,
+            Some((&mut reader, limits)),
+            None,
+        )
+        .unwrap();
+        let plan = counts.plan.unwrap();
+        // Three distinct cards, one stored a moment ago: a minute's share of an hour's level
+        // refreshes none of it early.
+        assert_eq!((plan.from_store, plan.new, plan.refreshed_early), (1, 2, 0));
         assert_eq!(counts.calls_needed(), 2);
     }
 }

@@ -94,6 +94,7 @@ impl Feed {
                     row: sent,
                     card: call.card,
                     previous: call.previous,
+                    fallback: call.fallback,
                 });
             }
             batch.push(row);

@@ -16,7 +16,6 @@ use crate::output::{
     Fingerprint, InputStamp, Journal, OutputFormat, OutputSink, OutputTarget, PriorError,
     PriorOutput, SinkOptions,
 };
-use crate::report::Summary;
 use crate::util::clock::unix_now;
 use crate::util::files;
 
@@ -280,7 +279,7 @@ pub(super) fn settle_output(paths: &OutputPaths) -> io::Result<()> {
 }
 
 /// Writes the JSON summary beside its final name and renames it into place.
-pub(super) fn write_summary(path: &Path, summary: &Summary) -> io::Result<()> {
+pub(super) fn write_summary(path: &Path, summary: &impl serde::Serialize) -> io::Result<()> {
     files::write_atomically(path, |file| {
         serde_json::to_writer_pretty(&mut *file, summary).map_err(io::Error::other)?;
         file.write_all(b"\n")

@@ -1,6 +1,7 @@
 //! One screening run, steered as the data flows: `checks` and `prepare` before the first call,
 //! `start` (pool, reader thread in `feed`, `signals`), `collect`, then `settle`; `screen` runs
-//! the four in order, and `dry_run` reads the file through without a call.
+//! the four in order; `survey` reads the file ahead to plan the night, and `dry_run` prints
+//! what it finds without a call.
 
 mod checks;
 mod collect;
@@ -15,6 +16,7 @@ mod screen;
 mod settle;
 mod signals;
 mod start;
+mod survey;
 
 pub(crate) use error::RunError;
 pub(crate) use screen::screen;

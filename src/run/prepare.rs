@@ -6,10 +6,11 @@ use std::sync::Arc;
 use super::endpoint::Endpoint;
 use super::error::output_error;
 use super::files::{self, OutputPaths, Paths};
-use super::{checks, RunError};
+use super::{checks, survey, RunError};
 use crate::cli::Settings;
 use crate::control::Control;
 use crate::dedup::CardIndex;
+use crate::input::planner::Levels;
 use crate::input::InputReader;
 use crate::output::{Journal, OutputSink, PriorOutput, SinkOptions};
 use crate::report::Metrics;
@@ -28,6 +29,8 @@ pub(super) struct Prepared {
     /// The earlier output, read row for row beside the input (`--retry-errors`).
     pub(super) prior: Option<PriorOutput>,
     pub(super) paths: Paths,
+    /// How the planner judges the cards: tonight's plan, and the deadline's fallback.
+    pub(super) levels: Option<Levels>,
     /// The store's reader, for the planner, and its writer thread, for the collector.
     pub(super) store_reader: Option<StoreReader>,
     pub(super) store_writer: Option<StoreWriter>,
@@ -65,7 +68,9 @@ pub(super) async fn prepare(
         .map_err(|source| output_error(&settings.output, source))?;
     let (changes, changes_paths) = files.changes.take().unzip();
     // A resumed run keeps the time of the run it continues.
-    let (store_reader, store_writer) = connect_store(store.as_ref(), files.journal.started())?;
+    let now = files.journal.started();
+    let levels = survey::levels(settings, store.as_ref(), now)?;
+    let (store_reader, store_writer) = connect_store(store.as_ref(), now)?;
     Ok(Prepared {
         input,
         index,
@@ -77,6 +82,7 @@ pub(super) async fn prepare(
             output: files.paths,
             changes: changes_paths,
         },
+        levels,
         store_reader,
         store_writer,
         endpoint,

@@ -26,8 +26,8 @@ pub(super) fn record(settings: &Settings, started: SystemTime, summary: &Summary
         rows: summary.rows,
         calls: summary.calls,
         reused,
-        refreshed_early: 0,
-        stale: 0,
+        refreshed_early: summary.store.map_or(0, |s| s.refreshed_early),
+        stale: summary.store.map_or(0, |s| s.stale),
         errors: summary.errors,
         exit_code: Some(summary.exit_code),
     };

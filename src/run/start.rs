@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
@@ -62,12 +63,15 @@ pub(super) fn start(
     let report_changes = (settings.report.is_some() && settings.store.is_some())
         .then(|| ChangeRows::new(&input.header));
     let watch = Watch::start(control, input.total_bytes, settings, metrics);
-    let planner = Planner::new(
+    let mut planner = Planner::new(
         &input.header,
         settings.luhn,
         Arc::clone(&prepared.index),
         prepared.store_reader,
     );
+    if let Some(levels) = prepared.levels {
+        planner = planner.with_levels(levels);
+    }
     let feed = Feed {
         input,
         planner,
@@ -106,10 +110,12 @@ pub(super) fn start(
     })
 }
 
-/// What watches the run while it goes: the progress display and the signal handler.
+/// What watches the run while it goes: the progress display, the signal handler and the
+/// deadline's timer.
 pub(super) struct Watch {
     progress: Progress,
     signals: tokio::task::JoinHandle<()>,
+    deadline: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Watch {
@@ -128,11 +134,27 @@ impl Watch {
                 metrics,
             ),
             signals: tokio::spawn(signals::watch(Arc::clone(control))),
+            deadline: settings
+                .levels
+                .deadline
+                .map(|at| tokio::spawn(deadline(Arc::clone(control), at))),
         }
     }
 
     pub(super) fn finish(self) {
         self.progress.finish();
         self.signals.abort();
+        if let Some(deadline) = self.deadline {
+            deadline.abort();
+        }
     }
+}
+
+/// At `--deadline` the run stops calling: the rows still to come are answered from the store
+/// where `--max-stale` allows, the others become errors that name the deadline.
+async fn deadline(control: Arc<Control>, at: SystemTime) {
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    tokio::time::sleep(left).await;
+    tracing::warn!("The deadline (--deadline) has come: no more calls; the rows left are answered from the store where --max-stale allows, else written as errors.");
+    control.pass_deadline();
 }

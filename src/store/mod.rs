@@ -20,5 +20,5 @@ pub(crate) use db::Store;
 pub use error::StoreError;
 pub use inspect::{history, prune, runs, stats};
 pub use options::StoreOptions;
-pub(crate) use reader::StoreReader;
+pub(crate) use reader::{Latest, StoreReader};
 pub(crate) use writer::{StoreFeed, StoreWriter, Update};

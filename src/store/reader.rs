@@ -62,6 +62,14 @@ impl StoreReader {
         self.key.card(card)
     }
 
+    /// When the latest run before `now` started, from the runs table; `None` with none.
+    pub(crate) fn previous_run_start(&self, now: u64) -> Option<u64> {
+        // A store made before the runs table has no earlier run to level against.
+        super::runs::previous_start(&self.connection, now)
+            .ok()
+            .flatten()
+    }
+
     /// Whether any result can be young enough to be answered from the store.
     pub(crate) fn reuses(&self) -> bool {
         self.max_age > 0
@@ -117,6 +125,12 @@ impl StoreReader {
                 tracing::debug!(error = %e, "Ending the store's read transaction failed.");
             }
         }
+    }
+
+    /// How old a stored result is at the run's time, in seconds; one from the future (the
+    /// clock went back) is of age zero.
+    pub(crate) fn age(&self, latest: &Latest) -> u64 {
+        self.now.saturating_sub(latest.called)
     }
 
     /// Whether a stored result is younger than `--max-age` at the run's time.

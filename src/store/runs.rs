@@ -158,13 +158,17 @@ pub(crate) fn last(connection: &Connection, limit: u32) -> rusqlite::Result<Vec<
     rows.collect()
 }
 
-/// The start of the latest run before `now`'s, to level tonight against; `None` with no run.
-#[allow(dead_code)] // The planner levels against it once it is wired in.
-pub(crate) fn previous_start(connection: &Connection) -> rusqlite::Result<Option<u64>> {
-    connection.query_row("SELECT MAX(started_at) FROM runs", [], |r| {
-        r.get::<_, Option<i64>>(0)
-            .map(|v| v.map(|v| v.max(0) as u64))
-    })
+/// The start of the latest run up to `now`, to level tonight against; `None` with no run. A
+/// resumed run keeps its start and so finds its own row: it refreshes nothing early.
+pub(crate) fn previous_start(connection: &Connection, now: u64) -> rusqlite::Result<Option<u64>> {
+    connection.query_row(
+        "SELECT MAX(started_at) FROM runs WHERE started_at <= ?1",
+        [now as i64],
+        |r| {
+            r.get::<_, Option<i64>>(0)
+                .map(|v| v.map(|v| v.max(0) as u64))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -195,7 +199,7 @@ mod tests {
         let c = Connection::open_in_memory().expect("memory db");
         migrate(&c).expect("migrate");
         migrate(&c).expect("migrating twice is harmless");
-        assert_eq!(previous_start(&c).expect("query"), None);
+        assert_eq!(previous_start(&c, 2000).expect("query"), None);
         let ids: Vec<i64> = (0..5)
             .map(|n| begin(&c, 1000 + n).expect("begin"))
             .collect();
@@ -215,7 +219,8 @@ mod tests {
             [1003, 1004]
         );
         assert_eq!(listed[1], run);
-        assert_eq!(previous_start(&c).expect("query"), Some(1004));
+        assert_eq!(previous_start(&c, 2000).expect("query"), Some(1004));
+        assert_eq!(previous_start(&c, 1003).expect("query"), Some(1003));
         let found = Found {
             hits: Some(3),
             new_hits: None,

@@ -109,6 +109,8 @@ pub(super) fn parse(line: &[u8]) -> Option<(u64, Outcome)> {
         screened_at: None,
         change: None,
         reused: false,
+        stale: false,
+        early: false,
     };
     if let Some((at, change, reused)) = store_fields {
         outcome.screened_at = match at {
