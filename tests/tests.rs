@@ -14,6 +14,7 @@ mod input_files;
 mod inputs;
 mod levels;
 mod metrics;
+mod nights;
 mod ops;
 mod options;
 mod pipeline;

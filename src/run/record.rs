@@ -1,15 +1,15 @@
 //! A run's row in the store's runs table, written when the run ends, so `store runs` shows
-//! every run with the calls it paid. Failing to write it is a warning, never the run's end.
+//! every run with the calls it paid; a resumed run continues the row of the run it finishes.
+//! Failing to write it is a warning, never the run's end.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::cli::Settings;
+use crate::cli::{RunMode, Settings};
 use crate::report::Summary;
 use crate::store::runs::{self, RunRow};
 use crate::util::clock::unix_now;
 
-/// Adds the run's row; a run with neither calls nor reused rows leaves none.
-pub(super) fn record(settings: &Settings, started: SystemTime, summary: &Summary) {
+/// Adds the run's row, or with `--resume` updates the interrupted run's, adding this run's
+/// calls to its own; a run with neither calls nor reused rows leaves none.
+pub(super) fn record(settings: &Settings, started_at: u64, summary: &Summary) {
     let Some(options) = &settings.store else {
         return;
     };
@@ -17,10 +17,7 @@ pub(super) fn record(settings: &Settings, started: SystemTime, summary: &Summary
     if settings.dry_run || (summary.calls == 0 && reused == 0) {
         return;
     }
-    let started_at = started
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let row = RunRow {
+    let mut row = RunRow {
         started_at,
         finished_at: Some(unix_now()),
         rows: summary.rows,
@@ -34,7 +31,17 @@ pub(super) fn record(settings: &Settings, started: SystemTime, summary: &Summary
     let written = rusqlite::Connection::open(&options.path).and_then(|c| {
         c.busy_timeout(std::time::Duration::from_secs(5))?;
         runs::migrate(&c)?;
-        let id = runs::begin(&c, started_at)?;
+        let continued = match settings.mode {
+            RunMode::Resume => runs::started_at(&c, started_at)?,
+            _ => None,
+        };
+        let id = match continued {
+            Some((id, calls)) => {
+                row.calls += calls;
+                id
+            }
+            None => runs::begin(&c, started_at)?,
+        };
         runs::update(&c, id, &row)?;
         runs::found(&c, id, &crate::report::found(summary))
     });

@@ -30,10 +30,11 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let ended = run(&settings, &control, started, metrics.clone()).await;
     if let Ok(Ended {
         summary: Some(summary),
+        run_started,
         ..
     }) = &ended
     {
-        record::record(&settings, started.1, summary);
+        record::record(&settings, *run_started, summary);
     }
     if let Some(metrics) = metrics {
         let sample = match &ended {
@@ -67,6 +68,7 @@ async fn run(
         return Ok(Ended {
             exit_code,
             summary: None,
+            run_started: 0,
         });
     }
     let prepared = prepare::prepare(settings, input, control, metrics.as_deref()).await?;

@@ -20,6 +20,8 @@ pub(super) struct Ended {
     pub(super) exit_code: i32,
     /// `None` when it ended before a summary (a dry run).
     pub(super) summary: Option<Summary>,
+    /// When the run started, or the interrupted run it continues (Unix seconds).
+    pub(super) run_started: u64,
 }
 
 /// Whether the run completed, and its exit code.
@@ -61,6 +63,7 @@ pub(super) async fn settle(
         settings.store.is_some(),
     );
     let report_changes = collected.report_changes.take();
+    let run_started = collected.journal.started();
     let finished_journal = settle_files(settings, collected, verdict.complete, paths, &summary)?;
     report(settings, &summary);
     write_page(settings, &summary, report_changes.as_ref());
@@ -73,6 +76,7 @@ pub(super) async fn settle(
     Ok(Ended {
         exit_code: verdict.exit_code,
         summary: Some(summary),
+        run_started,
     })
 }
 

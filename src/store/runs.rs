@@ -1,8 +1,8 @@
 //! The runs table: one row per run that made or reused calls, with its counts and exit code
 //! (no file name, no card, no key). Added to older stores when they are opened; a resumed run
-//! updates the row its journal names.
+//! keeps the start of the run it continues, and so updates that run's row.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
@@ -113,6 +113,21 @@ pub(crate) fn begin(connection: &Connection, started_at: u64) -> rusqlite::Resul
         params![started_at as i64, env!("CARGO_PKG_VERSION")],
     )?;
     Ok(connection.last_insert_rowid())
+}
+
+/// The latest run that started at `started_at`, with the calls it paid: the row a resumed run
+/// continues.
+pub(crate) fn started_at(
+    connection: &Connection,
+    started_at: u64,
+) -> rusqlite::Result<Option<(i64, u64)>> {
+    connection
+        .query_row(
+            "SELECT id, calls FROM runs WHERE started_at = ?1 ORDER BY id DESC LIMIT 1",
+            [started_at as i64],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
+        )
+        .optional()
 }
 
 /// Writes a run's counts so far; `calls` is what the run paid in total, resumes included.
