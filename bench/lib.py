@@ -398,6 +398,7 @@ def table(results_path: str) -> int:
             "reported", None)
 
     store_rows(runs, pick, add)
+    nights_rows(runs, add)
 
     counts = {}
     for r in runs:
@@ -454,6 +455,29 @@ def store_rows(runs, pick, add) -> None:
         add("Store: bytes per card after 30 nights of 100k cards (~1% changing a night)",
             f"{per_card:.1f}", f"{int(r['cards']):,} cards, {int(r['history_rows']):,} history rows",
             f"{per_card / 120:.3f} of target", "≤ 120 B", per_card <= 120)
+
+
+def nights_rows(runs, add) -> None:
+    """Calls a night over 30 nights, --refresh due against level: the max and mean after the
+    first night, the ideal (cards/7 + new), and the worst night against its ideal after the
+    first week."""
+    for mode in ("due", "level"):
+        nights = sorted((int(r["night"]), int(r["night_calls"]), int(r["rows"]), int(r["new"]))
+                        for r in runs if r["scenario"] == "nights" and r["subject"] == mode)
+        if not nights:
+            continue
+        later = nights[1:]
+        ideal = [rows / 7 + new for _, _, rows, new in later]
+        calls = [c for _, c, _, _ in later]
+        worst = max(c / i for (n, c, _, _), i in zip(later, ideal) if n >= 8)
+        total_ideal = nights[0][2] + sum(ideal)
+        total = sum(c for _, c, _, _ in nights)
+        add(f"Nights, --refresh {mode}: calls a night, nights 2–30 (30 nights, 100k + 1k new a night, --max-age 7d)",
+            f"max {max(calls):,}, mean {statistics.mean(calls):,.0f}",
+            f"ideal mean {statistics.mean(ideal):,.0f}; night 1 {nights[0][1]:,}",
+            f"worst night ≥ 8: {worst:.2f}× ideal; total {total / total_ideal:.2f}× ideal",
+            "level: ≤ 1.3× from night 8" if mode == "level" else "reported",
+            worst <= 1.3 if mode == "level" else None)
 
 
 def main() -> int:

@@ -8,7 +8,7 @@
 #   RUNS=3 bench/run.sh               # fewer runs per figure (at least 3)
 #   BENCH_SCENARIOS="overhead rate" bench/run.sh   # a subset of:
 #       overhead latency rate memory workbook pacer adaptive large
-#       store_reuse store_overhead store_size versus
+#       store_reuse store_overhead store_size versus nights
 #
 # `pacer` and `adaptive` run, side by side in each iteration, this checkout's binary and the
 # one built from PACER_BASELINE (default 2e01ae0, the last revision whose pacer was a GCRA of
@@ -18,7 +18,10 @@
 # from VERSUS (default 5985ae2, the last revision before the source was regrouped into
 # util/, card/, call/answer/, output/journal/, the options table and the run's steps).
 #
-# Needs the Rust toolchain, git, python3 and GNU time (/usr/bin/time). Talks only to 127.0.0.1.
+# `nights` screens 30 nights with `--refresh due` and then `level` under a clock that
+# libfaketime moves a day a night.
+#
+# Needs the Rust toolchain, git, python3, GNU time (/usr/bin/time) and, for `nights`, faketime. Talks only to 127.0.0.1.
 # Results (table and raw JSON lines) are kept in $CARGO_TARGET_DIR/bench (default target/bench).
 # Takes about 50 minutes on a 2-core machine with every scenario (RUNS=3 about 35).
 
@@ -28,7 +31,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 target=${CARGO_TARGET_DIR:-$repo/target}
 runs=${RUNS:-5}
-scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook pacer adaptive large store_reuse store_overhead store_size}
+scenarios=${BENCH_SCENARIOS:-overhead latency rate memory workbook pacer adaptive large store_reuse store_overhead store_size nights}
 baseline_rev=${PACER_BASELINE:-2e01ae0}
 versus_rev=${VERSUS:-5985ae2}
 pacer_rates=${PACER_RATES:-5 10 50 200 1000}
@@ -230,6 +233,31 @@ opener.open(urllib.request.Request("http://" + sys.argv[1] + "/next-day", method
         store_bytes="$bytes" cards="$cards" history_rows="$history"
 }
 
+# nights MODE: 30 nights of 100,000 cards plus 1,000 new a night, --max-age 7d, the wall clock
+# moved a day a night with libfaketime (the monotonic clock left alone), --refresh MODE; the
+# calls of each night against the ideal (cards/7 + new, and every card on the first night).
+nights() {
+    local mode=$1 store="$work/nights_$1.db" base=100000 new=1000
+    rm -f "$store" "$store"-wal "$store"-shm "$store.key"
+    [[ -f $work/cards_130000.csv ]] || python3 "$lib" cards 130000 "$work/cards_130000.csv" "$work/cards_130000.txt"
+    start_sim
+    for night in $(seq 30); do
+        local rows=$((base + new * night))
+        head -n $((rows + 1)) "$work/cards_130000.csv" >"$work/nights_in.csv"
+        JUHE_KEY=$key FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "+$((24 * (night - 1)))h" \
+            "$bin" screen "$work/nights_in.csv" -o "$work/nights_out.csv" \
+            --endpoint "http://$sim_addr/bankcardblack/query" --concurrency "$concurrency" \
+            --rate 0 --progress never --store "$store" --max-age 7d --refresh "$mode" \
+            --summary "$work/nights_summary.json" 2>"$work/screen.err" ||
+            die "night $night ($mode) failed: $(tail -n 5 "$work/screen.err")"
+        local calls
+        calls=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["calls"])' "$work/nights_summary.json")
+        python3 "$lib" record "$results" scenario=nights subject="$mode" rows="$rows" \
+            night="$night" night_calls="$calls" new="$new"
+    done
+    stop_sim
+}
+
 wants() { [[ " $scenarios " == *" $1 "* ]]; }
 
 echo "== Machine"
@@ -390,6 +418,13 @@ if wants large; then
         measure_cardscreen large cardscreen_2k 2000 "" --rate 0
         measure_cardscreen large cardscreen_10m 10000000 "" --rate 0
     done
+fi
+
+if wants nights; then
+    echo "-- nights: 30 nights of 100,000 cards + 1,000 new a night, --max-age 7d, clock moved (once: they are counts)"
+    command -v faketime >/dev/null || die "the nights scenario needs faketime (Debian package faketime)"
+    nights due
+    nights level
 fi
 
 if wants store_size; then

@@ -130,7 +130,7 @@ fn a_dry_run_plans_what_the_run_pays_and_early_refreshes_take_the_oldest() {
     assert_eq!(paid, oldest);
     assert_eq!(night["stale"], 0);
     assert!(
-        stderr(&result).contains("Tonight's plan: 50 calls"),
+        stderr(&result).contains("Tonight's plan: 50 calls (0 new, 50 due, 0 refreshed early), 300 answered from the store, 0 stale"),
         "{}",
         stderr(&result)
     );

@@ -259,16 +259,16 @@ options! {
         .help("Answer cards whose stored result is younger than this from the store; \
             0 = always call");
     REFRESH = flag("refresh").key("refresh").text("level|due").default("level")
-        .help("level refreshes some results before they are due, so every night costs about \
-            the same; due refreshes a result only once it is older than --max-age (checked; this \
-            version refreshes as due)");
+        .help("level refreshes some results before they are due, oldest first, so every night \
+            costs about the same; due refreshes a result only once it is older than --max-age");
     DEADLINE = flag("deadline").key("deadline").text("TIME")
         .help("Stop calling at this time: 06:00 (next time the local clock shows it), an \
-            RFC 3339 time, or a duration from the start (3h, 90m) (checked; this version does not \
-            stop at it yet)");
+            RFC 3339 time, or a duration from the start (3h, 90m); the calls are planned to fit, \
+            and rows not called by then are answered from the store where --max-stale allows, \
+            else written as errors (exit 3)");
     MAX_STALE = flag("max-stale").key("max_stale").text("DUR").described("--max-age")
         .help("The oldest stored result that may answer a row when --deadline or --max-calls \
-            leaves no room to refresh it (checked; not used yet by this version)");
+            leaves no room to refresh it; above --max-age, --max-calls is planned to fit");
     CHANGES = flag("changes").path("PATH")
         .help("Write the rows whose change is new_hit, cleared or changed to this CSV");
 }

@@ -18,6 +18,7 @@ use crate::input::planner::{Checked, Levels, LuhnMode, Planner};
 use crate::input::{InputReader, InputSource};
 use crate::report::DryRun;
 use crate::store::{Store, StoreReader};
+use crate::util::humane::thousands;
 
 /// With no earlier run in the store, the night is taken to follow one a day before.
 const DEFAULT_SINCE_PREVIOUS: u64 = 86_400;
@@ -180,18 +181,18 @@ pub(super) fn plan_line(plan: &Plan, rate: Option<f64>, started: Instant) -> Str
     );
     let mut line = format!(
         "Tonight's plan: {} calls ({} new, {} due, {} refreshed early), {} answered from the store, {} stale; {expected} (read ahead in {:.1} s).",
-        plan.calls_needed,
-        plan.new,
-        plan.due,
-        plan.refreshed_early,
-        plan.from_store,
-        plan.stale,
+        thousands(plan.calls_needed),
+        thousands(plan.new),
+        thousands(plan.due),
+        thousands(plan.refreshed_early),
+        thousands(plan.from_store),
+        thousands(plan.stale),
         started.elapsed().as_secs_f64(),
     );
     if plan.beyond_capacity > 0 {
         line.push_str(&format!(
             " {} of the calls needed do not fit: they are tried in input order until the deadline or the budget stops them.",
-            plan.beyond_capacity
+            thousands(plan.beyond_capacity)
         ));
     }
     line
