@@ -12,6 +12,7 @@ mod hostile_streams;
 mod input_cases;
 mod input_files;
 mod inputs;
+mod invalid_share;
 mod levels;
 mod metrics;
 mod ops;

@@ -220,6 +220,8 @@ options! {
         .help("warn or reject cards that fail the Luhn check");
     MAX_CALLS = flag("max-calls").key("max_calls").text("N")
         .help("API call budget for this run; reaching it stops the run (exit 5)");
+    MAX_INVALID = flag("max-invalid").key("max_invalid").text("RATIO")
+        .help("Exit 3 when more than this share of the rows is invalid: 0.5 or 50%");
     MASK = flag("mask").key("mask").switch()
         .help("Write the card column masked (622848******1234)");
     PREFIX = flag("prefix").key("prefix").text("PREFIX").default("")

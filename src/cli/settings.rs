@@ -34,6 +34,8 @@ pub struct Settings {
     /// `None` = never abort for consecutive failures.
     pub(crate) max_consecutive_failures: Option<u64>,
     pub(crate) max_calls: Option<u64>,
+    /// `--max-invalid`: the share of invalid rows above which a complete run exits 3.
+    pub(crate) max_invalid: Option<f64>,
     pub(crate) mode: RunMode,
     pub(crate) dry_run: bool,
     pub(crate) summary: Option<PathBuf>,
@@ -108,6 +110,7 @@ impl Settings {
             max_consecutive_failures: (max_consecutive_failures > 0)
                 .then_some(max_consecutive_failures),
             max_calls: lookup.optional(&MAX_CALLS, |n: &u64| *n > 0, "a whole number >= 1")?,
+            max_invalid: stages::max_invalid(&lookup)?,
             mode,
             dry_run: lookup.switch(&DRY_RUN)?,
             summary: lookup.path(&SUMMARY)?,
