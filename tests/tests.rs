@@ -14,6 +14,7 @@ mod input_files;
 mod inputs;
 mod invalid_share;
 mod levels;
+mod manual;
 mod metrics;
 mod ops;
 mod options;

@@ -343,6 +343,24 @@ mod tests {
     }
 
     #[test]
+    fn every_word_the_table_offers_for_completion_is_taken_and_no_other() {
+        let words = OPTIONS.iter().filter(|option| !option.values.is_empty());
+        assert!(words.clone().count() >= 6);
+        for option in words {
+            for word in option.values {
+                let mut a = ScreenArgs::new("cards.csv");
+                a.set(option, *word);
+                let resolved = Settings::resolve(&a, with_key);
+                assert!(resolved.is_ok(), "{} {word}: {resolved:?}", option.name());
+            }
+            let mut a = ScreenArgs::new("cards.csv");
+            a.set(option, "not-a-word");
+            let err = Settings::resolve(&a, with_key).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{} = ", option.name())), "{err}");
+        }
+    }
+
+    #[test]
     fn a_bad_value_in_the_config_file_is_named_by_its_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
