@@ -300,19 +300,74 @@ fn fish_offers_the_shells_and_the_words_not_files() {
     assert_eq!(offered, ["cards.csv"]);
 }
 
+/// Drives an interactive zsh on a terminal (zsh's own `zpty`): each line is typed with a tab
+/// after it, and what zsh lists is read back, each after a `=== line` of its own.
+const ZSH_DRIVER: &str = r#"zmodload zsh/zpty
+zpty -b z zsh -f -i
+zpty -w z "PS1=''; fpath=($PWD \$fpath); autoload -U compinit; compinit -u -D; setopt nobeep"
+sleep 2; while zpty -r -t z line; do :; done
+for query in "$@"; do
+  zpty -w -n z "$query"$'\t'
+  sleep 1.5
+  print -r -- "=== $query"
+  while zpty -r -t z line; do print -r -- "$line"; done
+  zpty -w -n z $'\x15'
+  sleep 0.2; while zpty -r -t z line; do :; done
+done
+zpty -d z
+"#;
+
 #[test]
 #[ignore = "needs zsh"]
-fn zsh_reads_its_script() {
+fn zsh_offers_the_words_and_the_files() {
     let work = Workdir::new();
-    let path = work.write("_cardscreen", script("zsh"));
-    let result = Command::new("zsh")
-        .arg("-n")
-        .arg(&path)
-        .output()
-        .expect("zsh");
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    work.write("_cardscreen", script("zsh"));
+    work.write("driver.zsh", ZSH_DRIVER);
+    work.write("cards.csv", "card\n");
+    let mut lines = vec!["cardscreen completions ".to_string()];
+    lines.extend(
+        WORDS
+            .iter()
+            .map(|(flag, _)| format!("cardscreen screen {flag} ")),
     );
+    lines.push("cardscreen screen --output cards.".into());
+    let out = output_of(
+        Command::new("timeout")
+            .args(["60", "zsh", "-f", "driver.zsh"])
+            .args(&lines)
+            .current_dir(work.dir.path()),
+    );
+    // The terminal's escape sequences out, the listing left.
+    let mut text = String::new();
+    let mut chars = out.chars().filter(|c| *c != '\r');
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            let _ = chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
+    let listed = |line: &str| {
+        let at = text.find(&format!("=== {line}\n")).expect(line) + line.len() + 5;
+        let block = &text[at..];
+        block[..block.find("=== ").unwrap_or(block.len())].to_string()
+    };
+    let shells = listed("cardscreen completions ");
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        assert!(shells.contains(shell), "{shells}");
+    }
+    assert!(!shells.contains("cards.csv"), "{shells}");
+    for (flag, words) in WORDS {
+        let offered = listed(&format!("cardscreen screen {flag} "));
+        for word in words.split(' ') {
+            assert!(offered.contains(word), "{flag}: {offered}");
+        }
+        assert!(!offered.contains("cards.csv"), "{flag}: {offered}");
+    }
+    assert!(listed("cardscreen screen --output cards.").contains("cards.csv"));
 }
