@@ -65,7 +65,7 @@ completed; every row ok or invalid
 completed, \-\-fail\-on\-hit, at least one hit (and no row error)
 .TP
 \fB2\fR
-usage, config or input error found before any call; or another run holds the lock on the same output (\fI<output>\fR.lock): the message names its pid, and no call is made. Runs that share a \-\-store do not exit for it: their writes take turns.
+usage, config or input error found before any call; or another run holds the lock on the same output (\fI<output>\fR.lock): the message names its pid, and no call is made. Runs that share a \-\-store take turns writing to it, each waiting up to a minute for the other; a store still locked after that, or one that cannot be written, is exit 2 too (answers already paid for stay in the journal for \-\-resume).
 .TP
 \fB3\fR
 completed, at least one row error: run again with \-\-retry\-errors; or more of the rows invalid than \-\-max\-invalid allows: fix the file as the summary's first line says
