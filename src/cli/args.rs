@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{value_parser, Arg, ArgAction, ArgMatches, Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use clap::{
+    value_parser, Arg, ArgAction, ArgMatches, Args, Parser, Subcommand, ValueEnum, ValueHint,
+};
 
 use super::options::{Kind, OptionDef, OPTIONS};
 
@@ -108,6 +111,30 @@ impl ScreenArgs {
     }
 }
 
+/// The words a text option takes, offered to completion scripts. Any text passes here: the
+/// settings check it, with the same message for the flag and the config key.
+#[derive(Debug, Clone, Copy)]
+struct Words(&'static [&'static str]);
+
+impl TypedValueParser for Words {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0.iter().map(|word| PossibleValue::new(*word)),
+        ))
+    }
+}
+
 /// The clap argument for one row of the table.
 fn argument(option: &OptionDef, flag: &'static str) -> Arg {
     let arg = Arg::new(flag)
@@ -120,13 +147,21 @@ fn argument(option: &OptionDef, flag: &'static str) -> Arg {
     };
     match option.kind {
         Kind::Switch => arg.action(ArgAction::SetTrue),
+        // The help line already names the words.
+        Kind::Text(name) if !option.values.is_empty() => arg
+            .action(ArgAction::Set)
+            .value_name(name)
+            .value_parser(Words(option.values))
+            .hide_possible_values(true),
         Kind::Text(name) => arg
             .action(ArgAction::Set)
             .value_name(name)
+            .value_hint(ValueHint::Other)
             .value_parser(value_parser!(String)),
         Kind::Path(name) => arg
             .action(ArgAction::Set)
             .value_name(name)
+            .value_hint(ValueHint::FilePath)
             .value_parser(value_parser!(PathBuf)),
     }
 }
@@ -138,6 +173,7 @@ impl clap::Args for ScreenArgs {
             .required(true)
             .action(ArgAction::Set)
             .value_parser(value_parser!(OsString))
+            .value_hint(ValueHint::FilePath)
             .help("CSV file or workbook (.xlsx .xlsm .xlsb .xls .ods) to screen, or - for standard input");
         let flags = OPTIONS
             .iter()
@@ -191,10 +227,10 @@ impl clap::FromArgMatches for ScreenArgs {
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// The store's SQLite file.
-    #[arg(long)]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub store: PathBuf,
     /// The store's key file [default: <store>.key].
-    #[arg(long)]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub store_key_file: Option<PathBuf>,
 }
 
@@ -218,7 +254,7 @@ pub struct StoreReportArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// The HTML file to write.
-    #[arg(short = 'o', long)]
+    #[arg(short = 'o', long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub output: PathBuf,
 }
 
@@ -229,7 +265,7 @@ pub struct RunsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// How many of the latest runs.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, value_name = "N", default_value_t = 30)]
     pub limit: u32,
     /// A JSON array instead of a table.
     #[arg(long)]
@@ -243,7 +279,7 @@ pub struct PruneArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Delete cards not seen in a file for this long, e.g. 90d.
-    #[arg(long)]
+    #[arg(long, value_name = "DUR", value_hint = ValueHint::Other)]
     pub older_than: String,
 }
 

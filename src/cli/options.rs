@@ -21,6 +21,9 @@ pub(super) struct OptionDef {
     pub(super) help: &'static str,
     /// Flags this one cannot be given with, by their long names.
     pub(super) conflicts: &'static [&'static str],
+    /// The words a text option takes, when it takes a fixed set: completion scripts offer
+    /// them, and a test holds the settings' parsers to them.
+    pub(super) values: &'static [&'static str],
 }
 
 /// What the option's value is, and the name `--help` shows for it.
@@ -55,6 +58,7 @@ impl OptionDef {
             default: DefaultValue::Unset,
             help: "",
             conflicts: &[],
+            values: &[],
         }
     }
 
@@ -103,6 +107,15 @@ impl OptionDef {
     const fn text(self, value_name: &'static str) -> OptionDef {
         OptionDef {
             kind: Kind::Text(value_name),
+            ..self
+        }
+    }
+
+    /// Text that is one of these words.
+    const fn one_of(self, value_name: &'static str, values: &'static [&'static str]) -> OptionDef {
+        OptionDef {
+            kind: Kind::Text(value_name),
+            values,
             ..self
         }
     }
@@ -161,14 +174,15 @@ macro_rules! options {
 
 // A row: `flag("long-name")` (a flag only), `key("name")` (a config key only), or
 // `flag(…).key(…)` (both); then `.switch()`, or `.text("VALUE")` / `.path("VALUE")` with the
-// name `--help` shows; `.default("text")` as the config file would write it, or
-// `.described("how")` when the run works it out; `.help("one line")`.
+// name `--help` shows, or `.one_of("VALUE", &["word", …])` for text that is one of a fixed
+// set of words; `.default("text")` as the config file would write it, or `.described("how")`
+// when the run works it out; `.help("one line")`.
 options! {
     OUTPUT = flag("output").short('o').path("PATH")
         .described("<input stem>.screened.csv, or .screened.xlsx for a workbook input, \
             beside the input")
         .help("Output file, a workbook when it ends in .xlsx; - for standard output");
-    OUTPUT_FORMAT = flag("output-format").key("output_format").text("FORMAT")
+    OUTPUT_FORMAT = flag("output-format").key("output_format").one_of("FORMAT", &["csv", "xlsx"])
         .described("from the output name, else xlsx for a workbook input, else csv")
         .help("csv or xlsx");
     SHEET = flag("sheet").key("sheet").text("SHEET")
@@ -184,7 +198,8 @@ options! {
         .help("The first row is data; columns are named column_1..column_N in the output");
     DELIMITER = flag("delimiter").key("delimiter").text("CHAR").default(",")
         .help("Field delimiter, one byte; \\t for tab");
-    ENCODING = flag("encoding").key("encoding").text("ENCODING").default("auto")
+    ENCODING = flag("encoding").key("encoding")
+        .one_of("ENCODING", &["auto", "utf-8", "gbk", "gb18030"]).default("auto")
         .help("auto, utf-8, gbk or gb18030");
     EXCEL = flag("excel").key("excel").switch()
         .help("Start the output with a UTF-8 BOM so that Excel shows Chinese text correctly");
@@ -216,10 +231,12 @@ options! {
     MAX_CONSECUTIVE_FAILURES = flag("max-consecutive-failures").key("max_consecutive_failures")
         .text("N").default("50")
         .help("Abort when this many rows in a row end in error; 0 = never");
-    LUHN = flag("luhn").key("luhn").text("MODE").default("warn")
+    LUHN = flag("luhn").key("luhn").one_of("MODE", &["warn", "reject"]).default("warn")
         .help("warn or reject cards that fail the Luhn check");
     MAX_CALLS = flag("max-calls").key("max_calls").text("N")
         .help("API call budget for this run; reaching it stops the run (exit 5)");
+    MAX_INVALID = flag("max-invalid").key("max_invalid").text("RATIO")
+        .help("Exit 3 when more than this share of the rows is invalid: 0.5 or 50%");
     MASK = flag("mask").key("mask").switch()
         .help("Write the card column masked (622848******1234)");
     PREFIX = flag("prefix").key("prefix").text("PREFIX").default("")
@@ -241,10 +258,12 @@ options! {
             (node_exporter's textfile collector), rewritten every progress_interval and at the end");
     FAIL_ON_HIT = flag("fail-on-hit").key("fail_on_hit").switch()
         .help("Exit 1 when any row is a hit");
-    PROGRESS = flag("progress").key("progress").text("WHEN").default("auto")
+    PROGRESS = flag("progress").key("progress")
+        .one_of("WHEN", &["auto", "always", "never"]).default("auto")
         .help("auto, always or never");
     PROGRESS_INTERVAL = key("progress_interval").text("DUR").default("10s");
-    LOG_FORMAT = flag("log-format").key("log_format").text("FORMAT").default("text")
+    LOG_FORMAT = flag("log-format").key("log_format").one_of("FORMAT", &["text", "json"])
+        .default("text")
         .help("text or json");
     PRICE_PER_CALL = key("price_per_call").text("PRICE");
     SIMULATE = flag("simulate").switch()
@@ -258,7 +277,8 @@ options! {
     MAX_AGE = flag("max-age").key("max_age").text("DUR").default("0s")
         .help("Answer cards whose stored result is younger than this from the store; \
             0 = always call");
-    REFRESH = flag("refresh").key("refresh").text("level|due").default("level")
+    REFRESH = flag("refresh").key("refresh").one_of("level|due", &["level", "due"])
+        .default("level")
         .help("level refreshes some results before they are due, oldest first, so every night \
             costs about the same; due refreshes a result only once it is older than --max-age");
     DEADLINE = flag("deadline").key("deadline").text("TIME")

@@ -34,6 +34,8 @@ pub struct Settings {
     /// `None` = never abort for consecutive failures.
     pub(crate) max_consecutive_failures: Option<u64>,
     pub(crate) max_calls: Option<u64>,
+    /// `--max-invalid`: the share of invalid rows above which a complete run exits 3.
+    pub(crate) max_invalid: Option<f64>,
     pub(crate) mode: RunMode,
     pub(crate) dry_run: bool,
     pub(crate) summary: Option<PathBuf>,
@@ -107,6 +109,7 @@ impl Settings {
             max_consecutive_failures: (max_consecutive_failures > 0)
                 .then_some(max_consecutive_failures),
             max_calls: lookup.optional(&MAX_CALLS, |n: &u64| *n > 0, "a whole number >= 1")?,
+            max_invalid: stages::max_invalid(&lookup)?,
             mode,
             dry_run: lookup.switch(&DRY_RUN)?,
             summary: lookup.path(&SUMMARY)?,
@@ -335,6 +338,24 @@ mod tests {
             a.set(&option, value);
             let err = Settings::resolve(&a, with_key).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_word_the_table_offers_for_completion_is_taken_and_no_other() {
+        let words = OPTIONS.iter().filter(|option| !option.values.is_empty());
+        assert!(words.clone().count() >= 6);
+        for option in words {
+            for word in option.values {
+                let mut a = ScreenArgs::new("cards.csv");
+                a.set(option, *word);
+                let resolved = Settings::resolve(&a, with_key);
+                assert!(resolved.is_ok(), "{} {word}: {resolved:?}", option.name());
+            }
+            let mut a = ScreenArgs::new("cards.csv");
+            a.set(option, "not-a-word");
+            let err = Settings::resolve(&a, with_key).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{} = ", option.name())), "{err}");
         }
     }
 

@@ -207,3 +207,21 @@ pub(super) fn log_format(lookup: &Lookup<'_>) -> Result<LogFormat, SettingsError
         "text or json",
     )
 }
+
+/// `--max-invalid`: a share of the rows from 0 to 1, or a percentage from 0% to 100%.
+pub(super) fn max_invalid(lookup: &Lookup<'_>) -> Result<Option<f64>, SettingsError> {
+    const EXPECTED: &str =
+        "a share of the rows from 0 to 1 such as 0.5, or a percentage such as 50% (--max-invalid)";
+    let Some(text) = lookup.text(&MAX_INVALID)? else {
+        return Ok(None);
+    };
+    let trimmed = text.trim();
+    let share = match trimmed.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => trimmed.parse::<f64>(),
+    };
+    match share {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(Some(share)),
+        _ => Err(bad(MAX_INVALID.name(), text, EXPECTED)),
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::input::level::Plan;
+use super::invalid::majority_note;
 
 /// The counts of a read-through without calls.
 #[derive(Debug, Default)]
@@ -98,6 +99,9 @@ impl DryRun {
         line(format!("  invalid:         {}", self.invalid()));
         for (reason, count) in &self.invalid_by_reason {
             line(format!("    {reason}: {count}"));
+        }
+        if let Some(note) = majority_note(self.rows, &self.invalid_by_reason) {
+            line(format!("  {note}"));
         }
         line(format!("  distinct cards:  {}", self.distinct_cards));
         line(format!("  duplicates:      {}", self.duplicates));
@@ -190,6 +194,18 @@ mod tests {
             price_per_call: None,
         };
         assert!(stored.render("c", pace).contains("  from the store:  4 ("));
+        assert!(
+            !text.contains(" of 10 "),
+            "two of ten is no majority: {text}"
+        );
+        let damaged = DryRun {
+            rows: 4,
+            invalid_by_reason: [("float_tail", 3)].into_iter().collect(),
+            ..DryRun::default()
+        };
+        assert!(damaged.render("c", pace).contains(
+            "  3 of 4 card cells are numbers with a decimal tail (.0): format the column as Text"
+        ));
         for expected in [
             "Dry run of cards.csv",
             "  valid:           8\n",

@@ -8,6 +8,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::invalid::{invalid_share, majority_note, over_limit};
 use crate::control::{Control, Counters};
 use crate::outcome::{Change, Outcome, Status, FLAG_NAMES};
 use crate::util::humane::thousands;
@@ -159,6 +160,8 @@ pub(crate) struct Summary {
     pub(crate) hits_by_flag: BTreeMap<&'static str, u64>,
     pub(crate) invalid: u64,
     pub(crate) invalid_by_reason: BTreeMap<&'static str, u64>,
+    /// `invalid` over `rows`, to four places: what `--max-invalid` holds the run to.
+    pub(crate) invalid_share: f64,
     pub(crate) errors: u64,
     pub(crate) errors_by_code: BTreeMap<String, u64>,
     pub(crate) duplicates: u64,
@@ -179,6 +182,9 @@ pub(crate) struct Summary {
     pub(crate) output: String,
     pub(crate) started_at: String,
     pub(crate) finished_at: String,
+    /// `--max-invalid`, to say in words that the run exceeded it; not a field of the JSON.
+    #[serde(skip)]
+    pub(crate) max_invalid: Option<f64>,
 }
 
 /// One value of the summary, as a table shows it (the workbook output's Summary sheet).
@@ -242,6 +248,7 @@ impl Summary {
         input: String,
         output: String,
         store: bool,
+        max_invalid: Option<f64>,
     ) -> Summary {
         let elapsed = started.0.elapsed().as_secs_f64();
         let calls = Counters::get(&control.counters.calls);
@@ -252,6 +259,7 @@ impl Summary {
             hits_by_flag: FLAG_NAMES.iter().copied().zip(tally.hits_by_flag).collect(),
             invalid: tally.invalid,
             invalid_by_reason: tally.invalid_by_reason.clone(),
+            invalid_share: invalid_share(tally.rows, tally.invalid),
             errors: tally.errors,
             errors_by_code: tally.errors_by_code.clone(),
             duplicates: tally.duplicates,
@@ -275,6 +283,7 @@ impl Summary {
             started_at: humantime::format_rfc3339_seconds(started.1).to_string(),
             finished_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
                 .to_string(),
+            max_invalid,
         }
     }
 
@@ -298,9 +307,32 @@ impl Summary {
         figures
     }
 
+    /// When one reason makes most rows invalid, that in words with what to do (the summary's
+    /// first line, and a warning at the end of the run).
+    pub(crate) fn invalid_note(&self) -> Option<String> {
+        majority_note(self.rows, &self.invalid_by_reason)
+    }
+
+    /// That the run has more invalid rows than `--max-invalid` allows, and so exits 3.
+    pub(crate) fn over_max_invalid(&self) -> Option<String> {
+        let limit = self.max_invalid?;
+        over_limit(self.rows, self.invalid, Some(limit)).then(|| {
+            format!(
+                "{} of {} rows are invalid ({:.1}%), more than --max-invalid {limit} allows: exit 3",
+                thousands(self.invalid),
+                thousands(self.rows),
+                self.invalid_share * 100.0,
+            )
+        })
+    }
+
     /// The human summary for stderr.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
+        if let Some(note) = self.invalid_note() {
+            out.push_str(&note);
+            out.push('\n');
+        }
         let state = if self.complete {
             "Screened"
         } else {
@@ -334,6 +366,9 @@ impl Summary {
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
             out.push_str(&format!("  invalid: {}\n", reasons.join(", ")));
+        }
+        if let Some(over) = self.over_max_invalid() {
+            out.push_str(&format!("  {over}\n"));
         }
         if self.luhn_warnings > 0 {
             out.push_str(&format!(
@@ -388,6 +423,7 @@ mod tests {
             hits_by_flag: FLAG_NAMES.iter().copied().zip(tally.hits_by_flag).collect(),
             invalid: 0,
             invalid_by_reason: BTreeMap::new(),
+            invalid_share: 0.0,
             errors: 0,
             errors_by_code: [("271901".to_string(), 0)].into(),
             duplicates: 0,
@@ -409,6 +445,7 @@ mod tests {
             output: "out.xlsx".into(),
             started_at: "2026-12-07T02:15:00Z".into(),
             finished_at: "2026-12-07T02:15:01Z".into(),
+            max_invalid: None,
         }
     }
 

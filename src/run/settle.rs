@@ -13,7 +13,7 @@ use super::RunError;
 use crate::cli::Settings;
 use crate::control::{Control, StopReason};
 use crate::output::{Collected, Journal};
-use crate::report::{write_report, ChangeRows, Summary, Tally};
+use crate::report::{over_limit, write_report, ChangeRows, Summary, Tally};
 
 /// How a run that got under way ended: what `screen` maps to the exit code and the metrics.
 pub(super) struct Ended {
@@ -49,7 +49,7 @@ pub(super) async fn settle(
         complete,
         &collected.tally,
         control.stop_reason().as_ref(),
-        settings.fail_on_hit,
+        (settings.fail_on_hit, settings.max_invalid),
     );
     let summary = Summary::new(
         &collected.tally,
@@ -61,6 +61,7 @@ pub(super) async fn settle(
         settings.input.source.to_string(),
         settings.output.to_string(),
         settings.store.is_some(),
+        settings.max_invalid,
     );
     let report_changes = collected.report_changes.take();
     let run_started = collected.journal.started();
@@ -85,12 +86,18 @@ fn is_complete(collected: &Collected, feed_end: &FeedEnd) -> bool {
     feed_end.eof && collected.all_written && collected.rows_received == feed_end.rows
 }
 
-/// A complete run's exit code says what it found: 3 with rows in error, 1 with a hit under
-/// `--fail-on-hit`, else 0. A stopped run's says why it stopped, 2 when nothing says.
-fn judge(complete: bool, tally: &Tally, stop: Option<&StopReason>, fail_on_hit: bool) -> Verdict {
+/// A complete run's exit code says what it found: 3 with rows in error or more invalid rows
+/// than `--max-invalid` allows, 1 with a hit under `--fail-on-hit`, else 0. A stopped run's
+/// says why it stopped, 2 when nothing says.
+fn judge(
+    complete: bool,
+    tally: &Tally,
+    stop: Option<&StopReason>,
+    (fail_on_hit, max_invalid): (bool, Option<f64>),
+) -> Verdict {
     let exit_code = if !complete {
         stop.map_or(2, StopReason::exit_code)
-    } else if tally.errors > 0 {
+    } else if tally.errors > 0 || over_limit(tally.rows, tally.invalid, max_invalid) {
         3
     } else if fail_on_hit && tally.hits > 0 {
         1
@@ -147,6 +154,12 @@ fn settle_files(
 fn report(settings: &Settings, summary: &Summary) {
     // Not `eprint!`, which panics when stderr is gone (the terminal hung up).
     let _ = io::stderr().write_all(summary.render().as_bytes());
+    if let Some(note) = summary.invalid_note() {
+        tracing::warn!("{note}.");
+    }
+    if let Some(over) = summary.over_max_invalid() {
+        tracing::warn!("{over}.");
+    }
     if let Some(path) = &settings.summary {
         if let Err(e) = files::write_summary(path, summary) {
             tracing::warn!(summary = %path.display(), error = %e, "Could not write the summary; the run's result and exit code stand.");
@@ -177,7 +190,7 @@ mod tests {
     }
 
     fn code(complete: bool, tally: &Tally, stop: Option<StopReason>, fail_on_hit: bool) -> i32 {
-        let verdict = judge(complete, tally, stop.as_ref(), fail_on_hit);
+        let verdict = judge(complete, tally, stop.as_ref(), (fail_on_hit, None));
         assert_eq!(verdict.complete, complete);
         verdict.exit_code
     }
@@ -192,6 +205,26 @@ mod tests {
         // A stop that came after the last row changes nothing.
         let signal = Some(StopReason::Signal { number: 15 });
         assert_eq!(code(true, &tally(0, 0), signal, false), 0);
+    }
+
+    #[test]
+    fn more_invalid_rows_than_max_invalid_allows_is_exit_3() {
+        let found = Tally {
+            rows: 10,
+            invalid: 6,
+            hits: 1,
+            ..Tally::default()
+        };
+        let judged = |max_invalid| judge(true, &found, None, (true, max_invalid)).exit_code;
+        assert_eq!(judged(None), 1);
+        assert_eq!(judged(Some(0.5)), 3);
+        assert_eq!(judged(Some(0.6)), 1);
+        // A stopped run says why it stopped, whatever its rows so far.
+        let stop = Some(StopReason::Budget { calls: 1 });
+        assert_eq!(
+            judge(false, &found, stop.as_ref(), (false, Some(0.0))).exit_code,
+            5
+        );
     }
 
     #[test]

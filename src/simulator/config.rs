@@ -12,38 +12,38 @@ use super::faults::{parse_duration, parse_probability, Faults};
 #[derive(Clone, PartialEq, clap::Args)]
 pub struct SimulatorConfig {
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
     /// The one accepted key; any other key, or none, answers 10001.
-    #[arg(long, default_value = "demo-key")]
+    #[arg(long, value_name = "KEY", default_value = "demo-key")]
     pub key: String,
     /// Mean service time; each call waits a uniform 0.5x to 1.5x of it.
-    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "0ms", value_parser = parse_duration)]
     pub latency: Duration,
     /// Chance that a call answers 271901 (data source timeout).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub timeout_rate: f64,
     /// Calls beyond N accepted ones in any sliding 1 s window answer 10011; 0 = off.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub qps_limit: u32,
     /// After N successful calls, calls answer 10012 until POST /reset; 0 = off.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub quota: u64,
     /// The day whose blacklists answer; POST /next-day moves on a day (about 1% of cards change).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub day: u32,
     /// Seeds every random decision, so that the same calls meet the same faults.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
     /// Network faults, for testing how a client copes with them.
     #[command(flatten)]
     pub faults: Faults,
     /// Serve HTTPS with this PEM certificate (chain), for testing a client's trust; needs
     /// --tls-key. Plain HTTP without it.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[arg(long, value_name = "PEM", value_hint = clap::ValueHint::FilePath, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(long, value_name = "PEM", value_hint = clap::ValueHint::FilePath, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 }
 

@@ -10,19 +10,19 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct Faults {
     /// Chance that a call answers HTTP 502 with an nginx HTML page.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub http_502_rate: f64,
     /// Chance that a call answers HTTP 200 with its JSON body cut in half.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub truncated_rate: f64,
     /// Chance that the connection is reset without an answer.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub reset_rate: f64,
     /// Chance that a call answers only after --slow-delay.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub slow_rate: f64,
     /// Delay of a slow answer.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub slow_delay: Duration,
 }
 

@@ -9,7 +9,7 @@ pub(crate) fn exit_words(code: i32) -> &'static str {
         0 => "completed: every row ok or invalid",
         1 => "completed with hits (--fail-on-hit)",
         2 => "failed: a usage, config, input or output error",
-        3 => "completed, with rows in error",
+        3 => "completed, with rows in error or more invalid rows than --max-invalid allows",
         4 => {
             "aborted: the API refused, too many failures in a row, an untrusted certificate, \
             the output closed or the disk filled"
