@@ -190,10 +190,13 @@ fn wide_workbook(sim: &Simulator, work: &Workdir) -> std::path::PathBuf {
         ));
     }
     let input = work.write("wide.csv", text);
-    let out = work.path("wide.xlsx");
-    let result = run(screen(sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    out
+    let result = Screen::new(sim)
+        .work(&work)
+        .input(&input)
+        .output("wide.xlsx")
+        .run();
+    result.ok();
+    result.out().to_path_buf()
 }
 
 #[test]
@@ -348,11 +351,12 @@ fn crlf_in_is_crlf_out_and_a_quoted_crlf_is_kept() {
 fn lf_in_is_lf_out_with_a_quoted_crlf_kept() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.fixture("line_breaks_quotes_json.csv");
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let bytes = std::fs::read(&out).expect("output");
+    let result = Screen::new(&sim)
+        .work(&work)
+        .fixture("line_breaks_quotes_json.csv")
+        .run();
+    result.ok();
+    let bytes = std::fs::read(result.out()).expect("output");
     let ends = record_ends(&bytes);
     assert!(ends.len() > 2);
     assert!(ends.iter().all(|end| *end == b"\n"), "{ends:?}");

@@ -543,13 +543,19 @@ fn what_cannot_be_read_as_a_workbook_says_so() {
     );
     // A workbook named .csv is still a workbook; a text file named .xls is read as text.
     let renamed = work.write("renamed.csv", &workbook);
-    let out = work.path("renamed.out.csv");
-    let result = run(screen(&sim, &renamed, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&renamed)
+        .output("renamed.out.csv")
+        .run();
+    result.ok();
     let text_xls = work.write("export.xls", "卡号\n6222024332181964\n");
-    let out = work.path("export.out.csv");
-    let result = run(screen(&sim, &text_xls, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&text_xls)
+        .output("export.out.csv")
+        .run();
+    result.ok();
     // A broken workbook is refused before any call.
     let calls = sim.calls();
     let mut broken = workbook.clone();
