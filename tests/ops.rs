@@ -93,60 +93,46 @@ fn an_empty_key_from_any_source_is_exit_2_before_any_call() {
     std::fs::create_dir(&credentials).unwrap();
     std::fs::write(credentials.join("JUHE_KEY"), " \n").unwrap();
     work.write("blank.toml", "key = \"\"\n");
-    type Source = fn(&mut std::process::Command, &Workdir);
+    type Source = for<'s> fn(Screen<'s>, &Workdir) -> Screen<'s>;
     let cases: [(&str, Source, &str); 5] = [
         (
             "--key-file",
-            |cmd, work| {
-                cmd.arg("--key-file").arg(work.path("empty.key"));
-            },
+            |run, work| run.arg("--key-file").arg(work.path("empty.key")),
             "--key-file",
         ),
         (
             "--key-env",
-            |cmd, _| {
-                cmd.args(["--key-env", "RISK_KEY"]).env("RISK_KEY", "");
-            },
+            |run, _| run.args(["--key-env", "RISK_KEY"]).env("RISK_KEY", ""),
             "RISK_KEY",
         ),
-        (
-            "JUHE_KEY",
-            |cmd, _| {
-                cmd.env("JUHE_KEY", "   ");
-            },
-            "JUHE_KEY",
-        ),
+        ("JUHE_KEY", |run, _| run.env("JUHE_KEY", "   "), "JUHE_KEY"),
         (
             "credential",
-            |cmd, work| {
-                cmd.env_remove("JUHE_KEY")
-                    .env("CREDENTIALS_DIRECTORY", work.path("credentials"));
+            |run, work| {
+                run.env_remove("JUHE_KEY")
+                    .env("CREDENTIALS_DIRECTORY", work.path("credentials"))
             },
             "systemd credential",
         ),
         (
             "config",
-            |cmd, work| {
-                cmd.env_remove("JUHE_KEY")
+            |run, work| {
+                run.env_remove("JUHE_KEY")
                     .arg("--config")
-                    .arg(work.path("blank.toml"));
+                    .arg(work.path("blank.toml"))
             },
             "`key` in the config file",
         ),
     ];
     for (name, set, named) in cases {
-        let out = work.path(&format!("{name}.csv"));
-        let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
-        set(&mut cmd, &work);
-        let result = run(&mut cmd);
-        assert_eq!(code(&result), 2, "{name}: {}", stderr(&result));
-        let message = stderr(&result);
-        assert!(
-            message.contains(named) && message.contains("empty"),
-            "{name}: {message}"
-        );
-        assert_eq!(sim.calls(), 0, "{name} made a call");
-        assert!(!out.exists(), "{name} wrote an output");
+        let run = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .output(&format!("{name}.csv"));
+        let result = set(run, &work).run();
+        assert_refused(&result, named);
+        assert!(result.stderr.contains("empty"), "{name}: {}", result.stderr);
+        assert!(!result.out().exists(), "{name} wrote an output");
     }
 }
 

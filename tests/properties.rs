@@ -290,24 +290,26 @@ fn any_file_screens_or_is_refused_and_never_panics() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let share = accepted_share(64, |bytes| {
-        let input = work.write("cards.csv", &bytes);
-        let out = work.path("cards.out.csv");
-        let _ = std::fs::remove_file(&out);
-        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-        let message = stderr(&result);
+        let _ = std::fs::remove_file(work.path("cards.out.csv"));
+        let result = Screen::new(&sim)
+            .work(&work)
+            .csv(&bytes)
+            .output("cards.out.csv")
+            .run();
+        let message = &result.stderr;
         prop_assert!(!message.contains("panicked"), "{}", message);
-        match code(&result) {
+        match result.code {
             0 | 3 => {
                 let text = auto_decoded(&bytes);
                 prop_assert!(text.is_some(), "screened an input auto cannot decode");
-                let (header, rows) = read_csv(&out);
-                prop_assert!(header.len() > ADDED.len(), "{:?}", header);
-                check_rows(rows.len(), &text.unwrap_or_default())?;
+                prop_assert!(result.header.len() > ADDED.len(), "{:?}", result.header);
+                check_rows(result.rows.len(), &text.unwrap_or_default())?;
                 Ok(true)
             }
             2 => {
                 prop_assert!(message.contains("cardscreen: "), "{}", message);
-                prop_assert!(!out.exists());
+                prop_assert!(!result.out().exists());
+                prop_assert_eq!(result.calls, 0);
                 Ok(false)
             }
             other => Err(TestCaseError::fail(format!("exit {other}: {message}"))),
