@@ -183,7 +183,7 @@ fn wide_workbook(sim: &Simulator, work: &Workdir) -> std::path::PathBuf {
     }
     let input = work.write("wide.csv", text);
     let result = Screen::new(sim)
-        .work(&work)
+        .work(work)
         .input(&input)
         .output("wide.xlsx")
         .run();

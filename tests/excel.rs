@@ -98,10 +98,10 @@ fn a_text_card_column_under_a_chinese_sheet_and_header_screens_like_its_csv_twin
         header[..6],
         ["序号", "姓名", "银行卡号", "联系方式", "column_5", "备注"]
     );
-    assert_eq!(column(&header, &rows, "序号"), ["1", "2", "3", "4", "5"]);
-    assert_eq!(column(&header, &rows, "联系方式")[0], "13800000000");
+    assert_eq!(column(header, rows, "序号"), ["1", "2", "3", "4", "5"]);
+    assert_eq!(column(header, rows, "联系方式")[0], "13800000000");
     assert_eq!(
-        column(&header, &rows, "status"),
+        column(header, rows, "status"),
         ["ok", "ok", "invalid", "ok", "ok"]
     );
     for key in [
@@ -142,10 +142,10 @@ fn a_numeric_card_column_sends_only_the_numbers_excel_kept_whole() {
         .run();
     result.ok();
     let (header, rows) = (&result.header, &result.rows);
-    let notes = column(&header, &rows, "note");
-    let status = column(&header, &rows, "status");
-    let errors = column(&header, &rows, "error");
-    let cards = column(&header, &rows, "card");
+    let notes = column(header, rows, "note");
+    let status = column(header, rows, "status");
+    let errors = column(header, rows, "error");
+    let cards = column(header, rows, "card");
     for (i, note) in notes.iter().enumerate() {
         match note.as_str() {
             "13 digits" | "14 digits" | "15 digits" | "16 digits as text" => {
@@ -255,9 +255,9 @@ fn xls_and_ods_pass_dates_formulas_booleans_and_errors_through() {
         assert_eq!(result.code, 0, "{fixture}: {}", result.stderr);
         let (header, rows) = (&result.header, &result.rows);
         for (name, expected) in columns {
-            assert_eq!(column(&header, &rows, name), *expected, "{fixture}: {name}");
+            assert_eq!(column(header, rows, name), *expected, "{fixture}: {name}");
         }
-        assert_eq!(column(&header, &rows, "status"), ["ok", "ok"], "{fixture}");
+        assert_eq!(column(header, rows, "status"), ["ok", "ok"], "{fixture}");
         assert_eq!(
             sim.per_card(),
             called_once(&["6222024332181964", "4563516316347018"]),

@@ -508,18 +508,15 @@ fn a_row_longer_than_the_header_is_invalid_and_keeps_its_cells() {
     let (header, rows) = (&result.header, &result.rows);
     assert!(rows.iter().all(|row| row.len() == header.len()), "{rows:?}");
     assert_eq!(
-        column(&header, &rows, "bankcard"),
+        column(header, rows, "bankcard"),
         [
             format!("{},extra", all[0]),
             all[1].clone(),
             format!("{},x,\"y, z\"", all[2])
         ]
     );
-    assert_eq!(
-        column(&header, &rows, "status"),
-        ["invalid", "ok", "invalid"]
-    );
-    let errors = column(&header, &rows, "error");
+    assert_eq!(column(header, rows, "status"), ["invalid", "ok", "invalid"]);
+    let errors = column(header, rows, "error");
     assert!(
         errors[0].contains("3 fields") && errors[0].contains("2"),
         "{}",

@@ -109,7 +109,7 @@ fn long_but_sane_input_is_read_and_quoted_input_is_cut_in_messages() {
     let result = Screen::new(&sim).work(&work).input(&input).run();
     result.ok();
     let (header, rows) = (&result.header, &result.rows);
-    assert_eq!(column(&header, &rows, "status"), ["ok", "ok", "ok"]);
+    assert_eq!(column(header, rows, "status"), ["ok", "ok", "ok"]);
 
     // A header that names no card column is quoted cut short, control bytes escaped.
     let header_line = format!("id,name\u{1b}[31m{}\n1,2\n", "y".repeat(300_000));

@@ -143,7 +143,7 @@ fn dash_output_writes_a_file_input_to_stdout() {
     let result = Screen::new(&sim)
         .work(&work)
         .fixture("letters_in_card.csv")
-        .to_stdout()
+        .output_to_stdout()
         .run();
     result.ok();
     let (header, rows) = (&result.header, &result.rows);
@@ -153,7 +153,7 @@ fn dash_output_writes_a_file_input_to_stdout() {
         assert_eq!(&output[..input.len()], &input[..]);
     }
     assert_eq!(
-        column(&header, &rows, "status"),
+        column(header, rows, "status"),
         ["ok", "invalid", "invalid", "invalid", "invalid", "ok"]
     );
     assert_eq!(
@@ -171,7 +171,7 @@ fn resume_is_refused_when_the_output_is_stdout() {
     for from_stdin in [false, true] {
         let screen = Screen::new(&sim).work(&work).arg("--resume");
         let screen = match from_stdin {
-            false => screen.input(&input).to_stdout(),
+            false => screen.input(&input).output_to_stdout(),
             true => screen
                 .input(Path::new("-"))
                 .unnamed_output()

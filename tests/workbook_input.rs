@@ -117,8 +117,8 @@ fn a_cell_of_more_than_a_mebibyte_is_refused_even_where_the_part_packs_modestly(
         .run();
     result.ok();
     let (header, rows) = (&result.header, &result.rows);
-    assert_eq!(column(&header, &rows, "status"), ["invalid"]);
-    assert_eq!(column(&header, &rows, "bankcard")[0].len(), (1 << 20) - 64);
+    assert_eq!(column(header, rows, "status"), ["invalid"]);
+    assert_eq!(column(header, rows, "bankcard")[0].len(), (1 << 20) - 64);
 }
 
 #[test]
@@ -170,9 +170,9 @@ fn a_note_typed_beyond_the_header_is_kept_and_its_row_screened() {
     result.ok();
     let (header, rows) = (&result.header, &result.rows);
     assert_eq!(header[..4], ["id", "bankcard", "column_3", "column_4"]);
-    assert_eq!(column(&header, &rows, "status"), ["ok"]);
-    assert_eq!(column(&header, &rows, "column_3"), ["called back"]);
-    assert_eq!(column(&header, &rows, "column_4"), ["fine"]);
+    assert_eq!(column(header, rows, "status"), ["ok"]);
+    assert_eq!(column(header, rows, "column_3"), ["called back"]);
+    assert_eq!(column(header, rows, "column_4"), ["fine"]);
     assert_eq!(sim.per_card(), called_once(&["6222024332181964"]));
 
     // In a CSV the unquoted cells beyond the header may hold the card's delimiter: unscreened.
@@ -187,7 +187,7 @@ fn a_note_typed_beyond_the_header_is_kept_and_its_row_screened() {
         .run();
     result.ok();
     let (header, rows) = (&result.header, &result.rows);
-    assert_eq!(column(&header, &rows, "status"), ["invalid"]);
+    assert_eq!(column(header, rows, "status"), ["invalid"]);
     assert_eq!(sim.calls(), 1, "no call more for the CSV");
 }
 
@@ -338,10 +338,10 @@ fn an_exact_number_is_screened_only_from_a_writer_that_keeps_seventeen_digits() 
         let (header, rows) = (&result.header, &result.rows);
         // The digits the file holds, never rounded again.
         assert_eq!(
-            column(&header, &rows, "bankcard"),
+            column(header, rows, "bankcard"),
             ["6222020166131869", "6222024332181980"]
         );
-        outcomes.push(column(&header, &rows, "status"));
+        outcomes.push(column(header, rows, "status"));
     }
     // A 16th digit of 0 may be one rounded away, even when the digits pass the Luhn check (as
     // a tenth of such roundings do): never sent.
@@ -366,8 +366,8 @@ fn an_xlsb_is_read_a_row_at_a_time_and_a_record_claiming_megabytes_is_refused() 
     result.ok();
     let (header, rows_out) = (&result.header, &result.rows);
     assert_eq!(header[..3], ["id", "bankcard", "column_3"]);
-    assert_eq!(column(&header, &rows_out, "status"), ["ok"]);
-    assert_eq!(column(&header, &rows_out, "column_3"), ["called back"]);
+    assert_eq!(column(header, rows_out, "status"), ["ok"]);
+    assert_eq!(column(header, rows_out, "column_3"), ["called back"]);
     assert_eq!(sim.per_card(), called_once(&["6222024332181964"]));
 
     // Four bytes that claim a record of 200 MiB, which the reader would make room for.
@@ -401,5 +401,5 @@ fn a_used_range_declared_out_to_the_last_column_widens_the_header_to_256_only() 
     let (header, rows) = (&result.header, &result.rows);
     assert_eq!(header.len(), 256 + ADDED.len());
     assert_eq!(header[255], "column_256");
-    assert_eq!(column(&header, &rows, "status"), ["ok"]);
+    assert_eq!(column(header, rows, "status"), ["ok"]);
 }

@@ -93,7 +93,7 @@ impl<'s> Screen<'s> {
     }
 
     /// `-o -`: the output goes to standard output and is read back from there.
-    pub fn to_stdout(mut self) -> Self {
+    pub fn output_to_stdout(mut self) -> Self {
         self.target = Target::Stdout;
         self
     }
