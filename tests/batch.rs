@@ -8,7 +8,6 @@ use crate::common::*;
 #[test]
 fn every_card_is_called_once_however_often_it_appears() {
     let sim = Simulator::start(&["--latency", "5ms"]);
-    let work = Workdir::new();
     let distinct = cards(40, 50);
     // Each card three times: twice in adjacent rows (the first call still in flight), once far away.
     let mut all = Vec::new();
@@ -19,10 +18,8 @@ fn every_card_is_called_once_however_often_it_appears() {
     all.extend(distinct.iter().cloned());
     // The same card written differently is still the same card.
     all.push(format!("{} {}", &distinct[0][..8], &distinct[0][8..]));
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim).card_list(&all).run();
+    result.ok();
     let stats = sim.stats();
     assert_eq!(stats["calls"], 40, "calls equal distinct cards: {stats}");
     assert!(stats["per_card"]
@@ -31,7 +28,7 @@ fn every_card_is_called_once_however_often_it_appears() {
         .values()
         .all(|n| n == 1));
 
-    let (header, rows) = read_csv(&out);
+    let (header, rows) = (&result.header, &result.rows);
     assert_eq!(rows.len(), all.len());
     let attempts_at = header.iter().position(|h| h == "attempts").unwrap();
     let first_row_of = |card: &str| rows.iter().position(|r| r[1] == card).unwrap();
@@ -47,9 +44,11 @@ fn every_card_is_called_once_however_often_it_appears() {
         assert_eq!(row[attempts_at], "0", "row {i}");
     }
     assert!(
-        stderr(&result).contains(&format!("{} duplicates", all.len() - 40)),
+        result
+            .stderr
+            .contains(&format!("{} duplicates", all.len() - 40)),
         "{}",
-        stderr(&result)
+        result.stderr
     );
 }
 
@@ -63,21 +62,18 @@ fn dry_run_counts_without_calling() {
     all.push("622848040256".into());
     all.push("6.22848E+18".into());
     all.push("6228480402564890019".into()); // fails Luhn
-    let input = work.write("cards.csv", card_csv(&all));
     let config = work.write("c.toml", "price_per_call = 0.5\nrate = 2\n");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "--dry-run",
-            "--config",
-            config.to_str().unwrap(),
-            "--rate",
-            "2",
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let report = String::from_utf8_lossy(&result.stdout).into_owned();
+    let result = Screen::new(&sim)
+        .work(&work)
+        .card_list(&all)
+        .unnamed_output()
+        .arg("--dry-run")
+        .arg("--config")
+        .arg(&config)
+        .args(["--rate", "2"])
+        .run();
+    result.ok();
+    let report = result.stdout_text();
     for expected in [
         "rows:            16",
         "valid:           14",
@@ -96,7 +92,7 @@ fn dry_run_counts_without_calling() {
             "missing {expected:?} in:\n{report}"
         );
     }
-    assert_eq!(sim.calls(), 0);
+    assert_eq!(result.calls, 0);
     assert!(!work.path("cards.screened.csv").exists());
 }
 
@@ -107,27 +103,20 @@ fn json_summary_agrees_with_the_output_and_the_simulator() {
     let mut all = cards(150, 52);
     all.extend(all[..10].to_vec());
     all.push("12345".into());
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
     let summary_path = work.path("summary.json");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-            summary_path.to_str().unwrap(),
-            "--max-attempts",
-            "10",
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .work(&work)
+        .card_list(&all)
+        .arg("--summary")
+        .arg(&summary_path)
+        .args(["--max-attempts", "10"])
+        .run();
+    result.ok();
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
-    let (header, rows) = read_csv(&out);
-    let status = column(&header, &rows, "status");
-    let hit = column(&header, &rows, "hit");
+    let rows = &result.rows;
+    let status = result.column("status");
+    let hit = result.column("hit");
     let count = |s: &str| status.iter().filter(|x| *x == s).count() as u64;
     assert_eq!(summary["rows"], rows.len() as u64);
     assert_eq!(summary["ok"], count("ok"));
@@ -144,10 +133,7 @@ fn json_summary_agrees_with_the_output_and_the_simulator() {
         summary["calls"], stats["calls"],
         "calls must equal what the API received"
     );
-    let attempts: u64 = column(&header, &rows, "attempts")
-        .iter()
-        .map(|a| a.parse::<u64>().unwrap())
-        .sum();
+    let attempts = result.attempts();
     assert_eq!(summary["retries"].as_u64().unwrap(), attempts - 150);
     assert_eq!(summary["exit_code"], 0);
     assert_eq!(summary["complete"], true);
@@ -176,17 +162,14 @@ fn json_summary_agrees_with_the_output_and_the_simulator() {
 fn fail_on_hit_sets_the_exit_code() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.fixture("sample.csv");
-    let out = work.path("out.csv");
-    let with_hits = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--fail-on-hit"],
-    ));
-    assert_eq!(code(&with_hits), 1, "{}", stderr(&with_hits));
-    assert!(out.exists(), "a run that found hits is still complete");
-    let without = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&without), 0);
+    let sample = || Screen::new(&sim).work(&work).fixture("sample.csv");
+    let with_hits = sample().arg("--fail-on-hit").run();
+    with_hits.exit(1);
+    assert!(
+        with_hits.out().exists(),
+        "a run that found hits is still complete"
+    );
+    sample().run().ok();
 
     // A file with no hits at all.
     let quiet: Vec<String> = cards(60, 53)
@@ -194,29 +177,23 @@ fn fail_on_hit_sets_the_exit_code() {
         .filter(|c| !flags_for(c).iter().any(|&f| f))
         .collect();
     let input = work.write("quiet.csv", card_csv(&quiet));
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", work.path("q.csv").to_str().unwrap(), "--fail-on-hit"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("q.csv")
+        .arg("--fail-on-hit")
+        .run()
+        .ok();
 
     // Errors win over hits: exit 3.
     let flaky = Simulator::start(&["--timeout-rate", "0.5", "--seed", "3"]);
-    let result = run(screen(
-        &flaky,
-        &work.fixture("sample.csv"),
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--fail-on-hit",
-            "--max-attempts",
-            "1",
-            "--max-consecutive-failures",
-            "0",
-        ],
-    ));
-    assert_eq!(code(&result), 3, "{}", stderr(&result));
+    Screen::new(&flaky)
+        .work(&work)
+        .fixture("sample.csv")
+        .args(["--fail-on-hit", "--max-attempts", "1"])
+        .args(["--max-consecutive-failures", "0"])
+        .run()
+        .exit(3);
 }
 
 #[test]
@@ -225,24 +202,16 @@ fn retry_errors_calls_only_the_failed_rows() {
     let mut all = cards(120, 54);
     all.push(all[0].clone());
     all.push("622848040256".into());
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
     let flaky = Simulator::start(&["--timeout-rate", "0.15", "--seed", "5"]);
-    let first = run(screen(
-        &flaky,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--max-attempts",
-            "1",
-            "--max-consecutive-failures",
-            "0",
-        ],
-    ));
-    assert_eq!(code(&first), 3, "{}", stderr(&first));
-    let (header, before) = read_csv(&out);
-    let status = column(&header, &before, "status");
+    let first = Screen::new(&flaky)
+        .work(&work)
+        .card_list(&all)
+        .args(["--max-attempts", "1", "--max-consecutive-failures", "0"])
+        .run();
+    first.exit(3);
+    let (header, before) = (&first.header, &first.rows);
+    assert_eq!(before.len(), all.len());
+    let status = first.column("status");
     let failed: std::collections::BTreeSet<String> = before
         .iter()
         .zip(&status)
@@ -252,12 +221,12 @@ fn retry_errors_calls_only_the_failed_rows() {
     assert!(!failed.is_empty());
 
     let healthy = Simulator::start(&[]);
-    let second = run(screen(
-        &healthy,
-        &input,
-        &["-o", out.to_str().unwrap(), "--retry-errors"],
-    ));
-    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let second = Screen::new(&healthy)
+        .work(&work)
+        .input(&first.input)
+        .arg("--retry-errors")
+        .run();
+    second.ok();
     let stats = healthy.stats();
     let called: std::collections::BTreeSet<String> = stats["per_card"]
         .as_object()
@@ -266,11 +235,11 @@ fn retry_errors_calls_only_the_failed_rows() {
         .cloned()
         .collect();
     assert_eq!(called, failed, "only the failed cards are called again");
-    let (header2, after) = read_csv(&out);
-    assert_eq!(header2, header);
+    let after = &second.rows;
+    assert_eq!(&second.header, header);
     assert_eq!(after.len(), before.len());
-    let status_after = column(&header2, &after, "status");
-    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+    let status_after = second.column("status");
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
         if status[i] == "error" {
             assert_eq!(status_after[i], "ok", "row {i}");
         } else {
@@ -283,26 +252,16 @@ fn retry_errors_calls_only_the_failed_rows() {
 fn progress_lines_go_to_a_piped_stderr() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(35, 55)));
     let config = work.write("c.toml", "progress_interval = \"1s\"\n");
-    let out = work.path("out.csv");
-    let mut cmd = screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--rate",
-            "10",
-            "--progress",
-            "auto",
-        ],
-    );
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let log = stderr(&result);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .cards(35, 55)
+        .arg("--config")
+        .arg(&config)
+        .args(["--rate", "10", "--progress", "auto"])
+        .run();
+    result.ok();
+    let log = &result.stderr;
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("Progress.")).collect();
     assert!(
         lines.len() >= 2,
@@ -319,23 +278,12 @@ fn progress_lines_go_to_a_piped_stderr() {
 #[test]
 fn a_25_second_run_with_stderr_piped_logs_progress_every_10_seconds() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(250, 56)));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--rate",
-            "10",
-            "--progress",
-            "auto",
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let log = stderr(&result);
+    let result = Screen::new(&sim)
+        .cards(250, 56)
+        .args(["--rate", "10", "--progress", "auto"])
+        .run();
+    result.ok();
+    let log = &result.stderr;
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("Progress.")).collect();
     assert!(lines.len() >= 2, "a line at 10 s and at 20 s:\n{log}");
     assert!(

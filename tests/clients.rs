@@ -109,22 +109,18 @@ fn the_summary_sheet_holds_every_field_of_the_json_summary_with_a_store_too() {
     let summary_path = work.path("summary.json");
     let out = work.path("out.xlsx");
     let night = |extra: &[&str]| {
-        let mut cmd = screen(
-            &sim,
-            &input,
-            &[
-                "-o",
-                out.to_str().unwrap(),
-                "--summary",
-                summary_path.to_str().unwrap(),
-                "--store",
-                store.to_str().unwrap(),
-            ],
-        );
-        cmd.args(extra);
-        let result = run(cmd);
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .output_path(&out)
+            .arg("--summary")
+            .arg(&summary_path)
+            .arg("--store")
+            .arg(&store)
+            .args(extra)
+            .run();
         let summary = assert_sheet_is_summary(&out, &summary_path);
-        assert_eq!(summary["exit_code"], code(&result), "{}", stderr(&result));
+        assert_eq!(summary["exit_code"], result.code, "{}", result.stderr);
         summary
     };
     let first = night(&[]);
@@ -157,23 +153,19 @@ fn the_summary_sheet_holds_every_field_of_the_json_summary_with_a_store_too() {
 fn without_a_store_the_sheet_has_no_store_figures_and_still_the_exit_code() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(3, 5)));
     let summary_path = work.path("summary.json");
-    let out = work.path("out.xlsx");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-            summary_path.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let summary = assert_sheet_is_summary(&out, &summary_path);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .cards(3, 5)
+        .output("out.xlsx")
+        .arg("--summary")
+        .arg(&summary_path)
+        .run();
+    result.ok();
+    let out = result.out();
+    let summary = assert_sheet_is_summary(out, &summary_path);
     assert!(summary.get("reused").is_none());
-    let sheet = summary_sheet(&out);
+    let sheet = summary_sheet(out);
     assert!(sheet.iter().all(|(n, _)| n != "first_seen"));
     assert!(sheet
         .iter()
@@ -190,10 +182,13 @@ fn wide_workbook(sim: &Simulator, work: &Workdir) -> std::path::PathBuf {
         ));
     }
     let input = work.write("wide.csv", text);
-    let out = work.path("wide.xlsx");
-    let result = run(screen(sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    out
+    let result = Screen::new(sim)
+        .work(work)
+        .input(&input)
+        .output("wide.xlsx")
+        .run();
+    result.ok();
+    result.out().to_path_buf()
 }
 
 #[test]
@@ -303,23 +298,17 @@ fn crlf_in_is_crlf_out_and_a_quoted_crlf_is_kept() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let input = work.fixture("crlf_line_endings.csv");
-    let out = work.path("out.csv");
     let changes = work.path("changes.csv");
-    let store = work.path("screening.db");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--changes",
-            changes.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let bytes = std::fs::read(&out).expect("output");
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .arg("--store")
+        .arg(work.path("screening.db"))
+        .arg("--changes")
+        .arg(&changes)
+        .run();
+    result.ok();
+    let bytes = std::fs::read(result.out()).expect("output");
     let ends = record_ends(&bytes);
     assert_eq!(ends.len(), 4, "{}", String::from_utf8_lossy(&bytes));
     assert!(ends.iter().all(|end| *end == b"\r\n"), "{ends:?}");
@@ -336,11 +325,13 @@ fn crlf_in_is_crlf_out_and_a_quoted_crlf_is_kept() {
     assert!(record_ends(&changes).iter().all(|end| *end == b"\r\n"));
 
     // From standard input to standard output as well.
-    let piped = run_with_stdin(
-        screen(&sim, Path::new("-"), &[]),
-        &std::fs::read(&input).expect("fixture"),
-    );
-    assert_eq!(code(&piped), 0, "{}", stderr(&piped));
+    let piped = Screen::new(&sim)
+        .work(&work)
+        .input(Path::new("-"))
+        .unnamed_output()
+        .stdin(std::fs::read(&input).expect("fixture"))
+        .run();
+    piped.ok();
     assert_eq!(record_ends(&piped.stdout), [b"\r\n"; 4]);
 }
 
@@ -348,11 +339,12 @@ fn crlf_in_is_crlf_out_and_a_quoted_crlf_is_kept() {
 fn lf_in_is_lf_out_with_a_quoted_crlf_kept() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.fixture("line_breaks_quotes_json.csv");
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let bytes = std::fs::read(&out).expect("output");
+    let result = Screen::new(&sim)
+        .work(&work)
+        .fixture("line_breaks_quotes_json.csv")
+        .run();
+    result.ok();
+    let bytes = std::fs::read(result.out()).expect("output");
     let ends = record_ends(&bytes);
     assert!(ends.len() > 2);
     assert!(ends.iter().all(|end| *end == b"\n"), "{ends:?}");

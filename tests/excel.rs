@@ -68,54 +68,40 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read summary")).expect("JSON")
 }
 
-/// `--summary` for a run, beside its output.
-fn summary_arg(work: &Workdir, name: &str) -> (String, std::path::PathBuf) {
-    let path = work.path(name);
-    (path.to_str().unwrap().to_string(), path)
-}
-
 #[test]
 fn a_text_card_column_under_a_chinese_sheet_and_header_screens_like_its_csv_twin() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let workbook = work.fixture("workbook_cards.xlsx");
-    let twin = work.fixture("workbook_cards.csv");
-    let (from_workbook, from_twin) = (work.path("a.csv"), work.path("b.csv"));
-    let (a_summary, a_summary_path) = summary_arg(&work, "a.json");
-    let (b_summary, b_summary_path) = summary_arg(&work, "b.json");
-    let a = run(screen(
-        &sim,
-        &workbook,
-        &[
-            "-o",
-            from_workbook.to_str().unwrap(),
-            "--summary",
-            &a_summary,
-        ],
-    ));
-    assert_eq!(code(&a), 0, "{}", stderr(&a));
-    let b = run(screen(
-        &sim,
-        &twin,
-        &["-o", from_twin.to_str().unwrap(), "--summary", &b_summary],
-    ));
-    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    let (a_summary_path, b_summary_path) = (work.path("a.json"), work.path("b.json"));
+    let screened = |fixture: &str, out: &str, summary: &std::path::Path| {
+        let result = Screen::new(&sim)
+            .work(&work)
+            .fixture(fixture)
+            .output(out)
+            .arg("--summary")
+            .arg(summary)
+            .run();
+        result.ok();
+        result
+    };
+    let a = screened("workbook_cards.xlsx", "a.csv", &a_summary_path);
+    let b = screened("workbook_cards.csv", "b.csv", &b_summary_path);
 
     // Cell for cell, CR LF and quotes included, the twins come out the same, but for the
     // header cell the merged one leaves empty: a sheet names it as --no-header would.
-    let mut from_workbook_rows = without_orderid(&from_workbook);
+    let mut from_workbook_rows = without_orderid(a.out());
     assert_eq!(from_workbook_rows[0][4], "column_5");
     from_workbook_rows[0][4].clear();
-    assert_eq!(from_workbook_rows, without_orderid(&from_twin));
-    let (header, rows) = read_csv(&from_workbook);
+    assert_eq!(from_workbook_rows, without_orderid(b.out()));
+    let (header, rows) = (&a.header, &a.rows);
     assert_eq!(
         header[..6],
         ["序号", "姓名", "银行卡号", "联系方式", "column_5", "备注"]
     );
-    assert_eq!(column(&header, &rows, "序号"), ["1", "2", "3", "4", "5"]);
-    assert_eq!(column(&header, &rows, "联系方式")[0], "13800000000");
+    assert_eq!(column(header, rows, "序号"), ["1", "2", "3", "4", "5"]);
+    assert_eq!(column(header, rows, "联系方式")[0], "13800000000");
     assert_eq!(
-        column(&header, &rows, "status"),
+        column(header, rows, "status"),
         ["ok", "ok", "invalid", "ok", "ok"]
     );
     for key in [
@@ -147,20 +133,19 @@ fn a_text_card_column_under_a_chinese_sheet_and_header_screens_like_its_csv_twin
 fn a_numeric_card_column_sends_only_the_numbers_excel_kept_whole() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.fixture("workbook_numeric_cards.xlsx");
-    let out = work.path("out.csv");
-    let (summary, summary_path) = summary_arg(&work, "summary.json");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--summary", &summary],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    let notes = column(&header, &rows, "note");
-    let status = column(&header, &rows, "status");
-    let errors = column(&header, &rows, "error");
-    let cards = column(&header, &rows, "card");
+    let summary_path = work.path("summary.json");
+    let result = Screen::new(&sim)
+        .work(&work)
+        .fixture("workbook_numeric_cards.xlsx")
+        .arg("--summary")
+        .arg(&summary_path)
+        .run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
+    let notes = column(header, rows, "note");
+    let status = column(header, rows, "status");
+    let errors = column(header, rows, "error");
+    let cards = column(header, rows, "card");
     for (i, note) in notes.iter().enumerate() {
         match note.as_str() {
             "13 digits" | "14 digits" | "15 digits" | "16 digits as text" => {
@@ -202,14 +187,14 @@ fn a_sheet_is_chosen_by_name_or_number_and_a_missing_one_lists_the_sheets() {
     let work = Workdir::new();
     let input = work.fixture("workbook_cards.xlsx");
     let screened = |sheet: &str, out: &str| {
-        let out = work.path(out);
-        let result = run(screen(
-            &sim,
-            &input,
-            &["-o", out.to_str().unwrap(), "--sheet", sheet],
-        ));
-        assert_eq!(code(&result), 0, "--sheet {sheet}: {}", stderr(&result));
-        read_csv(&out)
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .output(out)
+            .args(["--sheet", sheet])
+            .run();
+        assert_eq!(result.code, 0, "--sheet {sheet}: {}", result.stderr);
+        (result.header, result.rows)
     };
     let by_name = screened("第二批", "name.csv");
     let by_number = screened("3", "number.csv");
@@ -223,19 +208,15 @@ fn a_sheet_is_chosen_by_name_or_number_and_a_missing_one_lists_the_sheets() {
     assert_eq!(column(&hidden.0, &hidden.1, "card"), ["4563516316347018"]);
     let calls = sim.calls();
 
-    let out = work.path("missing.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--sheet", "Sheet1"],
-    ));
-    assert_eq!(code(&result), 2);
-    let message = stderr(&result);
-    assert!(
-        message.contains("\"Sheet1\"") && message.contains("1 隐藏 (hidden), 2 卡号清单, 3 第二批"),
-        "{message}"
-    );
-    assert!(!out.exists());
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("missing.csv")
+        .args(["--sheet", "Sheet1"])
+        .run();
+    assert_refused(&result, "1 隐藏 (hidden), 2 卡号清单, 3 第二批");
+    assert!(result.stderr.contains("\"Sheet1\""), "{}", result.stderr);
+    assert!(!result.out().exists());
     assert_eq!(sim.calls(), calls, "a missing sheet costs no call");
 }
 
@@ -270,16 +251,13 @@ fn xls_and_ods_pass_dates_formulas_booleans_and_errors_through() {
     ];
     for (fixture, columns) in cases {
         let sim = Simulator::start(&[]);
-        let work = Workdir::new();
-        let input = work.fixture(fixture);
-        let out = work.path("out.csv");
-        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-        assert_eq!(code(&result), 0, "{fixture}: {}", stderr(&result));
-        let (header, rows) = read_csv(&out);
+        let result = Screen::new(&sim).fixture(fixture).run();
+        assert_eq!(result.code, 0, "{fixture}: {}", result.stderr);
+        let (header, rows) = (&result.header, &result.rows);
         for (name, expected) in columns {
-            assert_eq!(column(&header, &rows, name), *expected, "{fixture}: {name}");
+            assert_eq!(column(header, rows, name), *expected, "{fixture}: {name}");
         }
-        assert_eq!(column(&header, &rows, "status"), ["ok", "ok"], "{fixture}");
+        assert_eq!(column(header, rows, "status"), ["ok", "ok"], "{fixture}");
         assert_eq!(
             sim.per_card(),
             called_once(&["6222024332181964", "4563516316347018"]),
@@ -293,9 +271,15 @@ fn the_workbook_output_keeps_every_card_as_text_and_agrees_with_the_summary() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let input = work.fixture("workbook_cards.xlsx");
-    let (summary, summary_path) = summary_arg(&work, "summary.json");
-    let result = run(screen(&sim, &input, &["--summary", &summary]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let summary_path = work.path("summary.json");
+    Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .unnamed_output()
+        .arg("--summary")
+        .arg(&summary_path)
+        .run()
+        .ok();
     // A workbook in, a workbook out, by default.
     let out = work.path("workbook_cards.screened.xlsx");
     let mode = std::fs::metadata(&out)
@@ -383,10 +367,9 @@ fn the_workbook_output_keeps_every_card_as_text_and_agrees_with_the_summary() {
     );
 
     // The same rows as a CSV output holds them.
-    let csv_out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", csv_out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    assert_eq!(sheet_without_orderid(&out), without_orderid(&csv_out));
+    let result = Screen::new(&sim).work(&work).input(&input).run();
+    result.ok();
+    assert_eq!(sheet_without_orderid(&out), without_orderid(result.out()));
 }
 
 #[test]
@@ -406,12 +389,11 @@ fn line_breaks_quotes_and_json_in_csv_cells_come_back_unchanged_in_either_output
         "the fixture holds CR LF"
     );
 
-    let csv_out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", csv_out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim).work(&work).input(&input).run();
+    result.ok();
     let written: Vec<Vec<Vec<u8>>> = csv::ReaderBuilder::new()
         .has_headers(false)
-        .from_path(&csv_out)
+        .from_path(result.out())
         .expect("read output")
         .byte_records()
         .map(|r| r.expect("record").iter().map(<[u8]>::to_vec).collect())
@@ -421,10 +403,13 @@ fn line_breaks_quotes_and_json_in_csv_cells_come_back_unchanged_in_either_output
         assert_eq!(out[..input.len()], input[..], "byte for byte");
     }
 
-    let xlsx_out = work.path("out.xlsx");
-    let result = run(screen(&sim, &input, &["-o", xlsx_out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let rows = sheet(&xlsx_out, "Screened");
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("out.xlsx")
+        .run();
+    result.ok();
+    let rows = sheet(result.out(), "Screened");
     assert_eq!(rows.len(), records.len());
     for (row, input) in rows.iter().zip(&records) {
         for (cell, field) in row.iter().zip(input) {
@@ -447,12 +432,13 @@ fn a_workbook_output_resumes_and_retries_errors_as_a_csv_does() {
     let (stopped, err) = finish(child, Duration::from_secs(20));
     assert_eq!(stopped, 130, "{err}");
     assert!(journal.exists() && !out.exists());
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let screen = |sim| {
+        Screen::new(sim)
+            .work(&work)
+            .input(&input)
+            .output("out.xlsx")
+    };
+    screen(&sim).arg("--resume").run().ok();
     assert!(paid_twice(&sim).is_empty(), "resume never pays twice");
     assert!(!journal.exists());
     let rows = sheet(&out, "Screened");
@@ -461,19 +447,10 @@ fn a_workbook_output_resumes_and_retries_errors_as_a_csv_does() {
 
     // Errors kept in a workbook are asked for again, and only they.
     let flaky = Simulator::start(&["--timeout-rate", "0.2", "--seed", "9"]);
-    let failing = run(screen(
-        &flaky,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--max-attempts",
-            "1",
-            "--max-consecutive-failures",
-            "0",
-        ],
-    ));
-    assert_eq!(code(&failing), 3, "{}", stderr(&failing));
+    screen(&flaky)
+        .args(["--max-attempts", "1", "--max-consecutive-failures", "0"])
+        .run()
+        .exit(3);
     let before = sheet(&out, "Screened");
     let failed: std::collections::BTreeSet<String> = before[1..]
         .iter()
@@ -482,12 +459,7 @@ fn a_workbook_output_resumes_and_retries_errors_as_a_csv_does() {
         .collect();
     assert!(!failed.is_empty());
     let healthy = Simulator::start(&[]);
-    let retried = run(screen(
-        &healthy,
-        &input,
-        &["-o", out.to_str().unwrap(), "--retry-errors"],
-    ));
-    assert_eq!(code(&retried), 0, "{}", stderr(&retried));
+    screen(&healthy).arg("--retry-errors").run().ok();
     let called: std::collections::BTreeSet<String> = healthy.per_card().into_keys().collect();
     assert_eq!(called, failed);
     let after = sheet(&out, "Screened");
@@ -509,22 +481,21 @@ fn more_than_a_sheet_holds_is_refused_before_any_call() {
         text.push_str("1\n");
     }
     let input = work.write("many.csv", text);
-    let out = work.path("out.xlsx");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 2);
-    let message = stderr(&result);
-    assert!(
-        message.contains("1048576 data rows") && message.contains("write CSV"),
-        "{message}"
-    );
-    assert!(!out.exists());
+    let to_workbook = |input: &std::path::Path| {
+        Screen::new(&sim)
+            .work(&work)
+            .input(input)
+            .output("out.xlsx")
+            .run()
+    };
+    let result = to_workbook(&input);
+    assert_refused(&result, "1048576 data rows");
+    assert!(result.stderr.contains("write CSV"), "{}", result.stderr);
+    assert!(!result.out().exists());
 
     let long = format!("card,note\n6222024332181964,{}\n", "x".repeat(40_000));
-    let input = work.write("long.csv", long);
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 2);
-    let message = stderr(&result);
-    assert!(message.contains("40000 characters"), "{message}");
+    let result = to_workbook(&work.write("long.csv", long));
+    assert_refused(&result, "40000 characters");
     assert_eq!(sim.calls(), 0);
 }
 
@@ -534,37 +505,38 @@ fn what_cannot_be_read_as_a_workbook_says_so() {
     let work = Workdir::new();
     let workbook = std::fs::read(work.fixture("workbook_cards.xlsx")).unwrap();
     // On standard input a workbook is named, not decoded as text.
-    let piped = run_with_stdin(screen(&sim, Path::new("-"), &[]), &workbook);
-    assert_eq!(code(&piped), 2);
-    assert!(
-        stderr(&piped).contains("workbook's file name"),
-        "{}",
-        stderr(&piped)
-    );
+    let piped = Screen::new(&sim)
+        .work(&work)
+        .input(Path::new("-"))
+        .unnamed_output()
+        .stdin(workbook.clone())
+        .run();
+    assert_refused(&piped, "workbook's file name");
     // A workbook named .csv is still a workbook; a text file named .xls is read as text.
     let renamed = work.write("renamed.csv", &workbook);
-    let out = work.path("renamed.out.csv");
-    let result = run(screen(&sim, &renamed, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&renamed)
+        .output("renamed.out.csv")
+        .run();
+    result.ok();
     let text_xls = work.write("export.xls", "卡号\n6222024332181964\n");
-    let out = work.path("export.out.csv");
-    let result = run(screen(&sim, &text_xls, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&text_xls)
+        .output("export.out.csv")
+        .run();
+    result.ok();
     // A broken workbook is refused before any call.
     let calls = sim.calls();
     let mut broken = workbook.clone();
     broken.truncate(workbook.len() / 2);
     let broken = work.write("broken.xlsx", broken);
-    let result = run(screen(
-        &sim,
-        &broken,
-        &["-o", work.path("b.csv").to_str().unwrap()],
-    ));
-    assert_eq!(code(&result), 2);
-    assert!(
-        stderr(&result).contains("broken.xlsx"),
-        "{}",
-        stderr(&result)
-    );
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&broken)
+        .output("b.csv")
+        .run();
+    assert_refused(&result, "broken.xlsx");
     assert_eq!(sim.calls(), calls);
 }

@@ -215,26 +215,21 @@ fn a_second_run_on_the_same_output_is_refused_at_once() {
         &["-o", out_arg, "--resume", "--rate", "40"],
     ));
     wait_for_calls(&slow, 20);
+    let screen = || Screen::new(&other).work(&work).input(&input);
     for mode in ["--resume", "--fresh", "--retry-errors"] {
-        let second = run(screen(&other, &input, &["-o", out_arg, mode]));
-        let message = stderr(&second);
-        assert_eq!(code(&second), 2, "{mode}: {message}");
+        let second = screen().arg(mode).run();
         let owner = format!(
             "another cardscreen run (pid {}) is writing {out_arg}",
             first.id()
         );
-        assert!(message.contains(&owner), "{mode}: {message}");
+        assert_refused(&second, &owner);
     }
     assert_eq!(other.calls(), 0, "a refused run calls nothing");
     // A run on another output is not held up.
-    let elsewhere = work.path("elsewhere.csv");
-    let beside = run(screen(
-        &other,
-        &input,
-        &["-o", elsewhere.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&beside), 0, "{}", stderr(&beside));
-    assert_eq!(other.calls(), 300);
+    let beside = screen().output("elsewhere.csv").arg("--resume").run();
+    beside.ok();
+    assert_eq!(beside.calls, 300);
+    assert_eq!(beside.rows.len(), 300);
     let (code_seen, err) = finish(first, Duration::from_secs(60));
     assert_eq!(code_seen, 0, "{err}");
     assert_eq!(without_orderid(&out), expected);
@@ -446,27 +441,16 @@ fn planted_links_are_never_written_through() {
             Plant::Symlink => std::os::unix::fs::symlink(&victim, &planted).unwrap(),
             Plant::HardLink => std::fs::hard_link(&victim, &planted).unwrap(),
         }
-        let out = work.path("out.csv");
-        let summary = work.path("summary.json");
-        let mut args = vec![
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-            summary.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        let result = run(screen(&sim, &input, &args));
-        let message = stderr(&result);
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .arg("--summary")
+            .arg(work.path("summary.json"))
+            .args(extra)
+            .run();
         match plant {
-            Plant::Symlink => {
-                assert_eq!(code(&result), 2, "{name}: {message}");
-                assert!(
-                    message.contains(planted.to_str().unwrap()),
-                    "{name}: {message}"
-                );
-                assert_eq!(sim.calls(), 0, "{name}: refused before any call");
-            }
-            Plant::HardLink => assert_eq!(code(&result), 0, "{name}: {message}"),
+            Plant::Symlink => assert_refused(&result, planted.to_str().unwrap()),
+            Plant::HardLink => assert_eq!(result.code, 0, "{name}: {}", result.stderr),
         }
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n", "{name}");
         let mode = std::fs::metadata(&victim).unwrap().permissions().mode();
@@ -483,25 +467,19 @@ fn stale_world_writable_files_never_make_a_readable_output() {
         let path = work.write(stale, "stale junk\n");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
     }
-    let out = work.path("out.csv");
     let summary = work.path("summary.json");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-            summary.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    for written in [&out, &summary] {
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .arg("--summary")
+        .arg(&summary)
+        .run();
+    result.ok();
+    for written in [result.out(), &summary] {
         let mode = std::fs::metadata(written).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{}", written.display());
     }
-    let (_, rows) = read_csv(&out);
-    assert_eq!(rows.len(), 20);
+    assert_eq!(result.rows.len(), 20);
     assert_eq!(
         files_in(work.dir.path()),
         ["cards.csv", "out.csv", "summary.json"]
@@ -517,37 +495,28 @@ fn a_row_longer_than_the_header_is_invalid_and_keeps_its_cells() {
         "id,bankcard\n1,{},extra\n2,{}\n3,{},x,\"y, z\"\n",
         all[0], all[1], all[2]
     );
-    let input = work.write("cards.csv", text);
-    let out = work.path("out.csv");
     let summary = work.path("summary.json");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-            summary.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let bytes = std::fs::read(&out).unwrap();
+    let result = Screen::new(&sim)
+        .work(&work)
+        .csv(text)
+        .arg("--summary")
+        .arg(&summary)
+        .run();
+    result.ok();
+    let bytes = std::fs::read(result.out()).unwrap();
     assert!(bytes.starts_with(header_line(&["id", "bankcard"], ',').as_bytes()));
-    let (header, rows) = read_csv(&out);
+    let (header, rows) = (&result.header, &result.rows);
     assert!(rows.iter().all(|row| row.len() == header.len()), "{rows:?}");
     assert_eq!(
-        column(&header, &rows, "bankcard"),
+        column(header, rows, "bankcard"),
         [
             format!("{},extra", all[0]),
             all[1].clone(),
             format!("{},x,\"y, z\"", all[2])
         ]
     );
-    assert_eq!(
-        column(&header, &rows, "status"),
-        ["invalid", "ok", "invalid"]
-    );
-    let errors = column(&header, &rows, "error");
+    assert_eq!(column(header, rows, "status"), ["invalid", "ok", "invalid"]);
+    let errors = column(header, rows, "error");
     assert!(
         errors[0].contains("3 fields") && errors[0].contains("2"),
         "{}",

@@ -106,21 +106,22 @@ fn long_but_sane_input_is_read_and_quoted_input_is_cut_in_messages() {
         all[2]
     );
     let input = work.write("long.csv", text);
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    assert_eq!(column(&header, &rows, "status"), ["ok", "ok", "ok"]);
+    let result = Screen::new(&sim).work(&work).input(&input).run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
+    assert_eq!(column(header, rows, "status"), ["ok", "ok", "ok"]);
 
     // A header that names no card column is quoted cut short, control bytes escaped.
     let header_line = format!("id,name\u{1b}[31m{}\n1,2\n", "y".repeat(300_000));
-    let input = work.write("noisy.csv", header_line);
-    let result = run(screen(&sim, &input, &[]));
-    let message = stderr(&result);
-    assert_eq!(code(&result), 2, "{}", &message[..message.len().min(500)]);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&work.write("noisy.csv", header_line))
+        .unnamed_output()
+        .run();
+    let message = &result.stderr;
     assert!(message.len() < 1000, "stderr of {} bytes", message.len());
+    assert_refused(&result, "\\u{1b}[31m");
     assert!(!message.contains('\u{1b}'), "{message}");
-    assert!(message.contains("\\u{1b}[31m"), "{message}");
 }
 
 #[test]
@@ -157,10 +158,8 @@ fn a_damaged_journal_record_is_dropped_and_its_card_asked_again() {
     let all = cards(60, 59);
     let input = work.write("cards.csv", card_csv(&all));
     let expected = reference(&work, &input);
-    let out = work.path("out.csv");
-    let out_arg = out.to_str().unwrap();
-    let first = run(screen(&sim, &input, &["-o", out_arg, "--max-calls", "30"]));
-    assert_eq!(code(&first), 5, "{}", stderr(&first));
+    let screen = || Screen::new(&sim).work(&work).input(&input);
+    screen().args(["--max-calls", "30"]).run().exit(5);
     let journal = work.path("out.csv.journal");
     let text = std::fs::read_to_string(&journal).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -173,9 +172,9 @@ fn a_damaged_journal_record_is_dropped_and_its_card_asked_again() {
     lines[4] = fields.join("\t");
     std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
 
-    let second = run(screen(&sim, &input, &["-o", out_arg, "--resume"]));
-    let message = stderr(&second);
-    assert_eq!(code(&second), 0, "{message}");
+    let second = screen().arg("--resume").run();
+    second.ok();
+    let message = &second.stderr;
     assert!(
         message.contains("line=3") && message.contains("line=5"),
         "{message}"
@@ -184,7 +183,7 @@ fn a_damaged_journal_record_is_dropped_and_its_card_asked_again() {
         !message.contains("write"),
         "a read is not a write: {message}"
     );
-    assert_eq!(without_orderid(&out), expected);
+    assert_eq!(without_orderid(second.out()), expected);
     assert_eq!(sim.calls(), 60 + 2, "the two damaged cards are asked again");
 }
 
@@ -192,26 +191,19 @@ fn a_damaged_journal_record_is_dropped_and_its_card_asked_again() {
 fn a_summary_that_cannot_be_written_is_a_warning_that_keeps_the_exit_code() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(30, 60)));
-    let out = work.path("out.csv");
     // A directory where the summary should go: found only when it is written, at the end.
     let summary = work.path("summary.json");
     std::fs::create_dir(&summary).unwrap();
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-            summary.to_str().unwrap(),
-        ],
-    ));
-    let message = stderr(&result);
-    assert_eq!(code(&result), 0, "{message}");
+    let result = Screen::new(&sim)
+        .work(&work)
+        .cards(30, 60)
+        .arg("--summary")
+        .arg(&summary)
+        .run();
+    result.ok();
+    let message = &result.stderr;
     assert!(message.contains(summary.to_str().unwrap()), "{message}");
-    let (_, rows) = read_csv(&out);
-    assert_eq!(rows.len(), 30);
+    assert_eq!(result.rows.len(), 30);
     assert!(!work.path("out.csv.journal").exists());
 }
 
@@ -266,12 +258,12 @@ fn a_full_disk_stops_with_exit_4_and_resume_pays_nothing_twice() {
     );
     assert!(work.path("out.csv.journal").exists());
 
-    let resumed = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&resumed), 0, "{}", stderr(&resumed));
+    Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .arg("--resume")
+        .run()
+        .ok();
     assert_eq!(without_orderid(&out), expected);
     assert_eq!(paid_twice(&sim), Vec::<String>::new(), "no answer was lost");
 

@@ -14,32 +14,20 @@ use crate::common::*;
 fn a_missing_file_is_refused() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let result = run(screen(&sim, &work.path("nowhere.csv"), &[]));
-    assert_eq!(code(&result), 2);
-    assert!(
-        stderr(&result).contains("nowhere.csv does not exist"),
-        "{}",
-        stderr(&result)
-    );
-    assert_eq!(sim.calls(), 0);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&work.path("nowhere.csv"))
+        .unnamed_output()
+        .run();
+    assert_refused(&result, "nowhere.csv does not exist");
 }
 
 #[test]
 fn a_directory_is_refused() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let result = run(screen(
-        &sim,
-        work.dir.path(),
-        &["-o", work.path("out.csv").to_str().unwrap()],
-    ));
-    assert_eq!(code(&result), 2);
-    assert!(
-        stderr(&result).contains("is a directory"),
-        "{}",
-        stderr(&result)
-    );
-    assert_eq!(sim.calls(), 0);
+    let result = Screen::new(&sim).work(&work).input(work.dir.path()).run();
+    assert_refused(&result, "is a directory");
 }
 
 #[test]
@@ -131,16 +119,15 @@ fn stdin_is_screened_to_stdout_by_default() {
 fn stdin_can_be_screened_to_a_file() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let out = work.path("out.csv");
-    let result = run_with_stdin(
-        screen(&sim, Path::new("-"), &["-o", out.to_str().unwrap()]),
-        &fixture_bytes("spaces_and_dashes.csv"),
-    );
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(Path::new("-"))
+        .stdin(fixture_bytes("spaces_and_dashes.csv"))
+        .run();
+    result.ok();
     assert!(result.stdout.is_empty());
-    let (header, rows) = read_csv(&out);
-    assert_eq!(rows.len(), 8);
-    assert_eq!(column(&header, &rows, "status"), ["ok"; 8]);
+    assert_eq!(result.rows.len(), 8);
+    assert_eq!(result.column("status"), ["ok"; 8]);
     assert_eq!(sim.per_card().len(), 5);
     assert_eq!(
         files_in(work.dir.path()),
@@ -153,17 +140,20 @@ fn stdin_can_be_screened_to_a_file() {
 fn dash_output_writes_a_file_input_to_stdout() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.fixture("letters_in_card.csv");
-    let result = run(screen(&sim, &input, &["-o", "-"]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = parse_csv(&result.stdout, b',');
-    let (_, inputs) = read_csv(&input);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .fixture("letters_in_card.csv")
+        .output_to_stdout()
+        .run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
+    let (_, inputs) = read_csv(&result.input);
     assert_eq!(rows.len(), inputs.len());
-    for (input, output) in inputs.iter().zip(&rows) {
+    for (input, output) in inputs.iter().zip(rows) {
         assert_eq!(&output[..input.len()], &input[..]);
     }
     assert_eq!(
-        column(&header, &rows, "status"),
+        column(header, rows, "status"),
         ["ok", "invalid", "invalid", "invalid", "invalid", "ok"]
     );
     assert_eq!(
@@ -178,22 +168,23 @@ fn resume_is_refused_when_the_output_is_stdout() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let input = work.fixture("utf8_bom.csv");
-    for extra in [&["-o", "-", "--resume"][..], &["--resume"]] {
-        let result = if extra.len() == 1 {
-            run_with_stdin(
-                screen(&sim, Path::new("-"), extra),
-                &fixture_bytes("utf8_bom.csv"),
-            )
-        } else {
-            run(screen(&sim, &input, extra))
+    for from_stdin in [false, true] {
+        let screen = Screen::new(&sim).work(&work).arg("--resume");
+        let screen = match from_stdin {
+            false => screen.input(&input).output_to_stdout(),
+            true => screen
+                .input(Path::new("-"))
+                .unnamed_output()
+                .stdin(fixture_bytes("utf8_bom.csv")),
         };
-        assert_eq!(code(&result), 2, "{}", stderr(&result));
-        assert!(stderr(&result).contains("--resume"), "{}", stderr(&result));
+        let result = screen.run();
+        assert_refused(&result, "--resume");
         assert!(
-            stderr(&result).contains("standard output"),
+            result.stderr.contains("standard output"),
             "{}",
-            stderr(&result)
+            result.stderr
         );
+        assert!(result.stdout.is_empty());
     }
     assert_eq!(sim.calls(), 0);
 }

@@ -23,12 +23,17 @@ fn store_runs_lists_every_run_with_the_calls_it_paid() {
     let mut paid = Vec::new();
     for (n, input) in [&first, &second].into_iter().enumerate() {
         let before = sim.calls();
-        let out = work.path(&format!("night{n}.csv.out.csv"));
-        let mut cmd = screen(&sim, input, &["-o", out.to_str().unwrap()]);
-        cmd.args(["--store", store.to_str().unwrap(), "--max-age", "7d"]);
-        let result = run(cmd);
-        assert_eq!(code(&result), 0, "{}", stderr(&result));
-        paid.push(sim.calls() - before);
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(input)
+            .output(&format!("night{n}.csv.out.csv"))
+            .arg("--store")
+            .arg(&store)
+            .args(["--max-age", "7d"])
+            .run();
+        result.ok();
+        assert_eq!(result.calls, sim.calls() - before);
+        paid.push(result.calls);
     }
     assert_eq!(
         paid,
@@ -75,16 +80,14 @@ fn a_bad_deadline_or_a_max_stale_below_max_age_stops_before_any_call() {
         (&["--max-stale", "1d", "--max-age", "7d"], "--max-stale"),
     ];
     for (args, flag) in cases {
-        let out = work.path("out.csv");
-        let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
-        cmd.args(["--store", store.to_str().unwrap()]).args(args);
-        let result = run(cmd);
-        assert_eq!(code(&result), 2, "{args:?}: {}", stderr(&result));
-        assert!(
-            stderr(&result).contains(flag),
-            "{args:?}: {}",
-            stderr(&result)
-        );
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .run();
+        assert_refused(&result, flag);
     }
     assert_eq!(sim.calls(), 0);
 }

@@ -215,26 +215,13 @@ fn metrics_are_whole_prometheus_files_that_agree_with_the_summary() {
 fn a_metrics_file_that_cannot_be_written_is_exit_2_before_any_call() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(3, 139)));
-    let out = work.path("out.csv");
-    let metrics = work.path("missing/cardscreen.prom");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--metrics",
-            metrics.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 2, "{}", stderr(&result));
-    assert!(
-        stderr(&result).contains("missing/cardscreen.prom"),
-        "{}",
-        stderr(&result)
-    );
-    assert_eq!(sim.calls(), 0);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .cards(3, 139)
+        .arg("--metrics")
+        .arg(work.path("missing/cardscreen.prom"))
+        .run();
+    assert_refused(&result, "missing/cardscreen.prom");
 }
 
 /// True when `text` holds `flag` as a whole word (not only as the start of a longer flag).

@@ -10,60 +10,38 @@ use crate::common::*;
 fn a_wrong_key_costs_exactly_one_call_at_concurrency_16() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(500, 130)));
-    let out = work.path("out.csv");
     let summary = work.path("summary.json");
-    let mut cmd = screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--concurrency",
-            "16",
-            "--rate",
-            "0",
-            "--summary",
-            summary.to_str().unwrap(),
-        ],
-    );
-    cmd.env("JUHE_KEY", "wrong-key");
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 4, "{}", stderr(&result));
-    assert_eq!(sim.calls(), 1, "{}", sim.stats());
+    let result = Screen::new(&sim)
+        .work(&work)
+        .cards(500, 130)
+        .args(["--concurrency", "16", "--rate", "0", "--summary"])
+        .arg(&summary)
+        .env("JUHE_KEY", "wrong-key")
+        .run();
+    result.exit(4);
+    assert_eq!(result.calls, 1, "{}", sim.stats());
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(summary["calls"], 1, "{summary}");
-    assert!(stderr(&result).contains("10001"), "{}", stderr(&result));
+    assert!(result.stderr.contains("10001"), "{}", result.stderr);
 }
 
 #[test]
 fn a_file_that_starts_with_rows_needing_no_call_still_opens_the_pool() {
     let sim = Simulator::start(&["--timeout-rate", "0.5", "--seed", "3"]);
-    let work = Workdir::new();
     let all = cards(60, 131);
     // An invalid card, then the same card twice: the first call is the third row's.
     let mut text = format!("id,card\n1,12345\n2,{}\n3,{}\n", all[0], all[0]);
     for (i, card) in all.iter().enumerate().skip(1) {
         text.push_str(&format!("{},{card}\n", i + 3));
     }
-    let input = work.write("cards.csv", text);
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--concurrency",
-            "16",
-            "--max-attempts",
-            "30",
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    let status = column(&header, &rows, "status");
+    let result = Screen::new(&sim)
+        .csv(text)
+        .args(["--concurrency", "16", "--max-attempts", "30"])
+        .run();
+    result.ok();
+    let status = result.column("status");
+    assert_eq!(status.len(), 62);
     assert_eq!(status[0], "invalid");
     assert!(status[1..].iter().all(|s| s == "ok"), "{status:?}");
     assert!(paid_twice(&sim).is_empty(), "{}", sim.stats());
@@ -79,34 +57,30 @@ fn a_key_file_wins_and_a_readable_one_is_warned_about() {
     let input = work.write("cards.csv", card_csv(&cards(5, 132)));
     let key_file = work.write("juhe.key", format!("  {KEY}\n"));
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = work.path("out.csv");
-    let mut cmd = screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--key-file",
-            key_file.to_str().unwrap(),
-        ],
-    );
     // The file comes first: a wrong key in the environment is not used.
-    cmd.env("JUHE_KEY", "wrong-key");
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let log = stderr(&result);
+    let screen = || {
+        Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .arg("--key-file")
+            .arg(&key_file)
+            .env("JUHE_KEY", "wrong-key")
+    };
+    let result = screen().run();
+    result.ok();
+    let log = &result.stderr;
     assert!(
         log.contains("juhe.key") && log.contains("chmod 600"),
         "{log}"
     );
     assert!(!log.contains(KEY), "the key leaked: {log}");
-    assert_eq!(sim.calls(), 5);
+    assert_eq!(result.calls, 5);
 
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::remove_file(&out).unwrap();
-    let quiet = run(&mut cmd);
-    assert_eq!(code(&quiet), 0, "{}", stderr(&quiet));
-    assert!(!stderr(&quiet).contains("chmod"), "{}", stderr(&quiet));
+    std::fs::remove_file(result.out()).unwrap();
+    let quiet = screen().run();
+    quiet.ok();
+    assert!(!quiet.stderr.contains("chmod"), "{}", quiet.stderr);
 }
 
 #[test]
@@ -119,59 +93,46 @@ fn an_empty_key_from_any_source_is_exit_2_before_any_call() {
     std::fs::create_dir(&credentials).unwrap();
     std::fs::write(credentials.join("JUHE_KEY"), " \n").unwrap();
     work.write("blank.toml", "key = \"\"\n");
-    type Source = fn(&mut std::process::Command, &Workdir);
+    type Source = for<'s> fn(Screen<'s>, &Workdir) -> Screen<'s>;
     let cases: [(&str, Source, &str); 5] = [
         (
             "--key-file",
-            |cmd, work| {
-                cmd.arg("--key-file").arg(work.path("empty.key"));
-            },
+            |run, work| run.arg("--key-file").arg(work.path("empty.key")),
             "--key-file",
         ),
         (
             "--key-env",
-            |cmd, _| {
-                cmd.args(["--key-env", "RISK_KEY"]).env("RISK_KEY", "");
-            },
+            |run, _| run.args(["--key-env", "RISK_KEY"]).env("RISK_KEY", ""),
             "RISK_KEY",
         ),
-        (
-            "JUHE_KEY",
-            |cmd, _| {
-                cmd.env("JUHE_KEY", "   ");
-            },
-            "JUHE_KEY",
-        ),
+        ("JUHE_KEY", |run, _| run.env("JUHE_KEY", "   "), "JUHE_KEY"),
         (
             "credential",
-            |cmd, work| {
-                cmd.env_remove("JUHE_KEY")
-                    .env("CREDENTIALS_DIRECTORY", work.path("credentials"));
+            |run, work| {
+                run.env_remove("JUHE_KEY")
+                    .env("CREDENTIALS_DIRECTORY", work.path("credentials"))
             },
             "systemd credential",
         ),
         (
             "config",
-            |cmd, work| {
-                cmd.env_remove("JUHE_KEY")
+            |run, work| {
+                run.env_remove("JUHE_KEY")
                     .arg("--config")
-                    .arg(work.path("blank.toml"));
+                    .arg(work.path("blank.toml"))
             },
             "`key` in the config file",
         ),
     ];
     for (name, set, named) in cases {
-        let out = work.path(&format!("{name}.csv"));
-        let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
-        set(&mut cmd, &work);
-        let result = run(&mut cmd);
-        assert_eq!(code(&result), 2, "{name}: {}", stderr(&result));
-        let message = stderr(&result);
-        assert!(
-            message.contains(named) && message.contains("empty"),
-            "{name}: {message}"
-        );
-        assert_eq!(sim.calls(), 0, "{name} made a call");
+        let run = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .output(&format!("{name}.csv"));
+        let result = set(run, &work).run();
+        assert_refused(&result, named);
+        assert!(result.stderr.contains("empty"), "{name}: {}", result.stderr);
+        assert!(!result.out().exists(), "{name} wrote an output");
     }
 }
 
@@ -183,15 +144,15 @@ fn a_systemd_credential_supplies_the_key() {
     let credentials = work.path("credentials");
     std::fs::create_dir(&credentials).unwrap();
     std::fs::write(credentials.join("JUHE_KEY"), format!("{KEY}\n")).unwrap();
-    let out = work.path("out.csv");
-    let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
-    cmd.env_remove("JUHE_KEY")
-        .env("CREDENTIALS_DIRECTORY", &credentials);
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
-    assert_eq!(sim.calls(), 4);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .env_remove("JUHE_KEY")
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .run();
+    result.ok().all_ok();
+    assert_eq!(result.rows.len(), 4);
+    assert_eq!(result.calls, 4);
 }
 
 /// A CA made for the test, and a certificate it signed for 127.0.0.1 and localhost, as PEM
@@ -240,11 +201,13 @@ impl TestCa {
     }
 }
 
-/// `screen` against `sim` with no certificates from the environment.
-fn screen_tls(sim: &Simulator, input: &std::path::Path, extra: &[&str]) -> std::process::Command {
-    let mut cmd = screen(sim, input, extra);
-    cmd.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
-    cmd
+/// `screen` against `sim` in `work` with no certificates from the environment.
+fn screen_tls<'s>(sim: &'s Simulator, work: &Workdir) -> Screen<'s> {
+    Screen::new(sim)
+        .work(work)
+        .input(&work.path("cards.csv"))
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
 }
 
 #[test]
@@ -253,27 +216,20 @@ fn an_untrusted_certificate_stops_the_run_at_the_first_call_naming_host_and_ca_c
     let ca = TestCa::new(&work);
     let sim = ca.simulator();
     assert!(sim.endpoint().starts_with("https://127.0.0.1:"));
-    let input = work.write("cards.csv", card_csv(&cards(40, 135)));
-    let out = work.path("out.csv");
+    work.write("cards.csv", card_csv(&cards(40, 135)));
     let summary = work.path("summary.json");
-    let result = run(screen_tls(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--concurrency",
-            "16",
-            "--summary",
-            summary.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 4, "{}", stderr(&result));
-    let message = stderr(&result);
+    let result = screen_tls(&sim, &work)
+        .args(["--concurrency", "16", "--summary"])
+        .arg(&summary)
+        .run();
+    result.exit(4);
     assert!(
-        message.contains("certificate of 127.0.0.1 is not trusted")
-            && message.contains("--ca-cert"),
-        "{message}"
+        result
+            .stderr
+            .contains("certificate of 127.0.0.1 is not trusted")
+            && result.stderr.contains("--ca-cert"),
+        "{}",
+        result.stderr
     );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
@@ -281,8 +237,8 @@ fn an_untrusted_certificate_stops_the_run_at_the_first_call_naming_host_and_ca_c
         summary["calls"], 1,
         "one handshake, then the run stops: {summary}"
     );
-    assert_eq!(sim.calls(), 0, "no request got past the handshake");
-    assert!(!out.exists());
+    assert_eq!(result.calls, 0, "no request got past the handshake");
+    assert!(!result.out().exists());
 }
 
 #[test]
@@ -291,31 +247,21 @@ fn ca_cert_or_ssl_cert_file_trusts_the_proxys_ca() {
     let ca = TestCa::new(&work);
     let sim = ca.simulator();
     let all = cards(30, 136);
-    let input = work.write("cards.csv", card_csv(&all));
-    let via_flag = work.path("flag.csv");
-    let result = run(screen_tls(
-        &sim,
-        &input,
-        &[
-            "-o",
-            via_flag.to_str().unwrap(),
-            "--ca-cert",
-            ca.ca.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let via_env = work.path("env.csv");
-    let mut cmd = screen_tls(&sim, &input, &["-o", via_env.to_str().unwrap()]);
-    cmd.env("SSL_CERT_FILE", &ca.ca);
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    for out in [&via_flag, &via_env] {
-        let (header, rows) = read_csv(out);
-        let status = column(&header, &rows, "status");
-        assert_eq!(status.len(), all.len());
-        assert!(status.iter().all(|s| s == "ok"), "{status:?}");
+    work.write("cards.csv", card_csv(&all));
+    let via_flag = screen_tls(&sim, &work)
+        .output("flag.csv")
+        .arg("--ca-cert")
+        .arg(&ca.ca)
+        .run();
+    let via_env = screen_tls(&sim, &work)
+        .output("env.csv")
+        .env("SSL_CERT_FILE", &ca.ca)
+        .run();
+    for result in [&via_flag, &via_env] {
+        result.ok().all_ok();
+        assert_eq!(result.rows.len(), all.len());
+        assert_eq!(result.calls, 30);
     }
-    assert_eq!(sim.calls(), 60);
 }
 
 #[test]
@@ -323,33 +269,14 @@ fn a_ca_cert_that_is_no_certificate_is_exit_2_naming_the_file() {
     let work = Workdir::new();
     let ca = TestCa::new(&work);
     let sim = ca.simulator();
-    let input = work.write("cards.csv", card_csv(&cards(3, 137)));
-    let out = work.path("out.csv");
+    work.write("cards.csv", card_csv(&cards(3, 137)));
     // A private key where the certificate should be: a mistake easily made.
-    let result = run(screen_tls(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--ca-cert",
-            ca.key.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&result), 2, "{}", stderr(&result));
-    assert!(
-        stderr(&result).contains("--ca-cert") && stderr(&result).contains("server.key"),
-        "{}",
-        stderr(&result)
-    );
-    let mut cmd = screen_tls(&sim, &input, &["-o", out.to_str().unwrap()]);
-    cmd.env("SSL_CERT_FILE", work.path("missing.pem"));
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 2, "{}", stderr(&result));
-    assert!(
-        stderr(&result).contains("SSL_CERT_FILE"),
-        "{}",
-        stderr(&result)
-    );
+    let result = screen_tls(&sim, &work).arg("--ca-cert").arg(&ca.key).run();
+    assert_refused(&result, "--ca-cert");
+    assert!(result.stderr.contains("server.key"), "{}", result.stderr);
+    let result = screen_tls(&sim, &work)
+        .env("SSL_CERT_FILE", work.path("missing.pem"))
+        .run();
+    assert_refused(&result, "SSL_CERT_FILE");
     assert_eq!(sim.calls(), 0);
 }

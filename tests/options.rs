@@ -7,18 +7,11 @@ use crate::common::*;
 #[test]
 fn mask_hides_the_card_in_the_output_only() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
     let all = cards(5, 60);
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--mask"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    let shown = column(&header, &rows, "card");
+    let result = Screen::new(&sim).card_list(&all).arg("--mask").run();
+    result.ok();
+    let shown = result.column("card");
+    assert_eq!(shown.len(), all.len());
     for (card, masked) in all.iter().zip(&shown) {
         assert_eq!(masked, &format!("{}******{}", &card[..6], &card[12..]));
     }
@@ -29,21 +22,18 @@ fn mask_hides_the_card_in_the_output_only() {
 #[test]
 fn prefix_renames_the_added_columns_and_avoids_clashes() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
     let card = &cards(1, 61)[0];
-    let input = work.write("cards.csv", format!("card,status\n{card},active\n"));
-    let out = work.path("out.csv");
-    let clash = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&clash), 2);
-    assert!(stderr(&clash).contains("--prefix"), "{}", stderr(&clash));
-    assert_eq!(sim.calls(), 0);
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--prefix", "juhe_"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
+    let clash = Screen::new(&sim)
+        .csv(format!("card,status\n{card},active\n"))
+        .run();
+    assert_refused(&clash, "--prefix");
+    let result = Screen::new(&sim)
+        .work(&clash.work)
+        .input(&clash.input)
+        .args(["--prefix", "juhe_"])
+        .run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
     assert_eq!(header[..2], ["card", "status"]);
     assert_eq!(header[2..], ADDED.map(|name| format!("juhe_{name}")));
     assert_eq!(rows[0][1], "active");
@@ -53,25 +43,13 @@ fn prefix_renames_the_added_columns_and_avoids_clashes() {
 #[test]
 fn json_logs_are_one_object_per_line() {
     let sim = Simulator::start(&["--timeout-rate", "0.3"]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(20, 62)));
-    let out = work.path("out.csv");
-    let mut cmd = screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "--max-attempts",
-            "20",
-        ],
-    );
-    cmd.env("RUST_LOG", "debug");
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let log = stderr(&result);
+    let result = Screen::new(&sim)
+        .cards(20, 62)
+        .args(["--log-format", "json", "--max-attempts", "20"])
+        .env("RUST_LOG", "debug")
+        .run();
+    result.ok();
+    let log = &result.stderr;
     let json_lines: Vec<serde_json::Value> = log
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -93,7 +71,6 @@ fn config_file_settings_apply_and_flags_win() {
         "cards.tsv",
         format!("卡号\tname\n{}\t张三\n", cards(1, 63)[0]),
     );
-    let out = work.path("out.tsv");
     let config = work.write(
         "c.toml",
         format!(
@@ -101,27 +78,22 @@ fn config_file_settings_apply_and_flags_win() {
             sim.endpoint()
         ),
     );
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--prefix",
-            "flag_",
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv_with(&out, b'\t');
+    let screen = || Screen::new(&sim).work(&work).input(&input);
+    let result = screen()
+        .output("out.tsv")
+        .arg("--config")
+        .arg(&config)
+        .args(["--prefix", "flag_"])
+        .run();
+    result.ok();
+    let (header, rows) = read_csv_with(result.out(), b'\t');
     assert_eq!(header[2], "flag_status");
     assert_eq!(rows[0][1], "张三");
 
     let bad = work.write("bad.toml", "ratee = 5\n");
-    let result = run(screen(&sim, &input, &["--config", bad.to_str().unwrap()]));
-    assert_eq!(code(&result), 2);
-    assert!(stderr(&result).contains("ratee"), "{}", stderr(&result));
+    let result = screen().unnamed_output().arg("--config").arg(&bad).run();
+    assert_refused(&result, "ratee");
+    assert!(!work.path("cards.screened.tsv").exists());
 }
 
 #[cfg(unix)]
@@ -133,20 +105,17 @@ fn a_key_in_a_readable_config_file_is_warned_about_but_never_shown() {
     let input = work.write("cards.csv", card_csv(&cards(3, 64)));
     let config = work.write("c.toml", format!("key = \"{KEY}\"\n"));
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut cmd = screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            work.path("o.csv").to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
-    cmd.env_remove("JUHE_KEY").env("RUST_LOG", "trace");
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let log = stderr(&result);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("o.csv")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("JUHE_KEY")
+        .env("RUST_LOG", "trace")
+        .run();
+    result.ok();
+    let log = &result.stderr;
     assert!(log.contains("chmod 600"), "{log}");
     assert!(!log.contains(KEY));
 }
@@ -154,19 +123,15 @@ fn a_key_in_a_readable_config_file_is_warned_about_but_never_shown() {
 #[test]
 fn the_example_config_file_runs_as_it_is_under_the_flags() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
     let all = cards(4, 65);
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--config", example],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
+    let result = Screen::new(&sim)
+        .card_list(&all)
+        .args(["--config", example])
+        .run();
+    result.ok();
+    let header = &result.header;
     assert_eq!(header[header.len() - ADDED.len()..], ADDED);
-    assert_eq!(rows.len(), all.len());
-    assert_eq!(sim.calls(), all.len() as u64);
+    assert_eq!(result.rows.len(), all.len());
+    assert_eq!(result.calls, all.len() as u64);
 }

@@ -9,21 +9,18 @@ use crate::common::*;
 #[test]
 fn output_keeps_every_row_in_order_with_the_simulators_flags() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
-    let input = work.fixture("sample.csv");
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim).fixture("sample.csv").run();
+    result.ok();
 
-    let (in_header, in_rows) = read_csv(&input);
-    let (out_header, out_rows) = read_csv(&out);
+    let (in_header, in_rows) = read_csv(&result.input);
+    let (out_header, out_rows) = (&result.header, &result.rows);
     assert_eq!(out_rows.len(), in_rows.len());
     assert_eq!(&out_header[..in_header.len()], &in_header[..]);
     assert_eq!(&out_header[in_header.len()..], &ADDED[..]);
     let card_col = in_header.iter().position(|h| h == "bankcard").unwrap();
     let mut hits = 0;
     let mut invalid = 0;
-    for (input_row, output_row) in in_rows.iter().zip(&out_rows) {
+    for (input_row, output_row) in in_rows.iter().zip(out_rows) {
         // Input columns unchanged, including quoted commas and Chinese text.
         assert_eq!(&output_row[..input_row.len()], &input_row[..]);
         let added = &output_row[in_header.len()..];
@@ -62,15 +59,11 @@ fn output_keeps_every_row_in_order_with_the_simulators_flags() {
 #[test]
 fn locally_invalid_cards_never_reach_the_api() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
     let good = cards(3, 1);
-    let input = work.write(
-        "cards.csv",
-        format!("card\n{}\n622848040256\n6.22848E+18\nabcdefghijklmnop\n\n{}\n62284804025648900181234\n{}\n", good[0], good[1], good[2]),
-    );
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .csv(format!("card\n{}\n622848040256\n6.22848E+18\nabcdefghijklmnop\n\n{}\n62284804025648900181234\n{}\n", good[0], good[1], good[2]))
+        .run();
+    result.ok();
     let stats = sim.stats();
     assert_eq!(stats["calls"], 3, "{stats}");
     let per_card = stats["per_card"].as_object().unwrap();
@@ -79,14 +72,13 @@ fn locally_invalid_cards_never_reach_the_api() {
     let mut expected: Vec<&String> = good.iter().collect();
     expected.sort();
     assert_eq!(called, expected);
-    let (header, rows) = read_csv(&out);
-    let status = column(&header, &rows, "status");
+    let status = result.column("status");
     // The blank line of a one-column file is an empty cell: a row of its own.
     assert_eq!(
         status,
         ["ok", "invalid", "invalid", "invalid", "invalid", "ok", "invalid", "ok"]
     );
-    let errors = column(&header, &rows, "error");
+    let errors = result.column("error");
     assert!(errors[1].contains("12 digits"), "{}", errors[1]);
     assert!(errors[2].contains("Excel"), "{}", errors[2]);
 }
@@ -94,23 +86,14 @@ fn locally_invalid_cards_never_reach_the_api() {
 #[test]
 fn data_source_timeouts_are_retried_until_every_row_is_ok() {
     let sim = Simulator::start(&["--timeout-rate", "0.3", "--seed", "7"]);
-    let work = Workdir::new();
-    let all = cards(200, 2);
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--max-attempts", "20"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
-    let attempts: u64 = column(&header, &rows, "attempts")
-        .iter()
-        .map(|a| a.parse::<u64>().unwrap())
-        .sum();
-    let calls = sim.calls();
+    let result = Screen::new(&sim)
+        .cards(200, 2)
+        .args(["--max-attempts", "20"])
+        .run();
+    result.ok().all_ok();
+    assert_eq!(result.rows.len(), 200);
+    let attempts = result.attempts();
+    let calls = result.calls;
     assert_eq!(
         attempts, calls,
         "the attempts column must account for every call"
@@ -125,22 +108,17 @@ fn data_source_timeouts_are_retried_until_every_row_is_ok() {
 #[test]
 fn a_refused_key_aborts_at_once() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(500, 3)));
-    let out = work.path("out.csv");
-    let mut cmd = screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--concurrency", "4"],
-    );
-    cmd.env("JUHE_KEY", "wrong-key");
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 4, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .cards(500, 3)
+        .args(["--concurrency", "4"])
+        .env("JUHE_KEY", "wrong-key")
+        .run();
+    result.exit(4);
     // The first call goes alone; its refusal keeps the rest of the pool from calling.
-    assert_eq!(sim.calls(), 1, "a refused key must cost one call");
-    assert!(stderr(&result).contains("10001"), "{}", stderr(&result));
+    assert_eq!(result.calls, 1, "a refused key must cost one call");
+    assert!(result.stderr.contains("10001"), "{}", result.stderr);
     assert!(
-        !out.exists(),
+        !result.out().exists(),
         "an aborted run must not leave a final output"
     );
 }
@@ -148,35 +126,21 @@ fn a_refused_key_aborts_at_once() {
 #[test]
 fn a_used_up_quota_stops_the_run() {
     let sim = Simulator::start(&["--quota", "30"]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(100, 4)));
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 5, "{}", stderr(&result));
-    assert!(stderr(&result).contains("--resume"), "{}", stderr(&result));
-    assert!(sim.calls() <= 30 + 8 + 1);
+    let result = Screen::new(&sim).cards(100, 4).run();
+    result.exit(5);
+    assert!(result.stderr.contains("--resume"), "{}", result.stderr);
+    assert!(result.calls <= 30 + 8 + 1);
 }
 
 #[test]
 fn a_source_that_always_times_out_trips_the_breaker() {
     let sim = Simulator::start(&["--timeout-rate", "1"]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(1000, 5)));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--max-attempts",
-            "2",
-            "--max-consecutive-failures",
-            "10",
-        ],
-    ));
-    assert_eq!(code(&result), 4, "{}", stderr(&result));
-    let calls = sim.calls();
+    let result = Screen::new(&sim)
+        .cards(1000, 5)
+        .args(["--max-attempts", "2", "--max-consecutive-failures", "10"])
+        .run();
+    result.exit(4);
+    let calls = result.calls;
     assert!(
         calls < 100,
         "the breaker should stop a dead source early, made {calls} calls"
@@ -186,15 +150,8 @@ fn a_source_that_always_times_out_trips_the_breaker() {
 #[test]
 fn the_client_rate_keeps_under_the_vendors_limit() {
     let sim = Simulator::start(&["--qps-limit", "50"]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(120, 6)));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--rate", "45"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim).cards(120, 6).args(["--rate", "45"]).run();
+    result.ok();
     let stats = sim.stats();
     assert!(stats["by_code"].get("10011").is_none(), "{stats}");
     assert_eq!(stats["calls"], 120);
@@ -203,15 +160,11 @@ fn the_client_rate_keeps_under_the_vendors_limit() {
 #[test]
 fn never_more_calls_in_flight_than_the_concurrency() {
     let sim = Simulator::start(&["--latency", "30ms"]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(200, 7)));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--concurrency", "5"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = Screen::new(&sim)
+        .cards(200, 7)
+        .args(["--concurrency", "5"])
+        .run();
+    result.ok();
     let peak = sim.stats()["peak_in_flight"].as_u64().unwrap();
     assert!(peak <= 5, "peak in flight {peak}");
     assert!(
@@ -223,15 +176,13 @@ fn never_more_calls_in_flight_than_the_concurrency() {
 #[test]
 fn trace_logs_show_neither_the_key_nor_a_full_card() {
     let sim = Simulator::start(&["--timeout-rate", "0.2"]);
-    let work = Workdir::new();
     let all = cards(30, 8);
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
-    let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
-    cmd.env("RUST_LOG", "trace");
-    let result = run(&mut cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let log = stderr(&result);
+    let result = Screen::new(&sim)
+        .card_list(&all)
+        .env("RUST_LOG", "trace")
+        .run();
+    result.ok();
+    let log = &result.stderr;
     assert!(log.len() > 1000, "trace logging should say a lot");
     assert!(!log.contains(KEY), "the key leaked into the logs");
     for card in &all {
@@ -272,15 +223,15 @@ fn simulate_flag_screens_without_a_key() {
 fn files_with_card_numbers_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(5, 10)));
-    let out = work.path("out.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    let result = Screen::new(&sim).cards(5, 10).run();
+    result.ok();
+    let mode = std::fs::metadata(result.out())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "output mode {mode:o}");
     assert!(
-        !work.path("out.csv.journal").exists(),
+        !result.work.path("out.csv.journal").exists(),
         "a completed run removes its journal"
     );
 }

@@ -2,6 +2,7 @@
 //! are refused with exit 2, and never panic: the reader in-process on many random files, the
 //! binary against a simulator on fewer, since each of those cases starts a process.
 
+use std::cell::Cell;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -17,6 +18,13 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use crate::common::*;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The least share, in percent, of random inputs that must be accepted: a reader that refused
+/// every file must not pass. Over five runs the generator gave 47–54% of files read, 53–59% of
+/// streams read and 47–61% of files screened; the floors sit at about half of the least.
+const FILE_FLOOR: u64 = 25;
+const STREAM_FLOOR: u64 = 25;
+const SCREEN_FLOOR: u64 = 20;
 
 /// The pieces real card files are made of, so that random files often get past the header and
 /// into the rows.
@@ -195,77 +203,122 @@ fn check_card_cell(input: &InputReader, record: &ByteRecord) {
     }
 }
 
-proptest! {
-    #![proptest_config(Config { cases: 256, ..Config::default() })]
-
-    /// A file: the encoding is settled by reading it whole, so a read that succeeds has every
-    /// record of the text that `auto` promises.
-    #[test]
-    fn a_file_reads_to_every_record_or_to_an_input_error(bytes in input_file()) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cards.csv");
-        std::fs::write(&path, &bytes).unwrap();
-        let read = read_rows(InputReader::open(&options(InputSource::Path(path)), Arc::default()));
-        if let Ok((_, rows)) = read {
-            let text = auto_decoded(&bytes);
-            prop_assert!(text.is_some(), "read an input that auto cannot decode");
-            check_rows(rows, &text.unwrap_or_default())?;
-        }
-    }
-
-    /// A stream: whatever encoding the reader chose, a read that succeeds has every record of
-    /// the text in that encoding.
-    #[test]
-    fn a_stream_reads_to_every_record_or_to_an_input_error(bytes in input_file()) {
-        let read = read_rows(InputReader::from_stream(
-            Cursor::new(bytes.clone()),
-            &options(InputSource::Stdin),
-            Arc::default(),
-        ));
-        if let Ok((input, rows)) = read {
-            let text = decoded(&bytes, input.encoding);
-            prop_assert!(text.is_some(), "read an input {} cannot decode", input.encoding.name());
-            check_rows(rows, &text.unwrap_or_default())?;
-        }
-    }
-}
-
-/// The binary on any file: exit 0 (or 3) with one output row per data record, or exit 2; never a
-/// panic, and never a call for a number that cannot be a card.
-#[test]
-fn any_file_screens_or_is_refused_and_never_panics() {
-    let sim = Simulator::start(&[]);
-    let work = Workdir::new();
+/// Runs `test` on `cases` random files (after the saved regressions) and returns the share of
+/// them, in percent, that it accepted: a property that holds only for accepted inputs must
+/// also show that inputs are accepted.
+fn accepted_share(cases: u32, test: impl Fn(Vec<u8>) -> Result<bool, TestCaseError>) -> u64 {
     let mut runner = TestRunner::new(Config {
-        cases: 64,
+        cases,
+        source_file: Some(file!()),
         ..Config::default()
     });
+    let (seen, accepted) = (Cell::new(0u64), Cell::new(0u64));
     let result = runner.run(&input_file(), |bytes| {
-        let input = work.write("cards.csv", &bytes);
-        let out = work.path("cards.out.csv");
-        let _ = std::fs::remove_file(&out);
-        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-        let message = stderr(&result);
-        prop_assert!(!message.contains("panicked"), "{}", message);
-        match code(&result) {
-            0 | 3 => {
-                let text = auto_decoded(&bytes);
-                prop_assert!(text.is_some(), "screened an input auto cannot decode");
-                let (header, rows) = read_csv(&out);
-                prop_assert!(header.len() > ADDED.len(), "{:?}", header);
-                check_rows(rows.len(), &text.unwrap_or_default())?;
-            }
-            2 => {
-                prop_assert!(message.contains("cardscreen: "), "{}", message);
-                prop_assert!(!out.exists());
-            }
-            other => return Err(TestCaseError::fail(format!("exit {other}: {message}"))),
+        seen.set(seen.get() + 1);
+        if test(bytes)? {
+            accepted.set(accepted.get() + 1);
         }
         Ok(())
     });
     if let Err(failure) = result {
         panic!("{failure}");
     }
+    let share = accepted.get() * 100 / seen.get().max(1);
+    eprintln!(
+        "accepted {} of {} cases: {share}%",
+        accepted.get(),
+        seen.get()
+    );
+    share
+}
+
+/// A file: the encoding is settled by reading it whole, so a read that succeeds has every
+/// record of the text that `auto` promises; and most files are read.
+#[test]
+fn a_file_reads_to_every_record_or_to_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = accepted_share(256, |bytes| {
+        let path = dir.path().join("cards.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let read = read_rows(InputReader::open(
+            &options(InputSource::Path(path)),
+            Arc::default(),
+        ));
+        let Ok((_, rows)) = read else {
+            return Ok(false);
+        };
+        let text = auto_decoded(&bytes);
+        prop_assert!(text.is_some(), "read an input that auto cannot decode");
+        check_rows(rows, &text.unwrap_or_default())?;
+        Ok(true)
+    });
+    assert!(share >= FILE_FLOOR, "only {share}% of the files were read");
+}
+
+/// A stream: whatever encoding the reader chose, a read that succeeds has every record of
+/// the text in that encoding; and most streams are read.
+#[test]
+fn a_stream_reads_to_every_record_or_to_an_input_error() {
+    let share = accepted_share(256, |bytes| {
+        let read = read_rows(InputReader::from_stream(
+            Cursor::new(bytes.clone()),
+            &options(InputSource::Stdin),
+            Arc::default(),
+        ));
+        let Ok((input, rows)) = read else {
+            return Ok(false);
+        };
+        let text = decoded(&bytes, input.encoding);
+        prop_assert!(
+            text.is_some(),
+            "read an input {} cannot decode",
+            input.encoding.name()
+        );
+        check_rows(rows, &text.unwrap_or_default())?;
+        Ok(true)
+    });
+    assert!(
+        share >= STREAM_FLOOR,
+        "only {share}% of the streams were read"
+    );
+}
+
+/// The binary on any file: exit 0 (or 3) with one output row per data record, or exit 2; never a
+/// panic, and never a call for a number that cannot be a card; and most files are screened.
+#[test]
+fn any_file_screens_or_is_refused_and_never_panics() {
+    let sim = Simulator::start(&[]);
+    let work = Workdir::new();
+    let share = accepted_share(64, |bytes| {
+        let _ = std::fs::remove_file(work.path("cards.out.csv"));
+        let result = Screen::new(&sim)
+            .work(&work)
+            .csv(&bytes)
+            .output("cards.out.csv")
+            .run();
+        let message = &result.stderr;
+        prop_assert!(!message.contains("panicked"), "{}", message);
+        match result.code {
+            0 | 3 => {
+                let text = auto_decoded(&bytes);
+                prop_assert!(text.is_some(), "screened an input auto cannot decode");
+                prop_assert!(result.header.len() > ADDED.len(), "{:?}", result.header);
+                check_rows(result.rows.len(), &text.unwrap_or_default())?;
+                Ok(true)
+            }
+            2 => {
+                prop_assert!(message.contains("cardscreen: "), "{}", message);
+                prop_assert!(!result.out().exists());
+                prop_assert_eq!(result.calls, 0);
+                Ok(false)
+            }
+            other => Err(TestCaseError::fail(format!("exit {other}: {message}"))),
+        }
+    });
+    assert!(
+        share >= SCREEN_FLOOR,
+        "only {share}% of the files were screened"
+    );
     let sent = sim.per_card();
     for card in sent.keys() {
         assert!(

@@ -47,13 +47,18 @@ fn two_nights() -> Nights {
     let store = work.path("store.db");
     let night = |n: u32, extra: &[&str]| {
         let summary = work.path(&format!("summary{n}.json"));
-        let out = work.path(&format!("night{n}.screened.csv"));
-        let mut cmd = screen(&sim, &input, &["-o", out.to_str().unwrap(), "--fresh"]);
-        cmd.args(["--store", store.to_str().unwrap()])
-            .args(["--summary", summary.to_str().unwrap()])
-            .args(extra);
-        let result = run(cmd);
-        assert_eq!(code(&result), 0, "{}", stderr(&result));
+        Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .output(&format!("night{n}.screened.csv"))
+            .arg("--fresh")
+            .arg("--store")
+            .arg(&store)
+            .arg("--summary")
+            .arg(&summary)
+            .args(extra)
+            .run()
+            .ok();
         summary_of(&summary)
     };
     let summary_1 = night(1, &[]);

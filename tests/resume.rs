@@ -32,12 +32,12 @@ fn kill_9_at_several_points_then_resume_pays_each_card_about_once() {
         assert!(journal.exists(), "a killed run keeps its journal");
         assert!(!out.exists(), "a killed run leaves no final output");
     }
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .arg("--resume")
+        .run()
+        .ok();
     assert_eq!(without_orderid(&out), expected);
     assert!(!journal.exists());
     let twice = paid_twice(&sim);
@@ -88,29 +88,19 @@ fn quota_stop_then_next_day_resume_pays_every_card_once() {
     let work = Workdir::new();
     let input = work.write("cards.csv", card_csv(&cards(150, 31)));
     let expected = reference(&work, &input);
-    let out = work.path("out.csv");
-    let first = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&first), 5, "{}", stderr(&first));
+    let screen = || Screen::new(&sim).work(&work).input(&input);
+    screen().run().exit(5);
     sim.reset();
-    let second = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
+    let second = screen().arg("--resume").run();
     assert_eq!(
-        code(&second),
-        5,
+        second.code, 5,
         "quota of 70 a day cannot finish 150 cards in two days: {}",
-        stderr(&second)
+        second.stderr
     );
     sim.reset();
-    let third = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&third), 0, "{}", stderr(&third));
-    assert_eq!(without_orderid(&out), expected);
+    let third = screen().arg("--resume").run();
+    third.ok();
+    assert_eq!(without_orderid(third.out()), expected);
     let stats = sim.stats();
     let per_card_ok = stats["per_card_ok"].as_object().unwrap();
     assert_eq!(per_card_ok.len(), 150);
@@ -123,22 +113,18 @@ fn quota_stop_then_next_day_resume_pays_every_card_once() {
 #[test]
 fn refused_key_then_resume_with_the_right_key_completes() {
     let sim = Simulator::start(&[]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(80, 32)));
-    let out = work.path("out.csv");
-    let mut wrong = screen(&sim, &input, &["-o", out.to_str().unwrap()]);
-    wrong.env("JUHE_KEY", "expired-key");
-    let first = run(&mut wrong);
-    assert_eq!(code(&first), 4, "{}", stderr(&first));
-    let second = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&second), 0, "{}", stderr(&second));
-    let (header, rows) = read_csv(&out);
-    assert_eq!(rows.len(), 80);
-    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
+    let first = Screen::new(&sim)
+        .cards(80, 32)
+        .env("JUHE_KEY", "expired-key")
+        .run();
+    first.exit(4);
+    let second = Screen::new(&sim)
+        .work(&first.work)
+        .input(&first.input)
+        .arg("--resume")
+        .run();
+    second.ok().all_ok();
+    assert_eq!(second.rows.len(), 80);
 }
 
 #[test]
@@ -149,28 +135,14 @@ fn max_calls_budget_stops_and_resume_completes_with_one_call_per_card() {
     all.extend(all[..20].to_vec());
     all.push("4111".into());
     let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
-    let first = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--max-calls", "50"],
-    ));
-    assert_eq!(code(&first), 5, "{}", stderr(&first));
+    let screen = || Screen::new(&sim).work(&work).input(&input);
+    screen().args(["--max-calls", "50"]).run().exit(5);
     assert_eq!(sim.calls(), 50);
-    let second = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let second = screen().arg("--resume").run();
+    second.ok();
     assert_eq!(sim.calls(), 120, "calls equal the distinct valid cards");
-    let (header, rows) = read_csv(&out);
-    assert_eq!(rows.len(), all.len());
-    let attempts: u64 = column(&header, &rows, "attempts")
-        .iter()
-        .map(|a| a.parse::<u64>().unwrap())
-        .sum();
-    assert_eq!(attempts, 120);
+    assert_eq!(second.rows.len(), all.len());
+    assert_eq!(second.attempts(), 120);
 }
 
 #[test]
@@ -178,29 +150,19 @@ fn resume_refuses_a_changed_input() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let all = cards(60, 34);
-    let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
-    let first = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--max-calls", "10"],
-    ));
-    assert_eq!(code(&first), 5);
-    std::fs::write(&input, card_csv(&all[..59])).unwrap();
-    let calls = sim.calls();
-    let second = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&second), 2, "{}", stderr(&second));
-    assert!(
-        stderr(&second).contains("input file"),
-        "{}",
-        stderr(&second)
-    );
-    assert!(stderr(&second).contains("--fresh"), "{}", stderr(&second));
-    assert_eq!(sim.calls(), calls, "a refused resume calls nothing");
+    let first = Screen::new(&sim)
+        .work(&work)
+        .card_list(&all)
+        .args(["--max-calls", "10"])
+        .run();
+    first.exit(5);
+    let second = Screen::new(&sim)
+        .work(&work)
+        .card_list(&all[..59])
+        .arg("--resume")
+        .run();
+    assert_refused(&second, "input file");
+    assert!(second.stderr.contains("--fresh"), "{}", second.stderr);
 }
 
 #[test]
@@ -208,26 +170,12 @@ fn an_unfinished_run_must_be_resumed_or_discarded() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let input = work.write("cards.csv", card_csv(&cards(40, 35)));
-    let out = work.path("out.csv");
-    let first = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--max-calls", "10"],
-    ));
-    assert_eq!(code(&first), 5);
-    let again = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&again), 2);
-    let message = stderr(&again);
-    assert!(
-        message.contains("--resume") && message.contains("--fresh"),
-        "{message}"
-    );
-    let fresh = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--fresh"],
-    ));
-    assert_eq!(code(&fresh), 0, "{}", stderr(&fresh));
+    let screen = || Screen::new(&sim).work(&work).input(&input);
+    screen().args(["--max-calls", "10"]).run().exit(5);
+    let again = screen().run();
+    assert_refused(&again, "--resume");
+    assert!(again.stderr.contains("--fresh"), "{}", again.stderr);
+    screen().arg("--fresh").run().ok();
     assert_eq!(sim.calls(), 10 + 40, "--fresh starts over");
 }
 
@@ -247,24 +195,12 @@ fn every_transport_fault_is_retried_until_every_row_is_ok() {
         "--seed",
         "11",
     ]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(300, 36)));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--timeout",
-            "500ms",
-            "--max-attempts",
-            "8",
-        ],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
+    let result = Screen::new(&sim)
+        .cards(300, 36)
+        .args(["--timeout", "500ms", "--max-attempts", "8"])
+        .run();
+    result.ok().all_ok();
+    assert_eq!(result.rows.len(), 300);
     let faults = sim.stats()["transport_faults"].clone();
     for kind in ["http_502", "truncated", "reset", "slow"] {
         assert!(
@@ -277,17 +213,9 @@ fn every_transport_fault_is_retried_until_every_row_is_ok() {
 #[test]
 fn too_fast_for_the_key_slows_down_and_finishes() {
     let sim = Simulator::start(&["--qps-limit", "10"]);
-    let work = Workdir::new();
-    let input = work.write("cards.csv", card_csv(&cards(60, 37)));
-    let out = work.path("out.csv");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--rate", "40"],
-    ));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
+    let result = Screen::new(&sim).cards(60, 37).args(["--rate", "40"]).run();
+    result.ok().all_ok();
+    assert_eq!(result.rows.len(), 60);
     let stats = sim.stats();
     let throttled = stats["by_code"]["10011"].as_u64().unwrap_or(0);
     let calls = stats["calls"].as_u64().unwrap();
@@ -302,47 +230,29 @@ fn too_fast_for_the_key_slows_down_and_finishes() {
 fn after_the_breaker_trips_resume_finishes_and_retry_errors_asks_again() {
     let work = Workdir::new();
     let input = work.write("cards.csv", card_csv(&cards(100, 38)));
-    let out = work.path("out.csv");
     let dead = Simulator::start(&["--timeout-rate", "1"]);
-    let first = run(screen(
-        &dead,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--max-attempts",
-            "2",
-            "--max-consecutive-failures",
-            "5",
-        ],
-    ));
-    assert_eq!(code(&first), 4, "{}", stderr(&first));
+    Screen::new(&dead)
+        .work(&work)
+        .input(&input)
+        .args(["--max-attempts", "2", "--max-consecutive-failures", "5"])
+        .run()
+        .exit(4);
     let failed_cards = dead.stats()["per_card"].as_object().unwrap().len() as u64;
     drop(dead);
     let healthy = Simulator::start(&[]);
     // The rows that failed keep their received result: resume does not pay for them again.
-    let second = run(screen(
-        &healthy,
-        &input,
-        &["-o", out.to_str().unwrap(), "--resume"],
-    ));
-    assert_eq!(code(&second), 3, "{}", stderr(&second));
-    let journaled_errors = {
-        let (header, rows) = read_csv(&out);
-        column(&header, &rows, "status")
-            .iter()
-            .filter(|s| *s == "error")
-            .count() as u64
-    };
+    let screen = || Screen::new(&healthy).work(&work).input(&input);
+    let second = screen().arg("--resume").run();
+    second.exit(3);
+    let journaled_errors = second
+        .column("status")
+        .iter()
+        .filter(|s| *s == "error")
+        .count() as u64;
     assert!(journaled_errors >= 5 && journaled_errors <= failed_cards);
     assert_eq!(healthy.calls(), 100 - journaled_errors);
-    let third = run(screen(
-        &healthy,
-        &input,
-        &["-o", out.to_str().unwrap(), "--retry-errors"],
-    ));
-    assert_eq!(code(&third), 0, "{}", stderr(&third));
-    let (header, rows) = read_csv(&out);
-    assert!(column(&header, &rows, "status").iter().all(|s| s == "ok"));
+    let third = screen().arg("--retry-errors").run();
+    third.ok().all_ok();
+    assert_eq!(third.rows.len(), 100);
     assert_eq!(healthy.calls(), 100);
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use cardscreen::simulator::{flags_for, flags_on};
@@ -23,12 +22,19 @@ fn key_of(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A run of `input` against `sim` into `out`, with the store.
+fn with_store<'s>(sim: &'s Simulator, input: &Path, out: &Path, store: &Path) -> Screen<'s> {
+    Screen::new(sim)
+        .input(input)
+        .output_path(out)
+        .arg("--store")
+        .arg(store)
+}
+
 /// One night: `input` screened against `sim` into `out`, with the store.
-fn night(sim: &Simulator, input: &Path, out: &Path, store: &Path, extra: &[&str]) -> Output {
-    let mut cmd = screen(sim, input, &["-o", out.to_str().unwrap()]);
-    cmd.args(["--store", store.to_str().unwrap()]).args(extra);
-    let result = run(cmd);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+fn night(sim: &Simulator, input: &Path, out: &Path, store: &Path, extra: &[&str]) -> Ran {
+    let result = with_store(sim, input, out, store).args(extra).run();
+    result.ok();
     result
 }
 
@@ -175,7 +181,7 @@ fn night_two_says_what_changed_on_every_row_and_lists_the_changes() {
     }
     assert_eq!(summary["first_seen"], 100);
     assert_eq!(summary["reused"], 0);
-    let text = stderr(&result);
+    let text = &result.stderr;
     assert!(
         text.contains(&format!(
             "changes since last screened: {} new hit",
@@ -389,28 +395,17 @@ fn the_store_holds_no_card_number_and_a_wrong_or_missing_key_stops_before_any_ca
 
     let calls = sim.calls();
     let other = work.write("other.key", format!("{}\n", "ab".repeat(32)));
-    let wrong = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]).args([
-        "--store",
-        store.to_str().unwrap(),
-        "--store-key-file",
-        other.to_str().unwrap(),
-    ]));
-    assert_eq!(code(&wrong), 2, "{}", stderr(&wrong));
-    assert!(
-        stderr(&wrong).contains("other.key") && stderr(&wrong).contains("not the key"),
-        "{}",
-        stderr(&wrong)
-    );
+    let wrong = with_store(&sim, &input, &out, &store)
+        .arg("--store-key-file")
+        .arg(&other)
+        .run();
+    assert_refused(&wrong, "not the key");
+    assert!(wrong.stderr.contains("other.key"), "{}", wrong.stderr);
 
     std::fs::rename(key_of(&store), work.path("moved.key")).unwrap();
-    let missing = run(screen(&sim, &input, &["-o", out.to_str().unwrap()])
-        .args(["--store", store.to_str().unwrap()]));
-    assert_eq!(code(&missing), 2, "{}", stderr(&missing));
-    assert!(
-        stderr(&missing).contains("screening.db.key") && stderr(&missing).contains("missing"),
-        "{}",
-        stderr(&missing)
-    );
+    let missing = with_store(&sim, &input, &out, &store).run();
+    assert_refused(&missing, "screening.db.key");
+    assert!(missing.stderr.contains("missing"), "{}", missing.stderr);
     assert!(
         !key_of(&store).exists(),
         "no new key is made for an existing store"

@@ -65,13 +65,10 @@ fn bomb(work: &Workdir, bomb: Bomb, size: u64) -> PathBuf {
 }
 
 fn refused(sim: &Simulator, work: &Workdir, input: &Path) -> String {
-    let out = work.path("out.csv");
-    let calls = sim.calls();
-    let result = run(screen(sim, input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 2, "{}", stderr(&result));
-    assert!(!out.exists(), "no output for a refused file");
-    assert_eq!(sim.calls(), calls);
-    stderr(&result)
+    let result = Screen::new(sim).work(work).input(input).run();
+    assert_refused(&result, "cardscreen: ");
+    assert!(!result.out().exists(), "no output for a refused file");
+    result.stderr
 }
 
 #[test]
@@ -113,12 +110,15 @@ fn a_cell_of_more_than_a_mebibyte_is_refused_even_where_the_part_packs_modestly(
     }
     // Just under the bound, the same file is read, and its long cell is no card.
     let input = bomb(&work, Bomb::SharedString, (1 << 20) - 64);
-    let out = work.path("under.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    assert_eq!(column(&header, &rows, "status"), ["invalid"]);
-    assert_eq!(column(&header, &rows, "bankcard")[0].len(), (1 << 20) - 64);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("under.csv")
+        .run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
+    assert_eq!(column(header, rows, "status"), ["invalid"]);
+    assert_eq!(column(header, rows, "bankcard")[0].len(), (1 << 20) - 64);
 }
 
 #[test]
@@ -162,14 +162,17 @@ fn a_note_typed_beyond_the_header_is_kept_and_its_row_screened() {
         sheet.write_string(1, column as u16, *text).unwrap();
     }
     book.save(&input).unwrap();
-    let out = work.path("notes.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("notes.csv")
+        .run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
     assert_eq!(header[..4], ["id", "bankcard", "column_3", "column_4"]);
-    assert_eq!(column(&header, &rows, "status"), ["ok"]);
-    assert_eq!(column(&header, &rows, "column_3"), ["called back"]);
-    assert_eq!(column(&header, &rows, "column_4"), ["fine"]);
+    assert_eq!(column(header, rows, "status"), ["ok"]);
+    assert_eq!(column(header, rows, "column_3"), ["called back"]);
+    assert_eq!(column(header, rows, "column_4"), ["fine"]);
     assert_eq!(sim.per_card(), called_once(&["6222024332181964"]));
 
     // In a CSV the unquoted cells beyond the header may hold the card's delimiter: unscreened.
@@ -177,11 +180,14 @@ fn a_note_typed_beyond_the_header_is_kept_and_its_row_screened() {
         "notes_twin.csv",
         "id,bankcard\n1,6222024332181964,called back,fine\n",
     );
-    let out = work.path("notes_twin.out.csv");
-    let result = run(screen(&sim, &csv, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
-    assert_eq!(column(&header, &rows, "status"), ["invalid"]);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&csv)
+        .output("notes_twin.out.csv")
+        .run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
+    assert_eq!(column(header, rows, "status"), ["invalid"]);
     assert_eq!(sim.calls(), 1, "no call more for the CSV");
 }
 
@@ -195,18 +201,14 @@ fn a_workbook_on_standard_input_is_refused_asking_for_its_path() {
         "workbook_open.ods",
     ] {
         let bytes = std::fs::read(work.fixture(fixture)).unwrap();
-        let out = work.path("stdin.csv");
-        let result = run_with_stdin(
-            screen(&sim, Path::new("-"), &["-o", out.to_str().unwrap()]),
-            &bytes,
-        );
-        assert_eq!(code(&result), 2, "{fixture}: {}", stderr(&result));
-        assert!(
-            stderr(&result).contains("pass the workbook's file name"),
-            "{}",
-            stderr(&result)
-        );
-        assert!(!out.exists());
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(Path::new("-"))
+            .output("stdin.csv")
+            .stdin(bytes)
+            .run();
+        assert_refused(&result, "pass the workbook's file name");
+        assert!(!result.out().exists(), "{fixture}");
     }
     assert_eq!(sim.calls(), 0);
 }
@@ -217,14 +219,13 @@ fn libreoffice_workbooks_screen_as_they_show(dir: &Path) {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let screened = |name: &str| {
-        let out = work.path(&format!("{name}.csv"));
-        let result = run(screen(
-            &sim,
-            &dir.join(name),
-            &["-o", out.to_str().unwrap()],
-        ));
-        assert_eq!(code(&result), 0, "{name}: {}", stderr(&result));
-        read_csv(&out)
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&dir.join(name))
+            .output(&format!("{name}.csv"))
+            .run();
+        assert_eq!(result.code, 0, "{name}: {}", result.stderr);
+        (result.header, result.rows)
     };
 
     // .xls: a text formula is read as its text; one that is not, in the card column, says so.
@@ -328,16 +329,19 @@ fn an_exact_number_is_screened_only_from_a_writer_that_keeps_seventeen_digits() 
     let mut outcomes = Vec::new();
     for (name, with_app) in [("libreoffice.xlsx", true), ("other.xlsx", false)] {
         let input = work.write(name, book(with_app));
-        let out = work.path(&format!("{name}.csv"));
-        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-        assert_eq!(code(&result), 0, "{}", stderr(&result));
-        let (header, rows) = read_csv(&out);
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .output(&format!("{name}.csv"))
+            .run();
+        result.ok();
+        let (header, rows) = (&result.header, &result.rows);
         // The digits the file holds, never rounded again.
         assert_eq!(
-            column(&header, &rows, "bankcard"),
+            column(header, rows, "bankcard"),
             ["6222020166131869", "6222024332181980"]
         );
-        outcomes.push(column(&header, &rows, "status"));
+        outcomes.push(column(header, rows, "status"));
     }
     // A 16th digit of 0 may be one rounded away, even when the digits pass the Luhn check (as
     // a tenth of such roundings do): never sent.
@@ -354,13 +358,16 @@ fn an_xlsb_is_read_a_row_at_a_time_and_a_record_claiming_megabytes_is_refused() 
         &["1", "6222024332181964", "called back"],
     ];
     let input = work.write("cards.xlsb", xlsb(rows, 3, &[]));
-    let out = work.path("cards.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows_out) = read_csv(&out);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("cards.csv")
+        .run();
+    result.ok();
+    let (header, rows_out) = (&result.header, &result.rows);
     assert_eq!(header[..3], ["id", "bankcard", "column_3"]);
-    assert_eq!(column(&header, &rows_out, "status"), ["ok"]);
-    assert_eq!(column(&header, &rows_out, "column_3"), ["called back"]);
+    assert_eq!(column(header, rows_out, "status"), ["ok"]);
+    assert_eq!(column(header, rows_out, "column_3"), ["called back"]);
     assert_eq!(sim.per_card(), called_once(&["6222024332181964"]));
 
     // Four bytes that claim a record of 200 MiB, which the reader would make room for.
@@ -385,11 +392,14 @@ fn a_used_range_declared_out_to_the_last_column_widens_the_header_to_256_only() 
     let size = sheet.len() as u64;
     entries.push(("xl/worksheets/sheet1.xml", sheet, size));
     let input = work.write("wide.xlsx", zip_by_hand(&entries));
-    let out = work.path("wide.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let (header, rows) = read_csv(&out);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("wide.csv")
+        .run();
+    result.ok();
+    let (header, rows) = (&result.header, &result.rows);
     assert_eq!(header.len(), 256 + ADDED.len());
     assert_eq!(header[255], "column_256");
-    assert_eq!(column(&header, &rows, "status"), ["ok"]);
+    assert_eq!(column(header, rows, "status"), ["ok"]);
 }
