@@ -22,4 +22,5 @@ mod report;
 mod resume;
 mod simulator;
 mod store;
+mod store_commands;
 mod workbook_input;

@@ -178,8 +178,13 @@ impl Settings {
 
 /// `--config`, else `cardscreen.toml` in the working directory when there is one.
 fn load_config(args: &ScreenArgs) -> Result<ConfigValues, SettingsError> {
-    match args.value(&CONFIG) {
-        Some(path) => ConfigValues::load(Path::new(path)),
+    load_config_at(args.value(&CONFIG).map(Path::new))
+}
+
+/// The config file named, else `cardscreen.toml` in the working directory when there is one.
+fn load_config_at(given: Option<&Path>) -> Result<ConfigValues, SettingsError> {
+    match given {
+        Some(path) => ConfigValues::load(path),
         None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
             ConfigValues::load(Path::new(DEFAULT_CONFIG_FILE))
         }
@@ -202,13 +207,22 @@ fn run_mode(lookup: &Lookup<'_>) -> Result<RunMode, SettingsError> {
 }
 
 impl StoreArgs {
-    /// The store these flags name, its key beside it unless `--store-key-file` says otherwise.
-    pub fn options(&self) -> StoreOptions {
-        StoreOptions::new(
-            self.store.clone(),
-            self.store_key_file.clone(),
-            Duration::ZERO,
-        )
+    /// The store these flags name, else the config file's `store` (flag > config file, as for
+    /// `screen`); its key beside it unless `--store-key-file` or `store_key_file` says otherwise.
+    pub fn options(&self) -> Result<StoreOptions, SettingsError> {
+        let config = load_config_at(self.config.as_deref())?;
+        let from_config = |option: &OptionDef| -> Result<Option<PathBuf>, SettingsError> {
+            Ok(config.text(option)?.map(PathBuf::from))
+        };
+        let path = match &self.store {
+            Some(path) => path.clone(),
+            None => from_config(&STORE)?.ok_or(SettingsError::NoStore)?,
+        };
+        let key_file = match &self.store_key_file {
+            Some(path) => Some(path.clone()),
+            None => from_config(&STORE_KEY_FILE)?,
+        };
+        Ok(StoreOptions::new(path, key_file, Duration::ZERO))
     }
 }
 
