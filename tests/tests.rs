@@ -14,6 +14,7 @@ mod input_files;
 mod inputs;
 mod levels;
 mod metrics;
+mod metrics_readers;
 mod ops;
 mod options;
 mod pipeline;

@@ -41,6 +41,8 @@ pub struct Settings {
     pub(crate) report: Option<PathBuf>,
     /// `--metrics`: the Prometheus text file.
     pub(crate) metrics: Option<PathBuf>,
+    /// `metrics_mode`: the metrics file's mode.
+    pub(crate) metrics_mode: u32,
     pub(crate) fail_on_hit: bool,
     pub(crate) progress: ProgressMode,
     pub(crate) progress_interval: Duration,
@@ -113,6 +115,7 @@ impl Settings {
             summary: lookup.path(&SUMMARY)?,
             report: lookup.path(&REPORT)?,
             metrics,
+            metrics_mode: stages::metrics_mode(&lookup)?,
             fail_on_hit: lookup.switch(&FAIL_ON_HIT)?,
             progress: stages::progress_mode(&lookup)?,
             progress_interval: lookup.duration(&PROGRESS_INTERVAL, true)?,
@@ -271,6 +274,7 @@ mod tests {
         assert_eq!(s.input().delimiter, b',');
         assert_eq!(s.input().source, InputSource::Path("cards.csv".into()));
         assert_eq!(s.progress_interval, Duration::from_secs(10));
+        assert_eq!(s.metrics_mode, 0o644);
         assert_eq!(s.progress, ProgressMode::Auto);
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.sink().prefix, "");
@@ -362,6 +366,14 @@ mod tests {
             ("mask = \"yes\"", "true or false"),
             ("rate = true", "not a boolean"),
             ("progress_interval = \"0s\"", "progress_interval"),
+            (
+                "metrics_mode = \"0666\"",
+                "metrics_mode = \"0666\" is not valid",
+            ),
+            ("metrics_mode = \"rw-r--r--\"", "an octal file mode"),
+            ("metrics_mode = \"0649\"", "metrics_mode"),
+            ("metrics_mode = \"\"", "metrics_mode"),
+            ("metrics_mode = \"1644\"", "no write for group or others"),
         ] {
             std::fs::write(&path, format!("{line}\n")).unwrap();
             let mut a = ScreenArgs::new("cards.csv");
