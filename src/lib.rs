@@ -73,14 +73,14 @@ pub fn print(text: &[u8]) -> i32 {
 
 /// Runs `cardscreen history`: card numbers from standard input, their stored results on
 /// standard output.
-pub fn run_history(options: &store::StoreOptions) -> i32 {
+pub fn run_history(args: &cli::StoreArgs) -> i32 {
+    let store = match store_options(args) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    match store::history(
-        options,
-        stdin.lock(),
-        std::io::BufWriter::new(stdout.lock()),
-    ) {
+    match store::history(&store, stdin.lock(), std::io::BufWriter::new(stdout.lock())) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("cardscreen: {}", card::mask_text(&e.to_string()));
@@ -89,42 +89,58 @@ pub fn run_history(options: &store::StoreOptions) -> i32 {
     }
 }
 
-/// Runs `cardscreen store stats` (`older_than` is `None`) or `cardscreen store prune`.
-pub fn run_store(options: &store::StoreOptions, older_than: Option<std::time::Duration>) -> i32 {
-    let done = match older_than {
-        None => store::stats(options),
-        Some(age) => store::prune(options, age),
+/// Runs `store stats`, or `store prune` when `prune` says how old a card may be and whether
+/// to vacuum the file after.
+pub fn run_store(args: &cli::StoreArgs, prune: Option<(std::time::Duration, bool)>) -> i32 {
+    let store = match store_options(args) {
+        Ok(store) => store,
+        Err(code) => return code,
     };
+    let done = match prune {
+        None => store::stats(&store),
+        Some((age, vacuum)) => store::prune(&store, age, vacuum),
+    };
+    printed(done)
+}
+
+/// Runs `store runs`: the latest `limit` runs as a table, or JSON.
+pub fn run_store_runs(args: &cli::StoreArgs, limit: u32, json: bool) -> i32 {
+    match store_options(args) {
+        Ok(store) => printed(store::runs(&store, limit, json)),
+        Err(code) => code,
+    }
+}
+
+/// Runs `store report`: the trend of the store's runs as an HTML page.
+pub fn run_store_report(args: &cli::StoreArgs, output: &std::path::Path) -> i32 {
+    let store = match store_options(args) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    match report::write_trend(&store.path, output) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cardscreen: {e}");
+            2
+        }
+    }
+}
+
+/// The store the flags or the config file name; else the message said and exit code 2.
+fn store_options(args: &cli::StoreArgs) -> Result<store::StoreOptions, i32> {
+    args.options().map_err(|e| {
+        eprintln!("cardscreen: {e}");
+        2
+    })
+}
+
+/// A store command's report printed, or its error said with exit code 2.
+fn printed(done: Result<String, store::StoreError>) -> i32 {
     match done {
         Ok(report) => {
             print!("{report}");
             0
         }
-        Err(e) => {
-            eprintln!("cardscreen: {e}");
-            2
-        }
-    }
-}
-
-/// Runs `cardscreen store runs`.
-pub fn run_store_runs(options: &store::StoreOptions, limit: u32, json: bool) -> i32 {
-    match store::runs(options, limit, json) {
-        Ok(report) => {
-            print!("{report}");
-            0
-        }
-        Err(e) => {
-            eprintln!("cardscreen: {e}");
-            2
-        }
-    }
-}
-
-/// Runs `cardscreen store report`: the trend of the store's last runs as an HTML page.
-pub fn run_store_report(store: &std::path::Path, output: &std::path::Path) -> i32 {
-    match report::write_trend(store, output) {
-        Ok(()) => 0,
         Err(e) => {
             eprintln!("cardscreen: {e}");
             2

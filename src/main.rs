@@ -17,24 +17,24 @@ fn main() -> ExitCode {
         Command::Man => cardscreen::print(&cardscreen::cli::man_page()),
         Command::History(args) => {
             cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
-            cardscreen::run_history(&args.options())
+            cardscreen::run_history(&args)
         }
         Command::Store(StoreCommand::Stats(args)) => {
             cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
-            cardscreen::run_store(&args.options(), None)
+            cardscreen::run_store(&args, None)
         }
         Command::Store(StoreCommand::Runs(args)) => {
             cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
-            cardscreen::run_store_runs(&args.store.options(), args.limit, args.json)
+            cardscreen::run_store_runs(&args.store, args.limit, args.json)
         }
         Command::Store(StoreCommand::Report(args)) => {
             cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
-            cardscreen::run_store_report(&args.store.store, &args.output)
+            cardscreen::run_store_report(&args.store, &args.output)
         }
         Command::Store(StoreCommand::Prune(args)) => match args.older_than() {
             Ok(age) => {
                 cardscreen::logging::init(cardscreen::logging::LogFormat::Text);
-                cardscreen::run_store(&args.store.options(), Some(age))
+                cardscreen::run_store(&args.store, Some((age, args.vacuum)))
             }
             Err(e) => {
                 eprintln!("cardscreen: {e}");

@@ -279,6 +279,8 @@ fn chromium_renders_the_page_with_its_numbers_and_the_script_cell_as_text() {
     let nights = two_nights();
     let url = format!("file://{}", nights.report.display());
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    // Missing when CARGO_TARGET_DIR puts the build elsewhere; chromium writes no file there.
+    std::fs::create_dir_all(&target).expect("target directory");
     let png = target.join("report.png");
     let _ = std::fs::remove_file(&png);
     let chromium = |extra: &[&str]| {

@@ -223,15 +223,19 @@ impl clap::FromArgMatches for ScreenArgs {
     }
 }
 
-/// Which store `history` and `store` look into.
+/// Which store `history` and `store` look into: the flags, else the config file's `store` and
+/// `store_key_file`, as for `screen`.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// The store's SQLite file.
+    /// The store's SQLite file [default: `store` in the config file].
     #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
-    pub store: PathBuf,
-    /// The store's key file [default: <store>.key].
+    pub store: Option<PathBuf>,
+    /// The store's key file [default: `store_key_file` in the config file, else <store>.key].
     #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub store_key_file: Option<PathBuf>,
+    /// TOML config file [default: cardscreen.toml in the working directory if present].
+    #[arg(short = 'c', long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// `store stats` and `store prune`.
@@ -281,6 +285,10 @@ pub struct PruneArgs {
     /// Delete cards not seen in a file for this long, e.g. 90d.
     #[arg(long, value_name = "DUR", value_hint = ValueHint::Other)]
     pub older_than: String,
+    /// Then rewrite the file (SQLite VACUUM) to give the freed space back; a screen run with
+    /// this store waits for it, see the README.
+    #[arg(long)]
+    pub vacuum: bool,
 }
 
 #[cfg(test)]

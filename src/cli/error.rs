@@ -46,6 +46,9 @@ pub enum SettingsError {
         path: String,
         source: std::io::Error,
     },
+    /// `history` or `store` with no store named by flag or config file.
+    #[error("no result store given: pass --store PATH, or set `store = \"PATH\"` in the config file (cardscreen.toml in the working directory, or the file -c/--config names)")]
+    NoStore,
     /// `--simulate` in a build without the simulator.
     #[error("this build has no simulator; --simulate needs cardscreen built with its default feature `simulator`")]
     NoSimulator,

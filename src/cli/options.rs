@@ -256,6 +256,7 @@ options! {
     METRICS = flag("metrics").key("metrics").path("PATH")
         .help("Keep the run's numbers in this file in Prometheus text format \
             (node_exporter's textfile collector), rewritten every progress_interval and at the end");
+    METRICS_MODE = key("metrics_mode").text("MODE").default("0644");
     FAIL_ON_HIT = flag("fail-on-hit").key("fail_on_hit").switch()
         .help("Exit 1 when any row is a hit");
     PROGRESS = flag("progress").key("progress")

@@ -43,6 +43,8 @@ pub struct Settings {
     pub(crate) report: Option<PathBuf>,
     /// `--metrics`: the Prometheus text file.
     pub(crate) metrics: Option<PathBuf>,
+    /// `metrics_mode`: the metrics file's mode.
+    pub(crate) metrics_mode: u32,
     pub(crate) fail_on_hit: bool,
     pub(crate) progress: ProgressMode,
     pub(crate) progress_interval: Duration,
@@ -115,6 +117,7 @@ impl Settings {
             summary: lookup.path(&SUMMARY)?,
             report: lookup.path(&REPORT)?,
             metrics,
+            metrics_mode: stages::metrics_mode(&lookup)?,
             fail_on_hit: lookup.switch(&FAIL_ON_HIT)?,
             progress: stages::progress_mode(&lookup)?,
             progress_interval: lookup.duration(&PROGRESS_INTERVAL, true)?,
@@ -180,8 +183,13 @@ impl Settings {
 
 /// `--config`, else `cardscreen.toml` in the working directory when there is one.
 fn load_config(args: &ScreenArgs) -> Result<ConfigValues, SettingsError> {
-    match args.value(&CONFIG) {
-        Some(path) => ConfigValues::load(Path::new(path)),
+    load_config_at(args.value(&CONFIG).map(Path::new))
+}
+
+/// The config file named, else `cardscreen.toml` in the working directory when there is one.
+fn load_config_at(given: Option<&Path>) -> Result<ConfigValues, SettingsError> {
+    match given {
+        Some(path) => ConfigValues::load(path),
         None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
             ConfigValues::load(Path::new(DEFAULT_CONFIG_FILE))
         }
@@ -204,13 +212,22 @@ fn run_mode(lookup: &Lookup<'_>) -> Result<RunMode, SettingsError> {
 }
 
 impl StoreArgs {
-    /// The store these flags name, its key beside it unless `--store-key-file` says otherwise.
-    pub fn options(&self) -> StoreOptions {
-        StoreOptions::new(
-            self.store.clone(),
-            self.store_key_file.clone(),
-            Duration::ZERO,
-        )
+    /// The store these flags name, else the config file's `store` (flag > config file, as for
+    /// `screen`); its key beside it unless `--store-key-file` or `store_key_file` says otherwise.
+    pub fn options(&self) -> Result<StoreOptions, SettingsError> {
+        let config = load_config_at(self.config.as_deref())?;
+        let from_config = |option: &OptionDef| -> Result<Option<PathBuf>, SettingsError> {
+            Ok(config.text(option)?.map(PathBuf::from))
+        };
+        let path = match &self.store {
+            Some(path) => path.clone(),
+            None => from_config(&STORE)?.ok_or(SettingsError::NoStore)?,
+        };
+        let key_file = match &self.store_key_file {
+            Some(path) => Some(path.clone()),
+            None => from_config(&STORE_KEY_FILE)?,
+        };
+        Ok(StoreOptions::new(path, key_file, Duration::ZERO))
     }
 }
 
@@ -259,6 +276,7 @@ mod tests {
         assert_eq!(s.input().delimiter, b',');
         assert_eq!(s.input().source, InputSource::Path("cards.csv".into()));
         assert_eq!(s.progress_interval, Duration::from_secs(10));
+        assert_eq!(s.metrics_mode, 0o644);
         assert_eq!(s.progress, ProgressMode::Auto);
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.sink().prefix, "");
@@ -368,6 +386,14 @@ mod tests {
             ("mask = \"yes\"", "true or false"),
             ("rate = true", "not a boolean"),
             ("progress_interval = \"0s\"", "progress_interval"),
+            (
+                "metrics_mode = \"0666\"",
+                "metrics_mode = \"0666\" is not valid",
+            ),
+            ("metrics_mode = \"rw-r--r--\"", "an octal file mode"),
+            ("metrics_mode = \"0649\"", "metrics_mode"),
+            ("metrics_mode = \"\"", "metrics_mode"),
+            ("metrics_mode = \"1644\"", "no write for group or others"),
         ] {
             std::fs::write(&path, format!("{line}\n")).unwrap();
             let mut a = ScreenArgs::new("cards.csv");

@@ -180,6 +180,19 @@ pub(super) fn metrics_path(
     Ok(metrics)
 }
 
+/// `metrics_mode`: the metrics file's mode, in octal, without write for group or others.
+pub(super) fn metrics_mode(lookup: &Lookup<'_>) -> Result<u32, SettingsError> {
+    const EXPECTED: &str =
+        "an octal file mode such as \"0644\" or \"0640\", with no write for group or others";
+    let text = lookup.text(&METRICS_MODE)?.unwrap_or_default();
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if !digits.is_empty() && mode <= 0o777 && mode & 0o022 == 0 => Ok(mode),
+        _ => Err(bad(METRICS_MODE.name(), text, EXPECTED)),
+    }
+}
+
 pub(super) fn luhn_mode(lookup: &Lookup<'_>) -> Result<LuhnMode, SettingsError> {
     lookup.word(
         &LUHN,

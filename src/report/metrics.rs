@@ -15,6 +15,9 @@ use crate::util::files;
 /// The metrics file of one run.
 pub(crate) struct Metrics {
     path: PathBuf,
+    /// `metrics_mode`: 0644 unless the config file says otherwise, for node_exporter reads it
+    /// as another user.
+    mode: u32,
     /// The value of the `output` label every sample carries: the output as the summary names
     /// it, so that several nightly jobs can share one collector directory.
     output: String,
@@ -92,9 +95,10 @@ impl Sample {
 }
 
 impl Metrics {
-    pub(crate) fn new(path: PathBuf, output: String, started: Instant) -> Metrics {
+    pub(crate) fn new(path: PathBuf, mode: u32, output: String, started: Instant) -> Metrics {
         Metrics {
             path,
+            mode,
             output,
             started,
             finished: Mutex::new(false),
@@ -120,7 +124,9 @@ impl Metrics {
     fn write(&self, sample: &Sample) -> io::Result<()> {
         let text = render(sample, &self.output, SystemTime::now());
         // node_exporter runs as another user; the file holds counts and a path, nothing secret.
-        files::write_atomically(&self.path, |file| file.write_all(text.as_bytes()))
+        files::write_atomically_with_mode(&self.path, self.mode, |file| {
+            file.write_all(text.as_bytes())
+        })
     }
 }
 
@@ -309,7 +315,7 @@ mod tests {
     fn the_final_numbers_are_never_overwritten_by_a_late_tick() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.prom");
-        let metrics = Metrics::new(path.clone(), "out.csv".into(), Instant::now());
+        let metrics = Metrics::new(path.clone(), 0o644, "out.csv".into(), Instant::now());
         let control = Control::new(None, crate::control::NextRun::Resume);
         metrics.write_running(&control).unwrap();
         assert!(std::fs::read_to_string(&path)

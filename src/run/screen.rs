@@ -22,6 +22,7 @@ pub(crate) async fn screen(settings: Settings) -> Result<i32, RunError> {
     let metrics = match &settings.metrics {
         Some(path) if !settings.dry_run => Some(Arc::new(Metrics::new(
             path.clone(),
+            settings.metrics_mode,
             settings.output.to_string(),
             started.0,
         ))),

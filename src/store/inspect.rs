@@ -178,7 +178,11 @@ pub fn runs(options: &StoreOptions, limit: u32, json: bool) -> Result<String, St
 }
 
 /// `store prune`: deletes the cards not seen in a file for `older_than`, with their history.
-pub fn prune(options: &StoreOptions, older_than: Duration) -> Result<String, StoreError> {
+pub fn prune(
+    options: &StoreOptions,
+    older_than: Duration,
+    vacuum: bool,
+) -> Result<String, StoreError> {
     let mut connection = open_as_is(&options.path)?;
     let sqlite = sqlite_error(&options.path);
     let cutoff = unix_now().saturating_sub(older_than.as_secs()) as i64;
@@ -199,12 +203,35 @@ pub fn prune(options: &StoreOptions, older_than: Duration) -> Result<String, Sto
         .map_err(&sqlite)?;
     transaction.commit().map_err(&sqlite)?;
     checkpoint(&connection);
-    Ok(format!(
+    let mut report = format!(
         "pruned {} cards not seen in a file for {} (and their {} history rows); {} cards remain\n",
         thousands(cards as u64),
         humantime::format_duration(older_than),
         thousands(history as u64),
         thousands(left.max(0) as u64),
+    );
+    if vacuum {
+        report.push_str(&vacuum_file(&connection, &options.path)?);
+    }
+    Ok(report)
+}
+
+/// Rewrites the store file without its free pages (SQLite VACUUM), so the space pruning freed
+/// goes back to the file system; says the file's size before and after, and how long it took.
+fn vacuum_file(connection: &Connection, path: &Path) -> Result<String, StoreError> {
+    let sqlite = sqlite_error(path);
+    let size = || std::fs::metadata(path).map_or(0, |meta| meta.len());
+    let before = size();
+    let started = std::time::Instant::now();
+    connection.execute_batch("VACUUM").map_err(&sqlite)?;
+    checkpoint(connection);
+    let took = started.elapsed();
+    Ok(format!(
+        "vacuumed {}: {} bytes before, {} after, in {:.1} s\n",
+        path.display(),
+        thousands(before),
+        thousands(size()),
+        took.as_secs_f64(),
     ))
 }
 

@@ -1,10 +1,11 @@
 //! Every file cardscreen writes is created here: fresh (`O_CREAT|O_EXCL|O_NOFOLLOW`, a stale
 //! file of ours removed first, a link planted in its place refused), readable by its owner
-//! only, written beside its final name and renamed into place.
+//! only (the metrics file, which holds nothing secret, as `metrics_mode` says), written beside
+//! its final name and renamed into place.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// `path` with `suffix` appended to its file name, in the same directory (so a rename is atomic).
@@ -162,11 +163,26 @@ pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<()> {
+    write_atomically_with_mode(path, 0o600, write)
+}
+
+/// As `write_atomically`, the file given `mode` (whatever the umask) before a byte is written:
+/// for a file that another user's program must read and that holds nothing secret.
+pub(crate) fn write_atomically_with_mode(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let temporary = sibling(path, ".tmp");
     let named =
         |e: io::Error, at: &Path| io::Error::new(e.kind(), format!("{}: {e}", at.display()));
-    let mut file =
-        io::BufWriter::new(create_private(&temporary).map_err(|e| named(e, &temporary))?);
+    let created = create_private(&temporary).and_then(|file| {
+        if mode != 0o600 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(file)
+    });
+    let mut file = io::BufWriter::new(created.map_err(|e| named(e, &temporary))?);
     let written = write(&mut file)
         .and_then(|()| file.flush())
         .and_then(|()| file.get_ref().sync_all())
@@ -202,7 +218,18 @@ fn refusal(error: io::Error) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_atomic_write_with_a_mode_leaves_that_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cardscreen.prom");
+        for mode in [0o644, 0o640, 0o600] {
+            write_atomically_with_mode(&path, mode, |w| w.write_all(b"x 1\n")).unwrap();
+            let read = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(read & 0o777, mode, "{mode:o}");
+            assert!(!sibling(&path, ".tmp").exists());
+        }
+    }
 
     #[test]
     fn an_atomic_write_leaves_the_whole_file_owner_only_and_no_temporary() {
