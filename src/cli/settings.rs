@@ -90,11 +90,6 @@ impl Settings {
         let store = stages::store_options(&lookup)?;
         let max_age = store.as_ref().map_or(Duration::ZERO, |s| s.max_age);
         let levels = super::levels::level_options(&lookup, max_age, std::time::SystemTime::now())?;
-        let max_consecutive_failures = lookup.number(
-            &MAX_CONSECUTIVE_FAILURES,
-            |_: &u64| true,
-            "a whole number >= 0 (0 = never abort)",
-        )?;
         let store_columns = store.is_some();
         let delimiter = input.delimiter;
         Ok(Settings {
@@ -108,8 +103,7 @@ impl Settings {
             client,
             pacer: stages::pacer_options(&lookup)?,
             luhn: stages::luhn_mode(&lookup)?,
-            max_consecutive_failures: (max_consecutive_failures > 0)
-                .then_some(max_consecutive_failures),
+            max_consecutive_failures: stages::max_consecutive_failures(&lookup)?,
             max_calls: lookup.optional(&MAX_CALLS, |n: &u64| *n > 0, "a whole number >= 1")?,
             max_invalid: stages::max_invalid(&lookup)?,
             mode,

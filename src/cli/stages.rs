@@ -238,3 +238,13 @@ pub(super) fn max_invalid(lookup: &Lookup<'_>) -> Result<Option<f64>, SettingsEr
         _ => Err(bad(MAX_INVALID.name(), text, EXPECTED)),
     }
 }
+
+/// `--max-consecutive-failures`: `None` (0) never aborts.
+pub(super) fn max_consecutive_failures(lookup: &Lookup<'_>) -> Result<Option<u64>, SettingsError> {
+    let failures = lookup.number(
+        &MAX_CONSECUTIVE_FAILURES,
+        |_: &u64| true,
+        "a whole number >= 0 (0 = never abort)",
+    )?;
+    Ok((failures > 0).then_some(failures))
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::input::level::Plan;
 use super::invalid::majority_note;
+use crate::input::level::Plan;
 
 /// The counts of a read-through without calls.
 #[derive(Debug, Default)]

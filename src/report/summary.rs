@@ -326,19 +326,14 @@ impl Summary {
         })
     }
 
-    /// The human summary for stderr.
-    pub(crate) fn render(&self) -> String {
-        let mut out = String::new();
-        if let Some(note) = self.invalid_note() {
-            out.push_str(&note);
-            out.push('\n');
-        }
+    /// `Screened 2,000 rows in 2s: …`, the line a reader sees first.
+    fn headline(&self) -> String {
         let state = if self.complete {
             "Screened"
         } else {
             "Stopped after"
         };
-        out.push_str(&format!(
+        format!(
             "{state} {} rows in {}: {} ok, {} hits, {} invalid, {} errors, {} duplicates\n",
             self.rows,
             humantime::format_duration(Duration::from_millis(
@@ -349,7 +344,17 @@ impl Summary {
             self.invalid,
             self.errors,
             self.duplicates,
-        ));
+        )
+    }
+
+    /// The human summary for stderr.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(note) = self.invalid_note() {
+            out.push_str(&note);
+            out.push('\n');
+        }
+        out.push_str(&self.headline());
         if self.hits > 0 {
             let flags: Vec<String> = self
                 .hits_by_flag
