@@ -76,7 +76,10 @@ pub(super) fn levels(
     let limits = limits(settings, reader, now);
     let readable_twice =
         settings.input.source != InputSource::Stdin && settings.mode != RunMode::RetryErrors;
-    if !readable_twice {
+    // Refreshing as due with nothing to fit into, a plan says what the stored ages say anyway.
+    let needs_plan =
+        limits.level || settings.levels.deadline.is_some() || capacity(settings, &limits).is_some();
+    if !readable_twice || !needs_plan {
         return Ok(Some(Levels {
             plan: None,
             limits,
