@@ -206,7 +206,7 @@ pub fn prune(
     let mut report = format!(
         "pruned {} cards not seen in a file for {} (and their {} history rows); {} cards remain\n",
         thousands(cards as u64),
-        humantime::format_duration(older_than),
+        crate::util::humane::span(older_than),
         thousands(history as u64),
         thousands(left.max(0) as u64),
     );

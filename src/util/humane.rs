@@ -15,6 +15,17 @@ pub(crate) fn thousands(count: u64) -> String {
     text
 }
 
+/// A span as it is written on the command line: whole days as `90d` (humantime would say
+/// `2months 29days 2h 52m 48s`, its month being 30.44 days), anything else as humantime says it.
+pub(crate) fn span(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs > 0 && secs.is_multiple_of(86_400) && duration.subsec_nanos() == 0 {
+        format!("{}d", secs / 86_400)
+    } else {
+        humantime::format_duration(duration).to_string()
+    }
+}
+
 /// Seconds since 1970 as an RFC 3339 time in UTC.
 pub(crate) fn rfc3339(unix_seconds: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix_seconds)).to_string()
@@ -28,6 +39,13 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_span_of_whole_days_reads_as_given() {
+        use std::time::Duration;
+        assert_eq!(super::span(Duration::from_secs(90 * 86_400)), "90d");
+        assert_eq!(super::span(Duration::from_secs(90)), "1m 30s");
+    }
+
     use super::*;
 
     #[test]
