@@ -42,18 +42,17 @@ fn most_rows_invalid_for_one_reason_is_said_in_words_first_and_last() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let (input, good) = mostly_damaged(&work);
-    let out = work.path("out.csv");
     let summary_path = work.path("summary.json");
-    let summary = summary_path.to_str().unwrap().to_string();
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--summary", &summary],
-    ));
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .arg("--summary")
+        .arg(&summary_path)
+        .run();
     // No limit given: the run completes and exits 0.
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let stderr = stderr(&result);
-    let lines = summary_lines(&stderr);
+    result.ok();
+    let stderr = &result.stderr;
+    let lines = summary_lines(stderr);
     assert_eq!(lines[0], NOTE, "{stderr}");
     assert!(lines[1].starts_with("Screened 29 rows"), "{stderr}");
     let last = stderr.lines().last().unwrap();
@@ -61,9 +60,8 @@ fn most_rows_invalid_for_one_reason_is_said_in_words_first_and_last() {
         last.contains("WARN") && last.contains(NOTE),
         "the warning comes last: {stderr}"
     );
-    let (header, rows) = read_csv(&out);
-    assert_eq!(rows.len(), 29);
-    let status = column(&header, &rows, "status");
+    assert_eq!(result.rows.len(), 29);
+    let status = result.column("status");
     assert_eq!(status.iter().filter(|s| *s == "invalid").count(), 26);
     let summary = json(&summary_path);
     assert_eq!(summary["invalid_share"], 0.8966, "{summary}");
@@ -77,34 +75,23 @@ fn max_invalid_fails_a_complete_run_whose_invalid_share_is_above_it() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let (input, _) = mostly_damaged(&work);
-    let out = work.path("out.csv");
     let summary_path = work.path("summary.json");
-    let summary = summary_path.to_str().unwrap().to_string();
-    let result = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-            &summary,
-            "--max-invalid",
-            "0.5",
-        ],
-    ));
-    assert_eq!(code(&result), 3, "{}", stderr(&result));
-    let stderr = stderr(&result);
+    let damaged = || Screen::new(&sim).work(&work).input(&input);
+    let result = damaged()
+        .arg("--summary")
+        .arg(&summary_path)
+        .args(["--max-invalid", "0.5"])
+        .run();
+    result.exit(3);
+    let stderr = &result.stderr;
     let over = "26 of 29 rows are invalid (89.7%), more than --max-invalid 0.5 allows: exit 3";
     assert!(
-        summary_lines(&stderr)
-            .iter()
-            .any(|line| line.contains(over)),
+        summary_lines(stderr).iter().any(|line| line.contains(over)),
         "{stderr}"
     );
     assert!(stderr.lines().last().unwrap().contains(over), "{stderr}");
     // The output is complete all the same, and the journal gone.
-    let (_, rows) = read_csv(&out);
-    assert_eq!(rows.len(), 29);
+    assert_eq!(result.rows.len(), 29);
     let summary = json(&summary_path);
     assert_eq!(summary["exit_code"], 3, "{summary}");
     assert_eq!(summary["complete"], true);
@@ -114,20 +101,10 @@ fn max_invalid_fails_a_complete_run_whose_invalid_share_is_above_it() {
         .any(|f| f.contains("journal")));
 
     // The same as a percentage, and from the config file.
-    let config = work.write("cardscreen.toml", "max_invalid = \"50%\"\n");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "-c", config.to_str().unwrap()],
-    ));
-    assert_eq!(code(&result), 3, "{}", self::stderr(&result));
-    let config = work.write("cardscreen.toml", "max_invalid = 0.5\n");
-    let result = run(screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "-c", config.to_str().unwrap()],
-    ));
-    assert_eq!(code(&result), 3, "{}", self::stderr(&result));
+    for config in ["max_invalid = \"50%\"\n", "max_invalid = 0.5\n"] {
+        let config = work.write("cardscreen.toml", config);
+        damaged().arg("-c").arg(&config).run().exit(3);
+    }
 }
 
 #[test]
@@ -135,16 +112,15 @@ fn max_invalid_above_the_share_lets_the_run_pass() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let (input, _) = mostly_damaged(&work);
-    let out = work.path("out.csv");
     for limit in ["0.9", "90%", "1"] {
-        let result = run(screen(
-            &sim,
-            &input,
-            &["-o", out.to_str().unwrap(), "--max-invalid", limit],
-        ));
-        assert_eq!(code(&result), 0, "{limit}: {}", stderr(&result));
-        assert!(!stderr(&result).contains("more than --max-invalid"));
-        assert_eq!(read_csv(&out).1.len(), 29);
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .args(["--max-invalid", limit])
+            .run();
+        assert_eq!(result.code, 0, "{limit}: {}", result.stderr);
+        assert!(!result.stderr.contains("more than --max-invalid"));
+        assert_eq!(result.rows.len(), 29);
     }
 }
 
@@ -153,20 +129,19 @@ fn a_bad_max_invalid_is_exit_2_naming_it_before_any_call() {
     let sim = Simulator::start(&[]);
     let work = Workdir::new();
     let (input, _) = mostly_damaged(&work);
-    let out = work.path("out.csv");
     for bad in ["1.5", "-0.1", "50", "half", "150%", "NaN", ""] {
-        let flag = format!("--max-invalid={bad}");
-        let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap(), &flag]));
-        assert_eq!(code(&result), 2, "{bad:?}: {}", stderr(&result));
-        let stderr = stderr(&result);
-        assert!(
-            stderr.contains("max_invalid") && stderr.contains("--max-invalid"),
-            "{bad:?}: {stderr}"
-        );
+        let result = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .arg(format!("--max-invalid={bad}"))
+            .run();
+        assert_refused(&result, "max_invalid");
+        let stderr = &result.stderr;
+        assert!(stderr.contains("--max-invalid"), "{bad:?}: {stderr}");
         assert!(stderr.contains("0.5") && stderr.contains("50%"), "{stderr}");
     }
     assert_eq!(sim.calls(), 0);
-    assert!(!out.exists());
+    assert!(!work.path("out.csv").exists());
 }
 
 #[test]
@@ -185,12 +160,16 @@ fn a_workbook_of_card_numbers_says_to_format_the_column_as_text() {
     }
     sheet.write_string(5, 0, &cards(1, 72)[0]).unwrap();
     book.save(&input).unwrap();
-    let out = work.path("numbers.csv");
-    let result = run(screen(&sim, &input, &["-o", out.to_str().unwrap()]));
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    let stderr = stderr(&result);
+    let result = Screen::new(&sim)
+        .work(&work)
+        .input(&input)
+        .output("numbers.csv")
+        .run();
+    result.ok();
+    let stderr = &result.stderr;
     let note = "4 of 5 card cells are workbook numbers that lost digits: format the column as Text";
-    assert_eq!(summary_lines(&stderr)[0], note, "{stderr}");
+    assert_eq!(summary_lines(stderr)[0], note, "{stderr}");
     assert!(stderr.lines().last().unwrap().contains(note), "{stderr}");
+    assert_eq!(result.calls, 1);
     assert_eq!(sim.calls(), 1);
 }

@@ -10,27 +10,20 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// A run with `--metrics` into `dir`, `config` lines in its config file; the metrics file.
-fn metrics_run(dir: &Path, config: &str) -> std::path::PathBuf {
+/// A run with `--metrics` in `work`, `config` lines in its config file; the metrics file.
+fn metrics_run(work: &Workdir, config: &str) -> std::path::PathBuf {
     let sim = Simulator::start(&[]);
-    let input = dir.join("cards.csv");
-    std::fs::write(&input, card_csv(&cards(20, 141))).unwrap();
-    let config_path = dir.join("night.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let metrics = dir.join("cardscreen.prom");
-    let done = run(screen(
-        &sim,
-        &input,
-        &[
-            "-o",
-            dir.join("out.csv").to_str().unwrap(),
-            "--metrics",
-            metrics.to_str().unwrap(),
-            "-c",
-            config_path.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&done), 0, "{}", stderr(&done));
+    let config_path = work.write("night.toml", config);
+    let metrics = work.path("cardscreen.prom");
+    Screen::new(&sim)
+        .work(work)
+        .cards(20, 141)
+        .arg("--metrics")
+        .arg(&metrics)
+        .arg("-c")
+        .arg(&config_path)
+        .run()
+        .ok();
     metrics
 }
 
@@ -41,11 +34,11 @@ fn mode_of(path: &Path) -> u32 {
 #[test]
 fn the_metrics_file_is_0644_by_default_and_as_metrics_mode_says() {
     let work = Workdir::new();
-    let metrics = metrics_run(work.dir.path(), "");
+    let metrics = metrics_run(&work, "");
     assert_eq!(mode_of(&metrics), 0o644);
     // Other outputs stay owner-only.
     assert_eq!(mode_of(&work.path("out.csv")), 0o600);
-    let metrics = metrics_run(work.dir.path(), "metrics_mode = \"0640\"\n");
+    let metrics = metrics_run(&work, "metrics_mode = \"0640\"\n");
     assert_eq!(mode_of(&metrics), 0o640);
     assert!(std::fs::read_to_string(&metrics)
         .unwrap()
@@ -62,18 +55,16 @@ fn a_metrics_mode_that_is_not_an_octal_mode_is_exit_2_naming_the_key() {
     let input = work.write("cards.csv", card_csv(&cards(5, 142)));
     for bad in ["\"0666\"", "\"rw-r--r--\"", "\"0988\""] {
         let config = work.write("bad.toml", format!("metrics_mode = {bad}\n"));
-        let done = run(screen(
-            &sim,
-            &input,
-            &[
-                "--metrics",
-                work.path("m.prom").to_str().unwrap(),
-                "-c",
-                config.to_str().unwrap(),
-            ],
-        ));
-        assert_eq!(code(&done), 2, "{bad}");
-        assert!(stderr(&done).contains("metrics_mode"), "{}", stderr(&done));
+        let done = Screen::new(&sim)
+            .work(&work)
+            .input(&input)
+            .unnamed_output()
+            .arg("--metrics")
+            .arg(work.path("m.prom"))
+            .arg("-c")
+            .arg(&config)
+            .run();
+        assert_refused(&done, "metrics_mode");
     }
     assert_eq!(sim.stats()["calls"].as_u64(), Some(0));
     assert!(!work.path("m.prom").exists());
@@ -136,17 +127,20 @@ fn node_exporter_as_another_user_scrapes_the_metrics_file() {
         "run as root, to drop to nobody"
     );
     // A directory under /tmp that nobody may enter and list.
-    let dir = tempfile::Builder::new()
-        .prefix("cardscreen-textfile")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let metrics = metrics_run(dir.path(), "");
+    let work = Workdir::from(
+        tempfile::Builder::new()
+            .prefix("cardscreen-textfile")
+            .tempdir_in("/tmp")
+            .unwrap(),
+    );
+    let dir = work.dir.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let metrics = metrics_run(&work, "");
     // What a job's files other than the metrics would be: not for the collector's eyes.
-    std::fs::remove_file(dir.path().join("out.csv")).unwrap();
-    std::fs::remove_file(dir.path().join("cards.csv")).unwrap();
-    std::fs::remove_file(dir.path().join("night.toml")).unwrap();
-    let response = scrape_as_nobody(dir.path());
+    for file in ["out.csv", "cards.csv", "night.toml"] {
+        std::fs::remove_file(work.path(file)).unwrap();
+    }
+    let response = scrape_as_nobody(dir);
     assert!(
         response.contains("\nnode_textfile_scrape_error 0\n"),
         "{response}"
@@ -159,7 +153,7 @@ fn node_exporter_as_another_user_scrapes_the_metrics_file() {
 
     // The same file made owner-only is what node_exporter could not read before.
     std::fs::set_permissions(&metrics, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let refused = scrape_as_nobody(dir.path());
+    let refused = scrape_as_nobody(dir);
     assert!(
         refused.contains("\nnode_textfile_scrape_error 1\n"),
         "{refused}"
@@ -170,7 +164,7 @@ fn node_exporter_as_another_user_scrapes_the_metrics_file() {
 #[ignore = "needs promtool"]
 fn promtool_finds_the_metrics_file_well_formed() {
     let work = Workdir::new();
-    let metrics = metrics_run(work.dir.path(), "");
+    let metrics = metrics_run(&work, "");
     let checked = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(&metrics).unwrap())

@@ -45,33 +45,43 @@ fn age_runs(store: &Path, days: i64) {
     .expect("age the runs");
 }
 
-/// Screens `cards` into the store, and returns the calls it made.
+/// A night in `work`: `night.csv` screened into `night.out.csv` with `store`.
+fn a_night<'s>(sim: &'s Simulator, work: &Workdir, store: &Path) -> Screen<'s> {
+    Screen::new(sim)
+        .work(work)
+        .input(&work.path("night.csv"))
+        .output("night.out.csv")
+        .arg("--store")
+        .arg(store)
+        .args(["--max-age", "7d"])
+}
+
+/// Screens `cards` into the store; the run's `per_card` holds the calls it made.
 fn screen_into(
     sim: &Simulator,
     work: &Workdir,
     store: &Path,
     cards: &[String],
     extra: &[&str],
-) -> (std::process::Output, BTreeMap<String, u64>) {
-    let before = sim.per_card();
+) -> Ran {
     // Written only when it changes: a resume checks that its input is the one it began with.
     let text = card_csv(cards);
     let input = work.path("night.csv");
     if std::fs::read_to_string(&input).ok().as_deref() != Some(text.as_str()) {
         work.write("night.csv", text);
     }
-    let out = work.path("night.out.csv");
-    let _ = std::fs::remove_file(&out);
-    let mut cmd = screen(sim, &input, &["-o", out.to_str().unwrap()]);
-    cmd.args(["--store", store.to_str().unwrap(), "--max-age", "7d"])
-        .args(extra);
-    let result = run(cmd);
-    let mut paid = sim.per_card();
-    for (card, calls) in &before {
-        *paid.get_mut(card).expect("calls only grow") -= calls;
-    }
-    paid.retain(|_, calls| *calls > 0);
-    (result, paid)
+    let _ = std::fs::remove_file(work.path("night.out.csv"));
+    a_night(sim, work, store).args(extra).run()
+}
+
+/// `store runs --json` of `store`, with `args` besides.
+fn runs_of(store: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let listed = Cardscreen::new(["store", "runs", "--json", "--store"])
+        .arg(store)
+        .args(args)
+        .run();
+    let runs: serde_json::Value = serde_json::from_str(&listed.stdout).expect("JSON");
+    runs.as_array().expect("an array").clone()
 }
 
 fn summary(work: &Workdir) -> serde_json::Value {
@@ -84,8 +94,7 @@ fn summary(work: &Workdir) -> serde_json::Value {
 fn a_week_of_groups(sim: &Simulator, work: &Workdir, store: &Path) -> Vec<Vec<String>> {
     let groups: Vec<Vec<String>> = (0..7).map(|g| cards(50, 300 + g)).collect();
     for group in groups.iter().rev() {
-        let (result, _) = screen_into(sim, work, store, group, &[]);
-        assert_eq!(code(&result), 0, "{}", stderr(&result));
+        screen_into(sim, work, store, group, &[]).ok();
         age_store(store, 1, None);
     }
     // groups[6] was screened first and is seven days old, groups[0] one day.
@@ -103,9 +112,10 @@ fn a_dry_run_plans_what_the_run_pays_and_early_refreshes_take_the_oldest() {
     let summary_arg = ["--summary", summary_path.to_str().unwrap()];
     let mut dry = summary_arg.to_vec();
     dry.push("--dry-run");
-    let (result, paid) = screen_into(&sim, &work, &store, &all, &dry);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
-    assert!(paid.is_empty(), "a dry run calls nothing");
+    let result = screen_into(&sim, &work, &store, &all, &dry);
+    result.ok();
+    assert!(result.per_card.is_empty(), "a dry run calls nothing");
+    assert_eq!(result.calls, 0);
     let plan = summary(&work);
     for key in [
         "calls_needed",
@@ -118,21 +128,22 @@ fn a_dry_run_plans_what_the_run_pays_and_early_refreshes_take_the_oldest() {
     ] {
         assert!(plan.get(key).is_some(), "{key} in {plan}");
     }
-    let (result, paid) = screen_into(&sim, &work, &store, &all, &summary_arg);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    let result = screen_into(&sim, &work, &store, &all, &summary_arg);
+    result.ok();
+    let paid = &result.per_card;
     let night = summary(&work);
     assert_eq!(plan["calls_needed"].as_u64(), Some(paid.len() as u64));
     assert_eq!(night["calls"].as_u64(), Some(paid.len() as u64));
     // 350 stored results, a day since the last run, --max-age 7d: 50 a night, and they are
     // the oldest group's (seven days old: due) — nothing is answered past --max-age.
-    assert_eq!(paid.len(), 50, "{}", stderr(&result));
+    assert_eq!(paid.len(), 50, "{}", result.stderr);
     let oldest: BTreeMap<String, u64> = groups[6].iter().map(|c| (c.clone(), 1)).collect();
-    assert_eq!(paid, oldest);
+    assert_eq!(paid, &oldest);
     assert_eq!(night["stale"], 0);
     assert!(
-        stderr(&result).contains("Tonight's plan: 50 calls (0 new, 50 due, 0 refreshed early), 300 answered from the store, 0 stale"),
+        result.stderr.contains("Tonight's plan: 50 calls (0 new, 50 due, 0 refreshed early), 300 answered from the store, 0 stale"),
         "{}",
-        stderr(&result)
+        result.stderr
     );
 }
 
@@ -148,14 +159,15 @@ fn early_refreshes_level_a_week_of_nights() {
     age_runs(&store, 1);
     let all: Vec<String> = groups.concat();
     let summary_path = work.path("summary.json");
-    let (result, paid) = screen_into(
+    let result = screen_into(
         &sim,
         &work,
         &store,
         &all,
         &["--summary", summary_path.to_str().unwrap()],
     );
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    result.ok();
+    let paid = &result.per_card;
     let night = summary(&work);
     assert_eq!(
         night["refreshed_early"].as_u64(),
@@ -163,9 +175,8 @@ fn early_refreshes_level_a_week_of_nights() {
         "{night}"
     );
     let oldest: BTreeMap<String, u64> = groups[6].iter().map(|c| (c.clone(), 1)).collect();
-    assert_eq!(paid, oldest, "the oldest fresh results first");
-    let (header, rows) = read_csv(&work.path("night.out.csv"));
-    let change = column(&header, &rows, "change");
+    assert_eq!(paid, &oldest, "the oldest fresh results first");
+    let change = result.column("change");
     assert!(
         change.iter().all(|c| c == "same"),
         "judged as usual: {change:?}"
@@ -182,11 +193,9 @@ fn an_overdue_night(
     let older = cards(1000, 410);
     let younger = cards(1000, 411);
     let new = cards(100, 412);
-    let (result, _) = screen_into(sim, work, store, &older, &[]);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    screen_into(sim, work, store, &older, &[]).ok();
     age_store(store, 4, None);
-    let (result, _) = screen_into(sim, work, store, &younger, &[]);
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    screen_into(sim, work, store, &younger, &[]).ok();
     age_store(store, 8, None);
     (older, younger, new)
 }
@@ -210,9 +219,10 @@ fn a_deadline_with_max_stale_calls_the_most_urgent_and_answers_the_rest_stale() 
         summary_path.to_str().unwrap(),
     ];
     let started = Instant::now();
-    let (result, paid) = screen_into(&sim, &work, &store, &night, &args);
+    let result = screen_into(&sim, &work, &store, &night, &args);
     let took = started.elapsed();
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    result.ok();
+    let paid = &result.per_card;
     assert!(took < Duration::from_millis(8500), "took {took:?}");
     assert!((300..=600).contains(&paid.len()), "{} calls", paid.len());
     assert!(
@@ -229,18 +239,19 @@ fn a_deadline_with_max_stale_calls_the_most_urgent_and_answers_the_rest_stale() 
     let stale = summary["stale"].as_u64().unwrap();
     assert_eq!(stale, 2100 - paid.len() as u64);
     assert!(
-        stderr(&result).contains("answered from results older than --max-age (oldest 12 days)"),
+        result
+            .stderr
+            .contains("answered from results older than --max-age (oldest 12 days)"),
         "{}",
-        stderr(&result)
+        result.stderr
     );
-    let (header, rows) = read_csv(&work.path("night.out.csv"));
-    assert_eq!(rows.len(), night.len());
-    let status = column(&header, &rows, "status");
+    assert_eq!(result.rows.len(), night.len());
+    let status = result.column("status");
     assert!(status.iter().all(|s| s == "ok"));
-    let attempts = column(&header, &rows, "attempts");
-    let change = column(&header, &rows, "change");
-    let card = column(&header, &rows, "card");
-    for i in 0..rows.len() {
+    let attempts = result.column("attempts");
+    let change = result.column("change");
+    let card = result.column("card");
+    for i in 0..result.rows.len() {
         if !paid.contains_key(&card[i]) {
             assert_eq!((attempts[i].as_str(), change[i].as_str()), ("0", "same"));
         }
@@ -255,7 +266,7 @@ fn a_deadline_without_max_stale_leaves_errors_that_retry_errors_finishes() {
     let (older, younger, new) = an_overdue_night(&sim, &work, &store);
     let night: Vec<String> = [older, younger, new].concat();
     let started = Instant::now();
-    let (result, paid) = screen_into(
+    let result = screen_into(
         &sim,
         &work,
         &store,
@@ -263,14 +274,14 @@ fn a_deadline_without_max_stale_leaves_errors_that_retry_errors_finishes() {
         &["--deadline", "3s", "--rate", "100"],
     );
     let took = started.elapsed();
-    assert_eq!(code(&result), 3, "{}", stderr(&result));
+    result.exit(3);
+    let paid = &result.per_card;
     assert!(took < Duration::from_millis(5500), "took {took:?}");
-    let out = work.path("night.out.csv");
-    let (header, rows) = read_csv(&out);
+    let rows = &result.rows;
     assert_eq!(rows.len(), night.len());
-    let status = column(&header, &rows, "status");
-    let error = column(&header, &rows, "error");
-    let card = column(&header, &rows, "card");
+    let status = result.column("status");
+    let error = result.column("error");
+    let card = result.column("card");
     let unscreened: Vec<&String> = (0..rows.len())
         .filter(|&i| status[i] == "error")
         .map(|i| &card[i])
@@ -285,22 +296,9 @@ fn a_deadline_without_max_stale_leaves_errors_that_retry_errors_finishes() {
     );
     assert_eq!(paid.len() + unscreened.len(), night.len());
     // --retry-errors calls exactly those rows.
-    let before = sim.per_card();
-    let input = work.path("night.csv");
-    let mut cmd = screen(
-        &sim,
-        &input,
-        &["-o", out.to_str().unwrap(), "--retry-errors"],
-    );
-    cmd.args(["--store", store.to_str().unwrap(), "--max-age", "7d"]);
-    let retried = run(cmd);
-    assert_eq!(code(&retried), 0, "{}", stderr(&retried));
-    let after = sim.per_card();
-    let called: Vec<&String> = after
-        .iter()
-        .filter(|(c, n)| before.get(*c) != Some(n))
-        .map(|(c, _)| c)
-        .collect();
+    let retried = a_night(&sim, &work, &store).arg("--retry-errors").run();
+    retried.ok();
+    let called: Vec<&String> = retried.per_card.keys().collect();
     let mut expected: Vec<&String> = unscreened.clone();
     expected.sort();
     assert_eq!(called, expected);
@@ -313,14 +311,15 @@ fn a_planned_call_budget_takes_new_cards_then_the_oldest() {
     let store = work.path("screening.db");
     let (older, younger, new) = an_overdue_night(&sim, &work, &store);
     let night: Vec<String> = [older.clone(), younger.clone(), new.clone()].concat();
-    let (result, paid) = screen_into(
+    let result = screen_into(
         &sim,
         &work,
         &store,
         &night,
         &["--max-calls", "400", "--max-stale", "30d"],
     );
-    assert_eq!(code(&result), 0, "{}", stderr(&result));
+    result.ok();
+    let paid = &result.per_card;
     assert!((300..=400).contains(&paid.len()), "{} calls", paid.len());
     assert!(new.iter().all(|c| paid.contains_key(c)));
     assert!(
@@ -335,25 +334,15 @@ fn a_resumed_run_continues_its_row_of_the_runs_table() {
     let work = Workdir::new();
     let store = work.path("screening.db");
     let all = cards(120, 420);
-    let (stopped, paid_first) = screen_into(&sim, &work, &store, &all, &["--max-calls", "50"]);
-    assert_eq!(code(&stopped), 5, "{}", stderr(&stopped));
-    let (resumed, paid_then) = screen_into(&sim, &work, &store, &all, &["--resume"]);
-    assert_eq!(code(&resumed), 0, "{}", stderr(&resumed));
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args([
-        "store",
-        "runs",
-        "--json",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    let listed = run(cmd);
-    let runs: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
-    let runs = runs.as_array().expect("an array");
+    let stopped = screen_into(&sim, &work, &store, &all, &["--max-calls", "50"]);
+    stopped.exit(5);
+    let resumed = screen_into(&sim, &work, &store, &all, &["--resume"]);
+    resumed.ok();
+    let runs = runs_of(&store, &[]);
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(
         runs[0]["calls"].as_u64(),
-        Some((paid_first.len() + paid_then.len()) as u64)
+        Some((stopped.per_card.len() + resumed.per_card.len()) as u64)
     );
     assert_eq!(runs[0]["exit_code"], 0);
     assert_eq!(runs[0]["rows"], 120);
@@ -432,20 +421,7 @@ fn twenty_two_nights_under_a_moved_clock_stay_level() {
     let total: u64 = calls.iter().sum();
     assert!(total as f64 <= 1.2 * ideal.iter().sum::<f64>(), "{calls:?}");
     assert!(early > 0);
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args([
-        "store",
-        "runs",
-        "--json",
-        "--limit",
-        "100",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    let runs: serde_json::Value = serde_json::from_slice(&run(cmd).stdout).expect("JSON");
-    let listed: Vec<u64> = runs
-        .as_array()
-        .unwrap()
+    let listed: Vec<u64> = runs_of(&store, &["--limit", "100"])
         .iter()
         .map(|r| r["calls"].as_u64().unwrap())
         .collect();

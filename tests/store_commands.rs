@@ -4,45 +4,38 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
 use crate::common::*;
-
-fn store_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("RUST_LOG");
-    cmd
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 fn count(store: &Path, sql: &str) -> i64 {
     let db = Connection::open(store).expect("open store");
     db.query_row(sql, [], |r| r.get(0)).expect("count")
 }
 
-/// The cards of an output whose status is `status`.
-fn cards_with(out: &Path, status: &str) -> BTreeSet<String> {
-    let (header, rows) = read_csv(out);
-    let statuses = column(&header, &rows, "status");
-    column(&header, &rows, "card")
+/// The cards of a run's output whose status is `status`.
+fn cards_with(ran: &Ran, status: &str) -> BTreeSet<String> {
+    ran.column("card")
         .into_iter()
-        .zip(statuses)
+        .zip(ran.column("status"))
         .filter(|(_, s)| s == status)
         .map(|(card, _)| card)
         .collect()
 }
 
-/// The cards the simulator was called for.
-fn called(sim: &Simulator) -> BTreeSet<String> {
-    sim.stats()["per_card"]
-        .as_object()
-        .map(|cards| cards.keys().cloned().collect())
-        .unwrap_or_default()
+/// The cards a run called.
+fn called(ran: &Ran) -> BTreeSet<String> {
+    ran.per_card.keys().cloned().collect()
+}
+
+/// A `screen` run of `input` in `work` against `sim` with `--store store`.
+fn with_store<'s>(sim: &'s Simulator, work: &Workdir, input: &Path, store: &Path) -> Screen<'s> {
+    Screen::new(sim)
+        .work(work)
+        .input(input)
+        .arg("--store")
+        .arg(store)
 }
 
 #[test]
@@ -50,32 +43,24 @@ fn retry_errors_with_a_store_leaves_the_store_holding_the_new_results() {
     let work = Workdir::new();
     let all = cards(200, 71);
     let input = work.write("cards.csv", card_csv(&all));
-    let out = work.path("out.csv");
     let store = work.path("screening.db");
-    let store_flag = ["--store", store.to_str().unwrap()];
     let flaky = Simulator::start(&["--timeout-rate", "0.2", "--seed", "9"]);
-    let once = ["--max-attempts", "1", "--max-consecutive-failures", "0"];
-    let first = run(screen(
-        &flaky,
-        &input,
-        &[&["-o", out.to_str().unwrap()], &once[..], &store_flag].concat(),
-    ));
-    assert_eq!(code(&first), 3, "{}", stderr(&first));
-    let failed = cards_with(&out, "error");
+    let first = with_store(&flaky, &work, &input, &store)
+        .args(["--max-attempts", "1", "--max-consecutive-failures", "0"])
+        .run();
+    first.exit(3);
+    let failed = cards_with(&first, "error");
     assert!(!failed.is_empty() && failed.len() < all.len());
     let stored_before = count(&store, "SELECT count(DISTINCT id) FROM history");
     assert_eq!(stored_before as usize, all.len() - failed.len());
 
     let healthy = Simulator::start(&[]);
-    let retry = ["-o", out.to_str().unwrap(), "--retry-errors"];
-    let second = run(screen(
-        &healthy,
-        &input,
-        &[&retry[..], &store_flag].concat(),
-    ));
-    assert_eq!(code(&second), 0, "{}", stderr(&second));
-    assert_eq!(called(&healthy), failed, "only the failed cards are called");
-    assert!(cards_with(&out, "error").is_empty());
+    let second = with_store(&healthy, &work, &input, &store)
+        .arg("--retry-errors")
+        .run();
+    second.ok();
+    assert_eq!(called(&second), failed, "only the failed cards are called");
+    assert!(cards_with(&second, "error").is_empty());
     // Every card now has one stored result: the retried ones too.
     assert_eq!(
         count(&store, "SELECT count(DISTINCT id) FROM history") as usize,
@@ -88,45 +73,31 @@ fn retry_errors_with_a_store_leaves_the_store_holding_the_new_results() {
 
     // A third night answers every card from the store: not one call.
     let third_sim = Simulator::start(&[]);
-    let third_out = work.path("third.csv");
-    let third = run(screen(
-        &third_sim,
-        &input,
-        &[
-            &["-o", third_out.to_str().unwrap(), "--max-age", "1d"][..],
-            &store_flag,
-        ]
-        .concat(),
-    ));
-    assert_eq!(code(&third), 0, "{}", stderr(&third));
-    assert!(called(&third_sim).is_empty(), "{:?}", called(&third_sim));
-    assert_eq!(cards_with(&third_out, "ok").len(), all.len());
+    let third = with_store(&third_sim, &work, &input, &store)
+        .output("third.csv")
+        .args(["--max-age", "1d"])
+        .run();
+    third.ok();
+    assert!(called(&third).is_empty(), "{:?}", called(&third));
+    assert_eq!(cards_with(&third, "ok").len(), all.len());
     // And `history` shows a retried card's result, called once.
     let retried = failed.iter().next().unwrap();
-    let answer = run_with_stdin(
-        store_command(&["history", "--store", store.to_str().unwrap()]),
-        format!("{retried}\n").as_bytes(),
-    );
-    assert_eq!(code(&answer), 0, "{}", stderr(&answer));
-    assert_eq!(stdout(&answer).lines().count(), 2, "{}", stdout(&answer));
+    let answer = Cardscreen::new(["history", "--store"])
+        .arg(&store)
+        .stdin(format!("{retried}\n"))
+        .run();
+    answer.ok();
+    assert_eq!(answer.stdout.lines().count(), 2, "{}", answer.stdout);
 }
 
 /// A store in `work` holding `cards`, screened against `sim` from a file named `name`.
 fn screened_store(work: &Workdir, sim: &Simulator, name: &str, cards: &[String]) -> PathBuf {
     let input = work.write(name, card_csv(cards));
     let store = work.path("screening.db");
-    let out = work.path(&format!("{name}.out.csv"));
-    let night = run(screen(
-        sim,
-        &input,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(code(&night), 0, "{}", stderr(&night));
+    with_store(sim, work, &input, &store)
+        .output(&format!("{name}.out.csv"))
+        .run()
+        .ok();
     store
 }
 
@@ -137,29 +108,30 @@ fn the_store_commands_find_the_store_in_the_config_file_and_the_flag_wins() {
     let night = cards(50, 72);
     let store = screened_store(&work, &sim, "night.csv", &night);
     // Only cardscreen.toml in the working directory names the store.
-    std::fs::write(work.path("cardscreen.toml"), "store = \"screening.db\"\n").unwrap();
-    let stats = run(store_command(&["store", "stats"]).current_dir(work.dir.path()));
-    assert_eq!(code(&stats), 0, "{}", stderr(&stats));
+    work.write("cardscreen.toml", "store = \"screening.db\"\n");
+    let here = work.dir.path();
+    let stats = Cardscreen::new(["store", "stats"]).current_dir(here).run();
+    stats.ok();
     assert!(
-        stdout(&stats).contains("cards:          50\n"),
+        stats.stdout.contains("cards:          50\n"),
         "{}",
-        stdout(&stats)
+        stats.stdout
     );
     for args in [
         &["store", "runs"][..],
         &["store", "prune", "--older-than", "30d"],
         &["store", "report", "-o", "trend.html"],
     ] {
-        let done = run(store_command(args).current_dir(work.dir.path()));
-        assert_eq!(code(&done), 0, "{args:?}: {}", stderr(&done));
+        let done = Cardscreen::new(args).current_dir(here).run();
+        assert_eq!(done.code, 0, "{args:?}: {}", done.stderr);
     }
     assert!(work.path("trend.html").is_file());
-    let history = run_with_stdin(
-        store_command(&["history"]).current_dir(work.dir.path()),
-        format!("{}\n", night[0]).as_bytes(),
-    );
-    assert_eq!(code(&history), 0, "{}", stderr(&history));
-    assert!(!stdout(&history).contains("not in the store"));
+    let history = Cardscreen::new(["history"])
+        .current_dir(here)
+        .stdin(format!("{}\n", night[0]))
+        .run();
+    history.ok();
+    assert!(!history.stdout.contains("not in the store"));
 
     // -c names a config file elsewhere, with the key file too; from another directory.
     let elsewhere = Workdir::new();
@@ -171,35 +143,23 @@ fn the_store_commands_find_the_store_in_the_config_file_and_the_flag_wins() {
             format!("{}.key", store.display())
         ),
     );
-    let stats = run(
-        store_command(&["store", "stats", "-c", config.to_str().unwrap()])
-            .current_dir(elsewhere.dir.path()),
-    );
-    assert_eq!(code(&stats), 0, "{}", stderr(&stats));
-    assert!(stdout(&stats).contains("cards:          50\n"));
+    let stats = Cardscreen::new(["store", "stats", "-c"])
+        .arg(&config)
+        .current_dir(elsewhere.dir.path())
+        .run();
+    stats.ok();
+    assert!(stats.stdout.contains("cards:          50\n"));
 
     // --store on the command line wins over a config file naming a missing store.
     std::fs::write(&config, "store = \"/nonexistent/cardscreen.db\"\n").unwrap();
-    let flag = run(store_command(&[
-        "store",
-        "stats",
-        "-c",
-        config.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ]));
-    assert_eq!(code(&flag), 0, "{}", stderr(&flag));
-    let missing = run(store_command(&[
-        "store",
-        "stats",
-        "-c",
-        config.to_str().unwrap(),
-    ]));
-    assert_eq!(code(&missing), 2);
+    let in_config = || Cardscreen::new(["store", "stats", "-c"]).arg(&config);
+    in_config().arg("--store").arg(&store).run().ok();
+    let missing = in_config().run();
+    missing.exit(2);
     assert!(
-        stderr(&missing).contains("/nonexistent/cardscreen.db"),
+        missing.stderr.contains("/nonexistent/cardscreen.db"),
         "{}",
-        stderr(&missing)
+        missing.stderr
     );
 }
 
@@ -213,9 +173,9 @@ fn without_a_store_the_store_commands_exit_2_naming_the_flag_and_the_key() {
         &["store", "report", "-o", "trend.html"],
         &["history"],
     ] {
-        let done = run(store_command(args).current_dir(empty.dir.path()));
-        assert_eq!(code(&done), 2, "{args:?}");
-        let message = stderr(&done);
+        let done = Cardscreen::new(args).current_dir(empty.dir.path()).run();
+        assert_eq!(done.code, 2, "{args:?}");
+        let message = &done.stderr;
         assert!(
             message.contains("--store PATH") && message.contains("`store = "),
             "{args:?}: {message}"
@@ -239,38 +199,28 @@ fn prune_vacuum_gives_the_space_back_and_the_store_still_works() {
     let kept = cards(100, 74);
     screened_store(&work, &sim, "today.csv", &kept);
     let size = || std::fs::metadata(&store).unwrap().len();
-    let store_flag = ["--store", store.to_str().unwrap()];
-    let plain = run(store_command(
-        &[&["store", "prune", "--older-than", "30d"][..], &store_flag].concat(),
-    ));
-    assert_eq!(code(&plain), 0, "{}", stderr(&plain));
+    let on_store = |args: &[&str]| Cardscreen::new(args).arg("--store").arg(&store).run();
+    let plain = on_store(&["store", "prune", "--older-than", "30d"]);
+    plain.ok();
     assert!(
-        stdout(&plain).contains("pruned 4,900 cards"),
+        plain.stdout.contains("pruned 4,900 cards"),
         "{}",
-        stdout(&plain)
+        plain.stdout
     );
     let pruned = size();
-    let vacuum = run(store_command(
-        &[
-            &["store", "prune", "--older-than", "30d", "--vacuum"][..],
-            &store_flag,
-        ]
-        .concat(),
-    ));
-    assert_eq!(code(&vacuum), 0, "{}", stderr(&vacuum));
+    let vacuum = on_store(&["store", "prune", "--older-than", "30d", "--vacuum"]);
+    vacuum.ok();
     let vacuumed = size();
     assert!(
         vacuumed * 4 < pruned,
         "{pruned} bytes after the prune, {vacuumed} after the vacuum"
     );
-    assert!(stdout(&vacuum).contains("vacuumed "), "{}", stdout(&vacuum));
-    let stats = run(store_command(
-        &[&["store", "stats"][..], &store_flag].concat(),
-    ));
+    assert!(vacuum.stdout.contains("vacuumed "), "{}", vacuum.stdout);
+    let stats = on_store(&["store", "stats"]);
     assert!(
-        stdout(&stats).contains("cards:          100\n"),
+        stats.stdout.contains("cards:          100\n"),
         "{}",
-        stdout(&stats)
+        stats.stdout
     );
 
     // The store still answers its cards and takes new ones.
@@ -278,19 +228,13 @@ fn prune_vacuum_gives_the_space_back_and_the_store_still_works() {
     let mut again_cards = kept.clone();
     again_cards.extend(cards(50, 75));
     let input = work.write("again.csv", card_csv(&again_cards));
-    let out = work.path("again.out.csv");
-    let night = run(screen(
-        &again,
-        &input,
-        &[
-            &["-o", out.to_str().unwrap(), "--max-age", "1d"][..],
-            &store_flag,
-        ]
-        .concat(),
-    ));
-    assert_eq!(code(&night), 0, "{}", stderr(&night));
+    let night = with_store(&again, &work, &input, &store)
+        .output("again.out.csv")
+        .args(["--max-age", "1d"])
+        .run();
+    night.ok();
     assert_eq!(
-        called(&again).len(),
+        called(&night).len(),
         50,
         "the 100 kept cards come from the store"
     );

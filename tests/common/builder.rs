@@ -3,11 +3,13 @@
 //! working directory of its own, screens them into `out.csv` there, and hands back the exit
 //! code, both streams, the output read back and the calls the simulator received meanwhile.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use super::{card_csv, cards, code, parse_csv, read_csv, run, run_with_stdin, screen};
-use super::{Simulator, Workdir};
+use super::{card_csv, cards, code, parse_csv, per_card_in, read_csv, run, run_with_stdin};
+use super::{screen, Simulator, Workdir, BIN};
 
 /// Where the run writes its output.
 enum Target {
@@ -162,12 +164,15 @@ impl<'s> Screen<'s> {
             };
         }
         let out_before = out.as_deref().and_then(|p| std::fs::read(p).ok());
-        let calls_before = self.sim.calls();
+        let before = self.sim.stats();
         let output = match &self.stdin {
             Some(bytes) => run_with_stdin(&mut cmd, bytes),
             None => run(&mut cmd),
         };
-        let calls = self.sim.calls() - calls_before;
+        let after = self.sim.stats();
+        let calls =
+            after["calls"].as_u64().expect("calls") - before["calls"].as_u64().expect("calls");
+        let per_card = called_between(&per_card_in(&before), per_card_in(&after));
         let (header, rows) = match (&self.target, &out) {
             (Target::Stdout, _) => parse_csv(&output.stdout, b','),
             (_, Some(out)) if is_csv(out) && out.exists() => read_csv(out),
@@ -180,12 +185,25 @@ impl<'s> Screen<'s> {
             header,
             rows,
             calls,
+            per_card,
             input,
             out,
             work: self.work,
             out_before,
         }
     }
+}
+
+/// The calls each card received between two readings of `per_card`: only the cards called.
+fn called_between(
+    before: &BTreeMap<String, u64>,
+    mut after: BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    for (card, calls) in &mut after {
+        *calls -= before.get(card).copied().unwrap_or(0);
+    }
+    after.retain(|_, calls| *calls > 0);
+    after
 }
 
 fn is_csv(path: &Path) -> bool {
@@ -201,6 +219,9 @@ pub struct Ran {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
     pub calls: u64,
+    /// The calls each card received during the run, as the simulator counts them; only the
+    /// cards called.
+    pub per_card: BTreeMap<String, u64>,
     pub input: PathBuf,
     /// The output file, unless it went to standard output or was left to the binary to name.
     pub out: Option<PathBuf>,
@@ -276,4 +297,83 @@ pub fn assert_refused(ran: &Ran, phrase: &str) {
     assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
     assert_eq!(ran.calls, 0, "a refused run calls nothing: {}", ran.stderr);
     assert!(ran.output_untouched(), "a refused run writes no output");
+}
+
+/// Another subcommand of the binary (`store stats`, `history`, …) as a test states it:
+/// `Cardscreen::new(["store", "stats"]).arg("--store").arg(&store).run()`.
+pub struct Cardscreen {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Cardscreen {
+    pub fn new<I, S>(args: I) -> Cardscreen
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env_remove("RUST_LOG");
+        Cardscreen { cmd, stdin: None }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    /// Runs in `dir`, where a `cardscreen.toml` may wait.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// These bytes on standard input.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub fn run(mut self) -> Exited {
+        let output = match &self.stdin {
+            Some(bytes) => run_with_stdin(&mut self.cmd, bytes),
+            None => run(&mut self.cmd),
+        };
+        Exited {
+            code: code(&output),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a `Cardscreen` run left: its exit code and both streams.
+pub struct Exited {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Exited {
+    /// Asserts the exit code, showing stderr when it differs.
+    #[track_caller]
+    pub fn exit(&self, expected: i32) -> &Exited {
+        assert_eq!(self.code, expected, "{}", self.stderr);
+        self
+    }
+
+    /// Asserts exit 0.
+    #[track_caller]
+    pub fn ok(&self) -> &Exited {
+        self.exit(0)
+    }
 }

@@ -58,6 +58,13 @@ pub struct Workdir {
     pub dir: Rc<tempfile::TempDir>,
 }
 
+impl From<tempfile::TempDir> for Workdir {
+    /// A directory made elsewhere (with a prefix, or where another user may read it).
+    fn from(dir: tempfile::TempDir) -> Workdir {
+        Workdir { dir: Rc::new(dir) }
+    }
+}
+
 impl Workdir {
     pub fn new() -> Workdir {
         Workdir {

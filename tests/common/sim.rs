@@ -118,14 +118,18 @@ impl Simulator {
 
     /// Calls per card number exactly as the simulator received it.
     pub fn per_card(&self) -> BTreeMap<String, u64> {
-        let stats = self.stats();
-        stats["per_card"]
-            .as_object()
-            .unwrap_or_else(|| panic!("no per_card in {stats}"))
-            .iter()
-            .map(|(card, calls)| (card.clone(), calls.as_u64().expect("a call count")))
-            .collect()
+        per_card_in(&self.stats())
     }
+}
+
+/// `per_card` of a `/stats` answer: calls per card number.
+pub fn per_card_in(stats: &serde_json::Value) -> BTreeMap<String, u64> {
+    stats["per_card"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no per_card in {stats}"))
+        .iter()
+        .map(|(card, calls)| (card.clone(), calls.as_u64().expect("a call count")))
+        .collect()
 }
 
 /// Sends a whole request and reads the answer until the server closes the connection. Over
