@@ -9,20 +9,8 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 pub fn read_csv_with(path: &Path, delimiter: u8) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_path(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut records = reader.records().map(|r| {
-        r.expect("csv row")
-            .iter()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    });
-    let header = records.next().unwrap_or_default();
-    (header, records.collect())
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    parse_csv(&bytes, delimiter)
 }
 
 /// Parses CSV bytes (an output written to stdout): header and rows.
