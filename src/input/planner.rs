@@ -225,36 +225,21 @@ impl Planner {
             _ if latest.as_ref().is_some_and(|l| store.is_fresh(l)) => Decision::FromStore,
             _ => Decision::Call { early: false },
         };
-        let Some(latest) = latest else {
-            let previous = Previous {
-                key,
-                result: None,
-                early: false,
-            };
-            let fallback = self.fallback(None);
-            let call = ToCall {
-                card,
-                previous: Some(previous),
-                fallback,
-            };
-            return Ok((Plan::Call, Some(call)));
-        };
-        match decision {
-            Decision::FromStore | Decision::Stale => {
+        match (decision, latest) {
+            (Decision::FromStore | Decision::Stale, Some(latest)) => {
                 let outcome = stored_answer(latest, decision == Decision::Stale);
                 Ok((Plan::Stored(outcome), None))
             }
-            Decision::Call { early } => {
+            (decision, latest) => {
                 let previous = Previous {
                     key,
-                    result: Some(latest.result),
-                    early,
+                    result: latest.as_ref().map(|l| l.result),
+                    early: decision == Decision::Call { early: true },
                 };
-                let fallback = self.fallback(age.map(|a| (a, latest)));
                 let call = ToCall {
                     card,
                     previous: Some(previous),
-                    fallback,
+                    fallback: self.fallback(age.zip(latest)),
                 };
                 Ok((Plan::Call, Some(call)))
             }

@@ -12,9 +12,8 @@ use crate::util::clock::unix_now;
 /// the exit code.
 pub(super) fn dry_run(settings: &Settings, input: &mut InputReader) -> Result<i32, RunError> {
     let mut store = dry_run_store(settings)?;
-    let now = unix_now();
     let store = store.as_mut().map(|reader| {
-        let limits = survey::limits(settings, reader, now);
+        let limits = survey::limits(settings, reader);
         (reader, limits)
     });
     let counts = survey::survey(input, settings.luhn, store, Some(settings))?;

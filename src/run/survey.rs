@@ -30,10 +30,10 @@ const DEADLINE_SHARE: f64 = 0.85;
 const SETTLE_RESERVE: Duration = Duration::from_secs(1);
 
 /// The limits tonight is planned within, as the settings and the store's runs table say.
-pub(super) fn limits(settings: &Settings, store: &StoreReader, now: u64) -> Limits {
+pub(super) fn limits(settings: &Settings, store: &StoreReader) -> Limits {
     let since_previous = store
-        .previous_run_start(now)
-        .map_or(DEFAULT_SINCE_PREVIOUS, |at| now.saturating_sub(at));
+        .previous_run_start()
+        .map_or(DEFAULT_SINCE_PREVIOUS, |at| store.now().saturating_sub(at));
     Limits {
         since_previous,
         ..settings_limits(settings)
@@ -73,7 +73,7 @@ pub(super) fn levels(
             fallback,
         }));
     };
-    let limits = limits(settings, reader, now);
+    let limits = limits(settings, reader);
     let readable_twice =
         settings.input.source != InputSource::Stdin && settings.mode != RunMode::RetryErrors;
     // Refreshing as due with nothing to fit into, a plan says what the stored ages say anyway.

@@ -62,10 +62,15 @@ impl StoreReader {
         self.key.card(card)
     }
 
-    /// When the latest run before `now` started, from the runs table; `None` with none.
-    pub(crate) fn previous_run_start(&self, now: u64) -> Option<u64> {
+    /// The run's time, against which ages are measured.
+    pub(crate) fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// When the latest run up to the run's time started, from the runs table; `None` with none.
+    pub(crate) fn previous_run_start(&self) -> Option<u64> {
         // A store made before the runs table has no earlier run to level against.
-        super::runs::previous_start(&self.connection, now)
+        super::runs::previous_start(&self.connection, self.now)
             .ok()
             .flatten()
     }

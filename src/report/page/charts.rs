@@ -2,6 +2,7 @@
 //! lines, one point per run with its date on the axis. Only our own words and numbers are
 //! drawn, never text from the input.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::data::{local_minute, Point};
@@ -10,6 +11,41 @@ const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 280;
 const BAR: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
 const SECOND: RGBColor = RGBColor(0xd9, 0x73, 0x1e);
+
+/// Both charts: counts up the side, runs or flags along the bottom.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart on `root` over the x range given, counts from 0 to a tenth above `top`.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    x: std::ops::Range<f64>,
+    top: u64,
+) -> Result<Chart<'a, 'b>, String> {
+    ChartBuilder::on(root)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x, 0f64..(top as f64 * 1.1))
+        .map_err(|e| e.to_string())
+}
+
+/// Light horizontal lines, six count labels, and `x_labels` labels along x as `label` names them.
+fn mesh(
+    chart: &mut Chart<'_, '_>,
+    x_labels: usize,
+    label: &dyn Fn(&f64) -> String,
+) -> Result<(), String> {
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .max_light_lines(1)
+        .y_labels(6)
+        .x_labels(x_labels)
+        .x_label_formatter(label)
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())
+}
 
 /// Bars of hits by flag.
 pub(crate) fn hits_by_flag(counts: &[(String, u64)]) -> String {
@@ -23,12 +59,7 @@ fn draw_bars(svg: &mut String, counts: &[(String, u64)], top: u64) -> Result<(),
     let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let slots = counts.len().max(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..slots, 0f64..(top as f64 * 1.1))
-        .map_err(|e| e.to_string())?;
+    let mut chart = axes(&root, 0f64..slots, top)?;
     let name = |x: &f64| {
         let at = x.floor();
         let index = at as usize;
@@ -37,16 +68,7 @@ fn draw_bars(svg: &mut String, counts: &[(String, u64)], top: u64) -> Result<(),
             _ => String::new(),
         }
     };
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .max_light_lines(1)
-        .y_labels(6)
-        .x_labels(counts.len() * 2 + 1)
-        .x_label_formatter(&name)
-        .y_label_formatter(&|y| format!("{y:.0}"))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    mesh(&mut chart, counts.len() * 2 + 1, &name)?;
     chart
         .draw_series(counts.iter().enumerate().map(|(index, (_, count))| {
             let x = index as f64;
@@ -83,12 +105,7 @@ fn draw_trend(
         .unwrap_or(0)
         .max(1);
     let last = points.len().saturating_sub(1).max(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(-0.5f64..last + 0.5, 0f64..(top as f64 * 1.1))
-        .map_err(|e| e.to_string())?;
+    let mut chart = axes(&root, -0.5f64..last + 0.5, top)?;
     let day = |x: &f64| {
         let index = x.round();
         match points.get(index as usize) {
@@ -98,16 +115,7 @@ fn draw_trend(
             _ => String::new(),
         }
     };
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .max_light_lines(1)
-        .y_labels(6)
-        .x_labels(points.len().clamp(2, 12))
-        .x_label_formatter(&day)
-        .y_label_formatter(&|y| format!("{y:.0}"))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    mesh(&mut chart, points.len().clamp(2, 12), &day)?;
     for ((label, value), color) in [(first, BAR), (second, SECOND)] {
         for run in runs_of(points, value) {
             chart
